@@ -1,0 +1,37 @@
+// Package gatewaytest is a fake home router for tests, in the spirit of
+// net/http/httptest. It speaks NAT-PMP (RFC 6886), PCP (RFC 6887), unicast
+// SSDP and UPnP IGD v1/v2 (description and SOAP control), keeps one mapping
+// table shared by the three protocols (as miniupnpd does), and has knobs for
+// what real routers do: reboots, external address changes with
+// announcements, refusals, silence, slow answers, decoy replies, IGD v1 or
+// PPP only, permanent leases only, secure mode, conflicts, error injection.
+//
+// It is written from the specifications and imports none of this module's
+// clients, so that a client passing against it has agreed with an
+// independent reading of the protocols. Where the specifications leave room
+// it imitates miniupnpd, and says so.
+//
+// Every Gateway binds a fresh loopback address 127.x.y.z (Linux routes all of
+// 127.0.0.0/8 to lo), so that it can own UDP 5351 (NAT-PMP/PCP) and UDP 1900
+// (SSDP) there while other gateways own theirs; HTTP uses an ephemeral TCP
+// port of the same address. Nothing is ever multicast: announcements go only
+// to Config.AnnounceTo. Clients in a test reach the gateway from 127.0.0.1
+// by default; bind another 127.x address to play a second LAN host.
+//
+// Typical use:
+//
+//	func TestMap(t *testing.T) {
+//		gw := gatewaytest.New(t, gatewaytest.Config{}) // closed by t.Cleanup
+//		client := natpmp.Client{Gateway: gw.PCPAddr()}
+//		res, err := client.Map(ctx, natpmp.TCP, 8080, 8080, time.Hour)
+//		...
+//		for _, m := range gw.Mappings() { ... } // what the router holds
+//		gw.Reboot()                            // table and epoch lost
+//	}
+//
+// Use Start and Close where no testing.TB is at hand (the CLI's demo).
+//
+// Time: expiry and epochs follow Config.Now, so a test can inject a clock
+// and age mappings without sleeping; the gateway never fires timers on its
+// own (expired entries vanish when the table is next read).
+package gatewaytest

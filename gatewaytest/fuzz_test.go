@@ -1,0 +1,114 @@
+package gatewaytest
+
+import (
+	"log/slog"
+	"net/netip"
+	"testing"
+)
+
+// fuzzGateway is a Gateway without sockets: the handlers run on their own.
+func fuzzGateway(cfg Config) *Gateway {
+	cfg = cfg.withDefaults()
+	return &Gateway{cfg: cfg, log: slog.New(slog.DiscardHandler), st: newState(cfg), model: newModel(cfg), done: make(chan struct{})}
+}
+
+var fuzzFrom = netip.MustParseAddrPort("127.0.0.1:40000")
+
+func FuzzNATPMPRequest(f *testing.F) {
+	g := fuzzGateway(Config{MaxMappings: 64})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		reply := g.handleNATPMP(pkt, fuzzFrom)
+		if reply == nil {
+			return
+		}
+		switch len(reply) {
+		case 8, 12, 16:
+		default:
+			t.Fatalf("reply of %d bytes to % x", len(reply), pkt)
+		}
+		if reply[0] != 0 || reply[1] != 128+pkt[1] {
+			t.Fatalf("reply header % x to % x", reply[:2], pkt)
+		}
+		if len(reply) == 16 && reply[8] != pkt[4] || len(reply) == 16 && reply[9] != pkt[5] {
+			t.Fatalf("internal port not echoed: % x to % x", reply, pkt)
+		}
+		if n := len(g.Mappings()); n > 64 {
+			t.Fatalf("table grew past MaxMappings: %d", n)
+		}
+	})
+}
+
+func FuzzPCPRequest(f *testing.F) {
+	g := fuzzGateway(Config{MaxMappings: 64, AllowThirdParty: true})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		// Make the client-IP field match the source often enough to get
+		// past ADDRESS_MISMATCH.
+		if len(pkt) >= 24 && pkt[8] == 0xff {
+			a := fuzzFrom.Addr().As16()
+			copy(pkt[8:24], a[:])
+		}
+		reply := g.handlePCP(pkt, fuzzFrom)
+		if reply == nil {
+			return
+		}
+		if len(reply) < 24 || len(reply) > 1100 || len(reply)%4 != 0 {
+			t.Fatalf("reply of %d bytes to % x", len(reply), pkt)
+		}
+		if reply[0] != 2 || reply[1] != 0x80|pkt[1]&0x7f {
+			t.Fatalf("reply header % x to % x", reply[:4], pkt)
+		}
+		if reply[3] == PCPSuccess && pkt[1]&0x7f != 0 {
+			r, code, drop := parsePCP(pkt)
+			if drop || code != 0 {
+				t.Fatalf("success for a request the parser rejects (code %d)", code)
+			}
+			if [12]byte(reply[24:36]) != r.nonce {
+				t.Fatalf("success reply with another nonce")
+			}
+		}
+	})
+}
+
+func FuzzMSearch(f *testing.F) {
+	m := newModel(Config{}.withDefaults())
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		st, ok := parseMSearch(pkt)
+		if !ok {
+			return
+		}
+		if st == "" {
+			t.Fatal("accepted a search without ST")
+		}
+		for _, a := range m.answers(st) {
+			if a.st == "" || a.usn == "" {
+				t.Fatalf("empty answer for ST %q", st)
+			}
+			_ = ssdpResponse(a, "http://127.0.0.1:1/rootDesc.xml", 1)
+		}
+	})
+}
+
+func FuzzSOAPBody(f *testing.F) {
+	g := fuzzGateway(Config{MaxMappings: 64})
+	caller := netip.MustParseAddr("127.0.0.1")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := parseSOAP(body)
+		if err != nil {
+			return
+		}
+		if req.action == "" || len(req.args) > maxSOAPArgs {
+			t.Fatalf("parsed %+v", req)
+		}
+		// Whatever the arguments, an action answers or fails with a code.
+		out, code := g.runAction(g.model.conn, req, caller)
+		if code == 0 {
+			for _, a := range out {
+				if a.name == "" {
+					t.Fatal("unnamed output argument")
+				}
+			}
+		} else if upnpErrors[code] == "" {
+			t.Fatalf("undocumented error code %d", code)
+		}
+	})
+}

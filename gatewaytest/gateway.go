@@ -1,0 +1,316 @@
+package gatewaytest
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Method names used by the knobs (SetSilent, SetDelay, SetResult) and by
+// Requests. They are also the values of Mapping.Method.
+const (
+	NATPMP = "natpmp" // NAT-PMP, version 0 on UDP 5351
+	PCP    = "pcp"    // PCP, version 2 on UDP 5351 (and [::1] with Config.IPv6)
+	UPnP   = "upnp"   // SSDP and HTTP together
+	SSDP   = "ssdp"   // the unicast M-SEARCH responder on UDP 1900
+	SOAP   = "soap"   // HTTP: description and control
+	Manual = "manual" // Mapping.Method of an AddMapping entry that names no method
+)
+
+// DefaultExternalAddr is the external address a zero Config reports
+// (TEST-NET-3, RFC 5737).
+var DefaultExternalAddr = netip.MustParseAddr("203.0.113.7")
+
+// Config describes the router. The zero value is an IGD:2 router with
+// WANIPConnection:2 that also speaks NAT-PMP and PCP, with external address
+// DefaultExternalAddr.
+type Config struct {
+	// ExternalAddr is what GetExternalIPAddress, NAT-PMP opcode 0 and PCP
+	// MAP replies report. Default DefaultExternalAddr. An unspecified address
+	// (0.0.0.0, e.g. via SetExternalAddr) makes the gateway behave as if its
+	// uplink were down: NAT-PMP/PCP answer NETWORK_FAILURE.
+	ExternalAddr netip.Addr
+
+	// DisableNATPMP and DisablePCP: with both set, UDP 5351 is not bound, so
+	// requests meet an ICMP port unreachable. With only DisablePCP set the
+	// gateway is a NAT-PMP-only router (see NATPMPOnly). With only
+	// DisableNATPMP set, NAT-PMP requests get a PCP UNSUPP_VERSION reply
+	// (version 2), as from a PCP-only server.
+	DisableNATPMP, DisablePCP bool
+	// DisableUPnP leaves UDP 1900 and the HTTP port closed.
+	DisableUPnP bool
+	// NATPMPOnly: PCP requests get the 8-byte NAT-PMP "unsupported version"
+	// reply (version 0, result 1), the signal for a PCP client to fall back.
+	NATPMPOnly bool
+
+	// IGDVersion is 1 (InternetGatewayDevice:1 with WANIPConnection:1) or 2
+	// (InternetGatewayDevice:2 with WANIPConnection:2, the default).
+	IGDVersion int
+	// PPP: the connection service is WANPPPConnection:1 instead of
+	// WANIPConnection.
+	PPP bool
+	// PermanentOnly: AddPortMapping with a non-zero lease fails with 725
+	// OnlyPermanentLeasesSupported.
+	PermanentOnly bool
+	// SecureMode: AddPortMapping for an InternalClient other than the caller
+	// (the HTTP remote address) fails with 718 under IGD:1 and 606 under
+	// IGD:2; DeletePortMapping of another host's entry fails with 606.
+	SecureMode bool
+
+	// PCPMinLifetime and PCPMaxLifetime clamp the lifetime of PCP MAP and
+	// PEER requests, like miniupnpd's min_lifetime/max_lifetime. Defaults 120 s
+	// and 86400 s. A negative PCPMinLifetime means no floor, for tests that
+	// need short PCP lifetimes. NAT-PMP lifetimes are echoed unclamped (as
+	// miniupnpd does); UPnP leases follow the IGD version (see soap.go).
+	PCPMinLifetime, PCPMaxLifetime time.Duration
+	// AllowThirdParty accepts the PCP THIRD_PARTY option; by default it is
+	// refused with UNSUPP_OPTION (miniupnpd's default).
+	AllowThirdParty bool
+	// MaxMappings bounds the table; a full table answers NAT-PMP 4, PCP
+	// NO_RESOURCES and UPnP 728. Default 1024.
+	MaxMappings int
+
+	// IPv6 also serves PCP on [::1] at an ephemeral port (see PCPAddr6).
+	IPv6 bool
+
+	// AnnounceTo lists where announcements go when the gateway reboots or its
+	// external address changes: the 12-byte NAT-PMP announcement and the PCP
+	// ANNOUNCE response, both sent from Addr():5351 (IPv6 destinations get
+	// the PCP one from the [::1] socket, when IPv6 is set). Empty: none.
+	// Tests pass loopback addresses; the gateway never multicasts.
+	AnnounceTo []netip.AddrPort
+	// AnnounceCount copies of each announcement are sent, the first at once,
+	// then after AnnounceInterval, doubling (RFC 6886 §3.2.1: 10 copies from
+	// 250 ms). Defaults 3 and 20 ms so tests stay fast.
+	AnnounceCount    int
+	AnnounceInterval time.Duration
+
+	// Now is the clock for expiry and epochs; nil means time.Now. Tests can
+	// inject a clock to expire mappings or age the epoch without sleeping.
+	Now func() time.Time
+
+	// Logger receives one debug line per request; nil is silent.
+	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with every zero field set to its documented
+// default.
+func (cfg Config) withDefaults() Config {
+	if !cfg.ExternalAddr.IsValid() {
+		cfg.ExternalAddr = DefaultExternalAddr
+	}
+	if cfg.IGDVersion != 1 {
+		cfg.IGDVersion = 2
+	}
+	if cfg.PCPMinLifetime == 0 {
+		cfg.PCPMinLifetime = 120 * time.Second
+	}
+	if cfg.PCPMinLifetime < 0 {
+		cfg.PCPMinLifetime = 0
+	}
+	if cfg.PCPMaxLifetime <= 0 {
+		cfg.PCPMaxLifetime = 86400 * time.Second
+	}
+	if cfg.MaxMappings <= 0 {
+		cfg.MaxMappings = 1024
+	}
+	if cfg.AnnounceCount <= 0 {
+		cfg.AnnounceCount = 3
+	}
+	if cfg.AnnounceInterval <= 0 {
+		cfg.AnnounceInterval = 20 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DisablePCP && !cfg.DisableNATPMP {
+		cfg.NATPMPOnly = true
+	}
+	return cfg
+}
+
+// Gateway is a running fake router. Its methods are safe for concurrent use.
+type Gateway struct {
+	cfg   Config
+	addr  netip.Addr
+	log   *slog.Logger
+	model *model // the UPnP device tree
+
+	pmp  *net.UDPConn // addr:5351, NAT-PMP and PCP; nil if both are disabled
+	pcp6 *net.UDPConn // [::1]:ephemeral, PCP only; nil unless cfg.IPv6
+	ssdp *net.UDPConn // addr:1900; nil if UPnP is disabled
+
+	done      chan struct{} // closed by Close
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	mu    sync.Mutex
+	st    state    // guarded by mu
+	http  *httpSrv // guarded by mu; the current description/control server
+	decoy *net.UDPConn
+}
+
+// httpSrv is one incarnation of the HTTP server; Reboot replaces it.
+type httpSrv struct {
+	ln   net.Listener
+	srv  *http.Server
+	port uint16
+}
+
+// Start binds a fresh loopback address and starts serving. The caller must
+// Close the Gateway.
+func Start(cfg Config) (*Gateway, error) {
+	cfg = cfg.withDefaults()
+	g := &Gateway{
+		cfg:  cfg,
+		log:  cfg.Logger,
+		done: make(chan struct{}),
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.st = newState(cfg)
+	g.model = newModel(cfg)
+
+	socks, err := bindLoopback(!(cfg.DisableNATPMP && cfg.DisablePCP), !cfg.DisableUPnP)
+	if err != nil {
+		return nil, fmt.Errorf("gatewaytest: %w", err)
+	}
+	g.addr, g.pmp, g.ssdp = socks.addr, socks.pmp, socks.ssdp
+	if socks.http != nil {
+		g.http = g.newHTTP(socks.http)
+	}
+	if cfg.IPv6 {
+		c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+		if err != nil {
+			g.closeSockets()
+			return nil, fmt.Errorf("gatewaytest: PCP on [::1]: %w", err)
+		}
+		g.pcp6 = c
+	}
+
+	if g.pmp != nil {
+		g.goServe(g.pmp, g.handlePort5351)
+	}
+	if g.pcp6 != nil {
+		g.goServe(g.pcp6, g.handlePCP6)
+	}
+	if g.ssdp != nil {
+		g.goServe(g.ssdp, g.handleSSDP)
+	}
+	if g.http != nil {
+		g.goHTTP(g.http)
+	}
+	return g, nil
+}
+
+// New starts a Gateway for a test and closes it when the test ends. It
+// fails the test if the gateway cannot start.
+func New(t testing.TB, cfg Config) *Gateway {
+	t.Helper()
+	g, err := Start(cfg)
+	if err != nil {
+		t.Fatalf("gatewaytest.Start: %v", err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return g
+}
+
+// Addr is the gateway's loopback address, the one to give clients as their
+// gateway. NAT-PMP and PCP listen on Addr():5351, SSDP on Addr():1900.
+func (g *Gateway) Addr() netip.Addr { return g.addr }
+
+// PCPAddr is the NAT-PMP/PCP server address, Addr():5351.
+func (g *Gateway) PCPAddr() netip.AddrPort { return netip.AddrPortFrom(g.addr, 5351) }
+
+// SSDPAddr is the unicast SSDP address, Addr():1900.
+func (g *Gateway) SSDPAddr() netip.AddrPort { return netip.AddrPortFrom(g.addr, 1900) }
+
+// PCPAddr6 is the IPv6 PCP server address ([::1]:port), or the zero value
+// without Config.IPv6.
+func (g *Gateway) PCPAddr6() netip.AddrPort {
+	if g.pcp6 == nil {
+		return netip.AddrPort{}
+	}
+	return g.pcp6.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// HTTPAddr is the current address of the description and control server
+// (its port changes on Reboot), or the zero value with UPnP disabled.
+func (g *Gateway) HTTPAddr() netip.AddrPort {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.http == nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(g.addr, g.http.port)
+}
+
+// LocationURL is the device description URL that SSDP advertises, e.g.
+// "http://127.31.4.9:40123/rootDesc.xml". Empty with UPnP disabled.
+func (g *Gateway) LocationURL() string {
+	a := g.HTTPAddr()
+	if !a.IsValid() {
+		return ""
+	}
+	return "http://" + a.String() + descPath
+}
+
+// ExternalAddr is the external address the gateway currently reports.
+func (g *Gateway) ExternalAddr() netip.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.st.ext
+}
+
+// Epoch is the current NAT-PMP/PCP epoch (seconds since the last reboot or
+// external address change).
+func (g *Gateway) Epoch() uint32 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.st.epoch(g.cfg.Now())
+}
+
+// Close stops every goroutine and closes every socket. It is idempotent and
+// returns nil.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		close(g.done)
+		g.closeSockets()
+		g.wg.Wait()
+	})
+	return nil
+}
+
+func (g *Gateway) closeSockets() {
+	for _, c := range []*net.UDPConn{g.pmp, g.pcp6, g.ssdp} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	g.mu.Lock()
+	h, d := g.http, g.decoy
+	g.mu.Unlock()
+	if h != nil {
+		h.srv.Close()
+		h.ln.Close() // Serve may not have taken it over yet
+	}
+	if d != nil {
+		d.Close()
+	}
+}
+
+// closed reports whether Close has begun.
+func (g *Gateway) closed() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}

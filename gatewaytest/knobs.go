@@ -1,0 +1,262 @@
+package gatewaytest
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Decoy kinds for SetDecoy. A decoy is a bad reply sent just before each good
+// one; a correct client ignores it and takes the good one.
+const (
+	DecoyNone = ""
+	// DecoyWrongNonce: a PCP MAP/PEER success reply whose nonce differs from
+	// the request's (and which reports DecoyExternalAddr:DecoyPort).
+	DecoyWrongNonce = "wrong-nonce"
+	// DecoyWrongSource: the NAT-PMP or PCP reply, rewritten to report
+	// DecoyExternalAddr/DecoyPort, sent from port 5351 of another loopback
+	// address (DecoyAddr). IPv4 clients only.
+	DecoyWrongSource = "wrong-source"
+	// DecoyTruncated: the NAT-PMP or PCP reply cut short by one byte.
+	DecoyTruncated = "truncated"
+)
+
+// What decoy replies report instead of the real external address and port,
+// so a client that accepts a decoy is caught by the values it returns.
+var DecoyExternalAddr = netip.MustParseAddr("192.0.2.66")
+
+// DecoyPort is the external port decoy replies report.
+const DecoyPort = 9
+
+// OtherHost is the internal address AddMapping uses when none is given: a
+// LAN host other than the test's own (a loopback address).
+var OtherHost = netip.MustParseAddr("192.168.1.200")
+
+// Mappings returns a snapshot of the live table, sorted by protocol,
+// external port, internal address and port. Expired entries are gone.
+func (g *Gateway) Mappings() []Mapping {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.st.table.prune(g.cfg.Now())
+	out := g.st.table.sorted()
+	for i := range out {
+		out[i].ExternalAddr = g.st.ext
+		if !out[i].InternalAddr.Is4() {
+			out[i].ExternalAddr = out[i].InternalAddr
+		}
+	}
+	return out
+}
+
+// AddMapping puts an entry into the table as if another host or the
+// router's own configuration had created it, e.g. to provoke conflicts (UPnP
+// 718, a different NAT-PMP port, PCP CANNOT_PROVIDE_EXTERNAL). Defaults:
+// Method Manual, Protocol "TCP", InternalAddr OtherHost, InternalPort =
+// ExternalPort; Expires is computed from Lifetime when zero (Lifetime 0 is
+// permanent). Enabled is always true. An entry for the same protocol and
+// external port is replaced.
+func (g *Gateway) AddMapping(m Mapping) {
+	if m.Method == "" {
+		m.Method = Manual
+	}
+	m.Protocol = strings.ToUpper(m.Protocol)
+	if m.Protocol == "" {
+		m.Protocol = "TCP"
+	}
+	if !m.InternalAddr.IsValid() {
+		m.InternalAddr = OtherHost
+	}
+	m.InternalAddr = m.InternalAddr.Unmap()
+	if m.InternalPort == 0 {
+		m.InternalPort = m.ExternalPort
+	}
+	m.Enabled = true
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.cfg.Now()
+	if m.Expires.IsZero() {
+		m.Expires = expiry(now, m.Lifetime)
+	}
+	g.st.table.remove(func(e *Mapping) bool {
+		return e.Protocol == m.Protocol && e.ExternalPort == m.ExternalPort && space(e.InternalAddr) == space(m.InternalAddr)
+	})
+	g.st.table.add(&m)
+}
+
+// Reboot simulates a router restart: the table is lost, the epoch starts
+// again from 0, the HTTP server moves to a new port (the old one refuses
+// connections, as miniupnpd's does after a restart), and announcements go to
+// Config.AnnounceTo. The knobs are kept.
+func (g *Gateway) Reboot() {
+	var old *httpSrv
+	g.mu.Lock()
+	if g.closed() {
+		g.mu.Unlock()
+		return
+	}
+	g.st.table = table{max: g.cfg.MaxMappings}
+	g.st.origin = g.cfg.Now()
+	g.st.boots++
+	if g.http != nil {
+		// Listen before closing the old port so the new one differs.
+		ln, err := net.Listen("tcp4", netip.AddrPortFrom(g.addr, 0).String())
+		if err != nil {
+			g.log.Error("reboot: HTTP listen", "err", err)
+		} else {
+			old = g.http
+			g.http = g.newHTTP(ln)
+			g.goHTTP(g.http)
+		}
+	}
+	g.startAnnounce()
+	g.mu.Unlock()
+	if old != nil {
+		old.srv.Close()
+	}
+}
+
+// SetExternalAddr changes the external address, restarts the epoch (RFC 6887
+// §8.5) and sends announcements. An unspecified address (0.0.0.0) simulates a
+// lost uplink: NAT-PMP and PCP answer NETWORK_FAILURE and
+// GetExternalIPAddress returns an empty address.
+func (g *Gateway) SetExternalAddr(a netip.Addr) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed() {
+		return
+	}
+	g.st.ext = a.Unmap()
+	g.st.origin = g.cfg.Now()
+	g.startAnnounce()
+}
+
+// SetSilent makes the gateway drop requests of a method without answering
+// (they are still counted): NATPMP (version-0 datagrams), PCP, SSDP, SOAP
+// (HTTP requests hang until the client gives up or the gateway closes), or
+// UPnP (SSDP and SOAP). It panics on another method name.
+func (g *Gateway) SetSilent(method string, silent bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range expand(method, NATPMP, PCP, SSDP, SOAP) {
+		g.st.silent[m] = silent
+	}
+}
+
+// SetDelay delays the replies of a method (same names as SetSilent) by d;
+// 0 restores immediate answers. UDP replies are computed at once and sent
+// later, so a retransmission gets its own delayed reply.
+func (g *Gateway) SetDelay(method string, d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range expand(method, NATPMP, PCP, SSDP, SOAP) {
+		g.st.delay[m] = d
+	}
+}
+
+// SetResult makes mapping requests of NATPMP (opcodes 1 and 2) or PCP (MAP
+// and PEER) fail with the given result code, e.g. NATPMPNotAuthorized or
+// PCPNoResources; 0 restores normal operation. External-address and
+// ANNOUNCE requests keep working, as on a router that merely refuses
+// mappings. For UPnP use FailAction. It panics on another method name.
+func (g *Gateway) SetResult(method string, code int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range expand(method, NATPMP, PCP) {
+		g.st.result[m] = code
+	}
+}
+
+// FailAction makes a SOAP action fail with a UPnP error code (e.g. 501,
+// 718, 725); action "*" means every action; code 0 clears the entry.
+func (g *Gateway) FailAction(action string, code int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if code == 0 {
+		delete(g.st.fail, action)
+		return
+	}
+	g.st.fail[action] = code
+}
+
+// SetDecoy selects a decoy kind (DecoyWrongNonce, DecoyWrongSource,
+// DecoyTruncated) sent before every NAT-PMP/PCP reply, or DecoyNone. It
+// panics on an unknown kind or if the decoy socket cannot be bound.
+func (g *Gateway) SetDecoy(kind string) {
+	switch kind {
+	case DecoyNone, DecoyWrongNonce, DecoyTruncated:
+	case DecoyWrongSource:
+		if g.decoyConn() == nil {
+			c, err := otherLoopback()
+			if err != nil {
+				panic(err)
+			}
+			g.mu.Lock()
+			if g.decoy == nil && !g.closed() {
+				g.decoy, c = c, nil
+			}
+			g.mu.Unlock()
+			if c != nil {
+				c.Close()
+			}
+		}
+	default:
+		panic("gatewaytest: unknown decoy kind " + kind)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.st.decoy = kind
+}
+
+// DecoyAddr is the source address of "wrong-source" decoys (zero until
+// SetDecoy(DecoyWrongSource) was called).
+func (g *Gateway) DecoyAddr() netip.Addr {
+	if c := g.decoyConn(); c != nil {
+		return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+	}
+	return netip.Addr{}
+}
+
+func (g *Gateway) decoyConn() *net.UDPConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.decoy
+}
+
+// SetLocationHost makes SSDP answers advertise a LOCATION on another host
+// (e.g. "192.0.2.1" or "[::1]"; the HTTP port is kept unless host has its
+// own), as some routers do. The description is still served on Addr().
+// Empty restores the real address.
+func (g *Gateway) SetLocationHost(host string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.st.location = host
+}
+
+// Requests counts the requests received (answered or not) for NATPMP, PCP,
+// SSDP (M-SEARCH datagrams), SOAP (control POSTs), "description" (GETs of
+// the description and SCPDs), UPnP (all of SSDP, SOAP and description), or
+// a SOAP action name such as "AddPortMapping".
+func (g *Gateway) Requests(method string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if method == UPnP {
+		return g.st.requests[SSDP] + g.st.requests[SOAP] + g.st.requests[reqDescription]
+	}
+	return g.st.requests[method]
+}
+
+const reqDescription = "description"
+
+// expand validates a knob's method name and lists the methods it stands
+// for.
+func expand(method string, allowed ...string) []string {
+	if method == UPnP && slices.Contains(allowed, SSDP) {
+		return []string{SSDP, SOAP}
+	}
+	if !slices.Contains(allowed, method) {
+		panic("gatewaytest: method " + method + " has no such knob")
+	}
+	return []string{method}
+}

@@ -1,0 +1,61 @@
+package gatewaytest
+
+import (
+	"net/netip"
+	"time"
+)
+
+// state is everything the protocol handlers read and write, guarded by
+// Gateway.mu. Reboot resets the table and the epoch; the knobs survive it
+// (they describe the router model, not its memory).
+type state struct {
+	table  table
+	ext    netip.Addr
+	origin time.Time // start of the epoch
+	boots  int       // BOOTID.UPNP.ORG: 1, then +1 per Reboot
+
+	silent   map[string]bool
+	delay    map[string]time.Duration
+	result   map[string]int
+	fail     map[string]int // SOAP action -> UPnP error code
+	decoy    string
+	location string // SetLocationHost
+	requests map[string]int
+}
+
+func newState(cfg Config) state {
+	return state{
+		table:    table{max: cfg.MaxMappings},
+		ext:      cfg.ExternalAddr,
+		origin:   cfg.Now(),
+		boots:    1,
+		silent:   make(map[string]bool),
+		delay:    make(map[string]time.Duration),
+		result:   make(map[string]int),
+		fail:     make(map[string]int),
+		requests: make(map[string]int),
+	}
+}
+
+// epoch is the seconds-since-start-of-epoch value of NAT-PMP and PCP. The
+// two share it, as in miniupnpd.
+func (s *state) epoch(now time.Time) uint32 {
+	d := now.Sub(s.origin)
+	if d < 0 {
+		return 0
+	}
+	return uint32(d / time.Second)
+}
+
+// hasExternal reports whether the gateway has a usable external address.
+func (s *state) hasExternal() bool {
+	return s.ext.IsValid() && !s.ext.IsUnspecified()
+}
+
+// ext4 is the external address as 4 bytes (zeros when there is none).
+func (s *state) ext4() [4]byte {
+	if !s.ext.Unmap().Is4() {
+		return [4]byte{}
+	}
+	return s.ext.Unmap().As4()
+}

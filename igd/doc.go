@@ -1,0 +1,63 @@
+// Package igd is a UPnP Internet Gateway Device client: the SOAP actions of
+// the WANIPConnection:2, WANIPConnection:1 and WANPPPConnection:1 services
+// that open, renew, list and delete port mappings and read the external
+// address.
+//
+// It does not discover gateways: package discovery finds the device
+// description and the service's control URL. Given those, a Client is a
+// struct literal:
+//
+//	c := &igd.Client{ControlURL: svc.ControlURL, ServiceType: svc.ServiceType}
+//	ext, err := c.GetExternalIPAddress(ctx)
+//	…
+//	m := igd.PortMapping{
+//		ExternalPort:   8080,
+//		Protocol:       igd.TCP,
+//		InternalPort:   8080,
+//		InternalClient: "192.168.1.20", // this host's LAN address
+//		Enabled:        true,
+//		Description:    "my app",
+//		LeaseDuration:  time.Hour,
+//	}
+//	err = c.AddPortMapping(ctx, m)
+//	if igd.IsRetryWithPermanentLease(err) { // 725, or 402 to a lease
+//		m.LeaseDuration = 0 // permanent: remember to delete it
+//		err = c.AddPortMapping(ctx, m)
+//	}
+//	if errors.Is(err, igd.ErrConflict) { // 718/729: someone holds the port
+//		// try another port, or on IGD:2 let the router pick one:
+//		port, err := c.AddAnyPortMapping(ctx, m)
+//		…
+//	}
+//	…
+//	defer c.DeletePortMapping(context.Background(), "", m.ExternalPort, igd.TCP)
+//
+// Renew by sending the same AddPortMapping again before the lease ends.
+//
+// # Errors
+//
+// A gateway's refusal is a *UPnPError carrying the action, the UPnP error
+// code and description; it unwraps to the shared sentinels of
+// internal/errs, re-exported here (ErrConflict, ErrOnlyPermanentLeases,
+// ErrNotAuthorized, ErrNoSuchEntry, ErrInvalidArgs, ErrNoResources,
+// ErrUnsupported) or to this package's own (ErrArrayIndexInvalid,
+// ErrActionFailed, the wildcard and port-shape errors, which also match
+// ErrInvalidArgs). A reply that is not SOAP, a fault without a UPnP code, or
+// an oversized body is a *ResponseError that matches ErrMalformed and
+// carries the HTTP status. A control URL that refuses connections gives
+// ErrUnreachable, the sign of a router that restarted on another port. A
+// call cut short by Timeout or the context's deadline matches ErrTimeout and
+// context.DeadlineExceeded; a cancelled context gives context.Canceled.
+//
+// The package decides nothing for the caller: it does not retry, fall back
+// to other ports or delete anything on its own. IsRetryWithPermanentLease
+// and the sentinels make those policies a line each.
+//
+// # Hostile input
+//
+// Request and reply bodies are bounded (MaxBodySize, 64 KiB by default),
+// every call is bounded in time (Timeout, 5 s by default, and the context),
+// redirects are never followed, and the reply parser is strict about the
+// envelope's structure and the required out-arguments while tolerating
+// namespace prefixes, white space and the charsets embedded servers use.
+package igd
