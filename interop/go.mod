@@ -9,6 +9,10 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
-require golang.org/x/sync v0.0.0-20210220032951-036812b2e83c // indirect
+require (
+	golang.org/x/net v0.50.0 // indirect
+	golang.org/x/sync v0.0.0-20210220032951-036812b2e83c // indirect
+	golang.org/x/sys v0.41.0 // indirect
+)
 
 replace github.com/upnpmap/upnpmap => ../
