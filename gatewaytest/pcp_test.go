@@ -341,7 +341,7 @@ func ip16(s string) []byte {
 
 func filterData(plen byte, port uint16, addr string) []byte {
 	d := make([]byte, 20)
-	d[0] = plen
+	d[1] = plen // §13.3: the first byte is reserved
 	binary.BigEndian.PutUint16(d[2:], port)
 	copy(d[4:], ip16(addr))
 	return d

@@ -155,11 +155,11 @@ func parsePCPOptions(r *pcpRequest, b []byte) int {
 	return 0
 }
 
-// parseFilter decodes a FILTER option's data: prefix length, reserved, port,
+// parseFilter decodes a FILTER option's data: reserved, prefix length, port,
 // address (§13.3 with erratum 3891: IPv4 prefixes 97..128, IPv6 1..128, and 0
 // meaning "remove all filters").
 func parseFilter(d []byte) (Filter, bool) {
-	plen := int(d[0])
+	plen := int(d[1])
 	port := binary.BigEndian.Uint16(d[2:])
 	raw := netip.AddrFrom16([16]byte(d[4:20]))
 	if plen == 0 {

@@ -1,0 +1,143 @@
+package pcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/upnpmap/upnpmap/internal/udpx"
+)
+
+// server returns the configured server with the default port.
+func (c *Client) server() (netip.AddrPort, error) {
+	a := c.Server.Addr()
+	if !a.IsValid() {
+		return netip.AddrPort{}, fmt.Errorf("pcp: Client.Server not set: %w", ErrNoGateway)
+	}
+	port := c.Server.Port()
+	if port == 0 {
+		port = Port
+	}
+	// A zone stays for dialing a link-local server; udpx compares without it.
+	return netip.AddrPortFrom(a.Unmap(), port), nil
+}
+
+// exchange runs one request/response exchange. build makes the request for
+// the socket's local address; match says whether a response with opcode
+// data answers it. The response returned is a SUCCESS; every other result
+// comes back as an error.
+func (c *Client) exchange(ctx context.Context, op uint8, build func(client netip.Addr) ([]byte, error), match func(*Response) bool) (*Response, error) {
+	srv, err := c.server()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.lock.Lock(ctx); err != nil {
+		return nil, fmt.Errorf("pcp: %s: %w", opName(op), udpx.LockError(err))
+	}
+	defer c.lock.Unlock()
+
+	conn, err := udpx.Dial(ctx, srv)
+	if err != nil {
+		return nil, fmt.Errorf("pcp: %s: %w", opName(op), err)
+	}
+	defer conn.Close()
+	req, err := build(conn.LocalAddr().Addr())
+	if err != nil {
+		return nil, err
+	}
+
+	var (
+		result *Response
+		rerr   error
+	)
+	handle := func(b []byte) bool {
+		r, err := ParseResponse(b)
+		switch {
+		case errors.Is(err, ErrSpeaksNATPMP):
+			rerr = fmt.Errorf("pcp: %s: %w", opName(op), err)
+			return true
+		case err != nil:
+			c.debug("ignoring a malformed response", "err", err)
+			return false
+		case r.Version != Version:
+			// UNSUPP_VERSION naming another version (§9). Opcode data is
+			// not to be trusted across versions, so nothing else is checked.
+			rerr = &ResultError{Opcode: op, Code: r.Result, Lifetime: r.Lifetime, Version: r.Version}
+			return true
+		case r.Opcode != op:
+			c.debug("ignoring a response to another opcode", "want", op, "got", r.Opcode)
+			return false
+		case (r.HasData || r.Result == Success) && !match(r):
+			c.debug("ignoring a response for another mapping", "nonce", r.Nonce, "protocol", r.Protocol, "port", r.InternalPort)
+			return false
+		}
+		c.observeEpoch(r.Epoch)
+		result, rerr = r, r.Err()
+		return true
+	}
+	s := &schedule{irt: c.InitialTimeout, mrt: c.MaxTimeout, rand: c.rand}
+	if s.irt <= 0 {
+		s.irt = DefaultInitialTimeout
+	}
+	if s.mrt <= 0 {
+		s.mrt = DefaultMaxTimeout
+	}
+	ex := &udpx.Exchange{
+		Request: req,
+		Next:    s.next,
+		Handle:  handle,
+		BufSize: MaxMessageSize + 1,
+		Retransmit: func(attempt int, wait time.Duration) {
+			c.debug("retransmitting", "op", opName(op), "server", srv, "attempt", attempt, "wait", wait)
+		},
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		d := c.MaxDuration
+		if d <= 0 {
+			d = DefaultMaxDuration
+		}
+		ex.Deadline = time.Now().Add(d)
+	}
+	err = conn.Do(ctx, ex)
+	switch {
+	case errors.Is(err, udpx.ErrRefused):
+		return nil, fmt.Errorf("pcp: %s: %v closed: %w: %w", opName(op), srv, ErrUnsupported, err)
+	case err != nil:
+		return nil, fmt.Errorf("pcp: %s: %v: %w", opName(op), srv, err)
+	case rerr != nil:
+		return nil, rerr
+	}
+	return result, nil
+}
+
+// observeEpoch runs the §8.5 check and remembers a loss of state until
+// takeReset reports it (a reset seen in an error response is not lost).
+func (c *Client) observeEpoch(epoch uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	if c.epoch.observe(epoch, now()) {
+		c.resetPending = true
+		c.debug("server lost its state (epoch check failed)", "epoch", epoch)
+	}
+}
+
+// takeReset returns and clears the pending loss-of-state report.
+func (c *Client) takeReset() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.resetPending
+	c.resetPending = false
+	return r
+}
+
+func (c *Client) debug(msg string, args ...any) {
+	if c.Logger != nil {
+		c.Logger.Debug("pcp: "+msg, args...)
+	}
+}
