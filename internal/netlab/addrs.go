@@ -1,0 +1,57 @@
+//go:build linux
+
+package netlab
+
+import "net/netip"
+
+// Node names one machine of the lab; each is a network namespace.
+type Node string
+
+const (
+	// WAN is "the Internet": one host with WANHost and STUNAltAddr on the
+	// router's WAN link. It runs the STUN responder and plays the remote peer.
+	// It has no route to the LAN, as on the real Internet.
+	WAN Node = "wan"
+	// Router runs miniupnpd, nftables (DNAT/forward rules, masquerade) and
+	// forwards between its WAN link and the LAN bridge.
+	Router Node = "rtr"
+	// LAN1 and LAN2 are hosts on the router's LAN bridge, with default routes
+	// through the router.
+	LAN1 Node = "lan1"
+	LAN2 Node = "lan2"
+)
+
+// nodes in build order.
+var nodes = [...]Node{WAN, Router, LAN1, LAN2}
+
+// Addresses. The WAN side uses 1.2.3.0/24, a public-looking range, on purpose:
+// miniupnpd 2.3.1 refuses to forward when its WAN address is in a reserved
+// range (RFC 1918, 100.64/10, the RFC 5737 documentation nets, 198.18/15,
+// ...), and it has no ext_allow_private_ipv4. Using someone's public range is
+// safe only because the lab namespaces have no link to any other namespace
+// (New verifies this): no packet to 1.2.3.x can leave the lab, and nothing
+// outside can be reached from it.
+var (
+	wanNet     = netip.MustParsePrefix("1.2.3.0/24")
+	wanHost    = netip.MustParseAddr("1.2.3.1") // WAN host, STUN primary address
+	stunAlt    = netip.MustParseAddr("1.2.3.2") // WAN host, STUN alternate address
+	defaultWAN = netip.MustParseAddr("1.2.3.4") // router's WAN address unless Options.WANAddr
+
+	lanNet    = netip.MustParsePrefix("192.168.77.0/24")
+	routerLAN = netip.MustParseAddr("192.168.77.1")
+	lan1Addr  = netip.MustParseAddr("192.168.77.10")
+	lan2Addr  = netip.MustParseAddr("192.168.77.11")
+)
+
+const (
+	stunPort    = 3478 // the STUN default; miniupnpd's ext_stun_port points here
+	stunAltPort = 3479
+
+	// Interface names. They are per namespace, so they need no run prefix.
+	routerWANIf = "wan0"
+	routerLANIf = "br0"
+	hostIf      = "eth0" // the one interface of the WAN and LAN hosts
+)
+
+// routerPort is the router-side veth of a LAN host.
+func routerPort(n Node) string { return "veth-" + string(n) }

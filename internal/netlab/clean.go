@@ -1,0 +1,338 @@
+//go:build linux
+
+package netlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// namePrefix starts every lab namespace name: "upm-<pid>-<n>-<node>".
+const namePrefix = "upm-"
+
+// registry remembers what this process created, for CheckClean.
+var registry struct {
+	mu    sync.Mutex
+	pids  map[int]bool      // miniupnpd processes started
+	netns map[string]uint64 // namespace name -> nsfs inode
+	seq   int               // labs built so far, for unique names
+	// baseline of the caller's namespace before the first lab
+	baseLinks  map[string]bool
+	baseTables string
+	haveBase   bool
+}
+
+func registerPID(pid int) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.pids == nil {
+		registry.pids = map[int]bool{}
+	}
+	registry.pids[pid] = true
+}
+
+func registerNetns(name string, ino uint64) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.netns == nil {
+		registry.netns = map[string]uint64{}
+	}
+	registry.netns[name] = ino
+}
+
+// nextPrefix returns a namespace name prefix unique to this process and lab.
+func nextPrefix() string {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	registry.seq++
+	return fmt.Sprintf("%s%d-%d-", namePrefix, os.Getpid(), registry.seq)
+}
+
+func nsInode(name string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(netnsDir, name), &st); err != nil {
+		return 0, fmt.Errorf("netlab: namespace %s: %w", name, err)
+	}
+	return st.Ino, nil
+}
+
+// takeBaseline records the caller's links and nft tables once, before the
+// first lab, so that CheckClean can tell what a lab left behind.
+func takeBaseline(ctx context.Context) error {
+	registry.mu.Lock()
+	done := registry.haveBase
+	registry.mu.Unlock()
+	if done {
+		return nil
+	}
+	links, err := callerLinks(ctx)
+	if err != nil {
+		return err
+	}
+	tables, err := run(ctx, "", "nft", "list", "tables")
+	if err != nil {
+		return err
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if !registry.haveBase {
+		registry.baseLinks, registry.baseTables, registry.haveBase = links, tables, true
+	}
+	return nil
+}
+
+func callerLinks(ctx context.Context) (map[string]bool, error) {
+	out, err := run(ctx, "", "ip", "-o", "link", "show")
+	if err != nil {
+		return nil, err
+	}
+	links := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		// "2: eth0@if5: <...": the name is the second field, up to '@' or ':'.
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name := strings.TrimSuffix(f[1], ":")
+		if i := strings.IndexByte(name, '@'); i >= 0 {
+			name = name[:i]
+		}
+		links[name] = true
+	}
+	return links, nil
+}
+
+// listNetns returns the names of the named network namespaces.
+func listNetns() ([]string, error) {
+	entries, err := os.ReadDir(netnsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netlab: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+// maxStale bounds how many leftover namespaces one CleanStale removes.
+const maxStale = 256
+
+// CleanStale removes what earlier, crashed runs left behind: namespaces named
+// "upm-<pid>-..." whose pid is no longer a running process (or whose name does
+// not parse), after killing the processes inside them (lab processes only
+// ever run inside lab namespaces). Namespaces of labs that are still running,
+// in this process or another, are left alone. New calls it; it is idempotent.
+func CleanStale(ctx context.Context) error {
+	names, err := listNetns()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	count := 0
+	for _, name := range names {
+		if !strings.HasPrefix(name, namePrefix) || ownerAlive(name) {
+			continue
+		}
+		if count++; count > maxStale {
+			errs = append(errs, fmt.Errorf("netlab: more than %d stale namespaces; stopped", maxStale))
+			break
+		}
+		errs = append(errs, deleteNetns(ctx, name))
+	}
+	return errors.Join(errs...)
+}
+
+// ownerAlive reports whether the process named in "upm-<pid>-..." exists.
+func ownerAlive(name string) bool {
+	rest := strings.TrimPrefix(name, namePrefix)
+	pidStr, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true // this process's labs are Close's business
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// deleteNetns kills every process inside namespace name and deletes it. The
+// namespace's links (veths, bridge) and nft tables go with it.
+func deleteNetns(ctx context.Context, name string) error {
+	if err := killNetnsProcs(ctx, name); err != nil {
+		return err
+	}
+	if _, err := run(ctx, "", "ip", "netns", "del", name); err != nil {
+		if _, statErr := os.Stat(filepath.Join(netnsDir, name)); errors.Is(statErr, os.ErrNotExist) {
+			return nil // already gone: deleting twice is fine
+		}
+		return err
+	}
+	return nil
+}
+
+// killNetnsProcs SIGKILLs the processes in namespace name, by pid, and waits
+// (bounded) until none is left.
+func killNetnsProcs(ctx context.Context, name string) error {
+	deadline := time.Now().Add(3 * time.Second)
+	for attempt := 0; attempt < 50; attempt++ {
+		out, err := run(ctx, "", "ip", "netns", "pids", name)
+		if err != nil {
+			if _, statErr := os.Stat(filepath.Join(netnsDir, name)); errors.Is(statErr, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		var pids []int
+		for _, p := range strings.Fields(out) {
+			// Never this process: doInNetns threads go back before returning.
+			if pid, err := strconv.Atoi(p); err == nil && pid > 1 && pid != os.Getpid() {
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("netlab: processes %v in %s survived SIGKILL", pids, name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("netlab: could not empty namespace %s", name)
+}
+
+// CheckClean reports what labs of this process left behind: a lab namespace
+// still present, a process still running inside a lab namespace (named or
+// already deleted), a miniupnpd started by netlab still alive, a link or an
+// nft table in the caller's namespace that was not there before the first
+// lab. It returns nil when everything is gone. Call it after Close.
+func CheckClean() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var problems []string
+
+	registry.mu.Lock()
+	mine := map[string]uint64{}
+	for k, v := range registry.netns {
+		mine[k] = v
+	}
+	var pids []int
+	for p := range registry.pids {
+		pids = append(pids, p)
+	}
+	baseLinks, baseTables, haveBase := registry.baseLinks, registry.baseTables, registry.haveBase
+	registry.mu.Unlock()
+
+	own := fmt.Sprintf("%s%d-", namePrefix, os.Getpid())
+	names, err := listNetns()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, own) {
+			problems = append(problems, "namespace "+n+" still exists")
+		}
+	}
+
+	// Any process whose network namespace is one a lab created.
+	inodes := map[uint64]string{}
+	for name, ino := range mine {
+		inodes[ino] = name
+	}
+	if procs, err := os.ReadDir("/proc"); err == nil {
+		for _, p := range procs {
+			pid, err := strconv.Atoi(p.Name())
+			if err != nil {
+				continue
+			}
+			var st syscall.Stat_t
+			if syscall.Stat(filepath.Join("/proc", p.Name(), "ns", "net"), &st) != nil {
+				continue
+			}
+			if name, ok := inodes[st.Ino]; ok {
+				problems = append(problems, fmt.Sprintf("process %d still runs in lab namespace %s", pid, name))
+			}
+		}
+	}
+	// This process's own threads (doInNetns must have moved each back).
+	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
+		for _, task := range tasks {
+			var st syscall.Stat_t
+			if syscall.Stat(filepath.Join("/proc/self/task", task.Name(), "ns", "net"), &st) != nil {
+				continue
+			}
+			if name, ok := inodes[st.Ino]; ok {
+				problems = append(problems, fmt.Sprintf("thread %s of this process is in lab namespace %s", task.Name(), name))
+			}
+		}
+	}
+	sort.Ints(pids)
+	for _, pid := range pids {
+		if processAlive(pid) {
+			problems = append(problems, fmt.Sprintf("miniupnpd pid %d is still alive", pid))
+		}
+	}
+
+	if haveBase {
+		links, err := callerLinks(ctx)
+		if err != nil {
+			return err
+		}
+		for name := range links {
+			if !baseLinks[name] {
+				problems = append(problems, "link "+name+" appeared in the caller's namespace")
+			}
+		}
+		tables, err := run(ctx, "", "nft", "list", "tables")
+		if err != nil {
+			return err
+		}
+		if tables != baseTables {
+			problems = append(problems, fmt.Sprintf("nft tables in the caller's namespace changed: before %q, now %q", baseTables, tables))
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fmt.Errorf("netlab: not clean:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+// processAlive reports whether pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return false
+	}
+	return s[i+2] != 'Z' && s[i+2] != 'X'
+}

@@ -1,0 +1,108 @@
+// Package netlab builds a throwaway home network out of Linux network
+// namespaces, with a real router in it: Debian's miniupnpd 2.3.1 (nftables
+// backend) speaking UPnP IGD:2, NAT-PMP and PCP. Integration tests run the
+// stock clients (upnpc, natpmpc) or our own code against it and check from the
+// "Internet" side that a mapped port really is reachable.
+//
+// # Topology
+//
+//	wan (1.2.3.1, 1.2.3.2)         STUN responder (in the test process), remote peer
+//	 | eth0
+//	 |  1.2.3.0/24                 no route anywhere else
+//	 | wan0 (1.2.3.4)
+//	rtr                            miniupnpd -d, nftables (DNAT, forward filter,
+//	 | br0 (192.168.77.1)          masquerade on wan0), ip_forward=1
+//	 +-- veth-lan1 ---- eth0 lan1 (192.168.77.10, default via .1)
+//	 +-- veth-lan2 ---- eth0 lan2 (192.168.77.11, default via .1)
+//
+// Namespaces are named "upm-<pid>-<n>-<node>" (Lab.Netns). Interface names are
+// the same in every lab, since each namespace has its own.
+//
+// # Why 1.2.3.0/24 and STUN
+//
+// miniupnpd 2.3.1 refuses every mapping when its WAN address is in a reserved
+// range (RFC 1918, 100.64/10, the three RFC 5737 documentation nets, 198.18/15
+// and more), and this version has no ext_allow_private_ipv4. So the WAN link
+// uses a public-looking range. That is safe only because the lab is sealed:
+// every veth is created with both ends inside lab namespaces, none of them
+// ever exists in the caller's namespace, and New verifies that each lab
+// interface is a loopback, a bridge, or a veth into another lab namespace.
+// miniupnpd learns its external address by STUN (ext_perform_stun=yes): four
+// Binding Requests (plain, change port, change IP, change both) that must all
+// be answered with the requester's address and port. The responder in this
+// package answers them from the primary or alternate address and port, as
+// RFC 3489 asks, with MAPPED-ADDRESS and, for RFC 5389 requests,
+// XOR-MAPPED-ADDRESS.
+//
+// # miniupnpd 2.3.1, as the lab found it
+//
+//   - The nft objects must exist before it starts: table inet filter with the
+//     chains miniupnpd (forward accepts), prerouting_miniupnpd (DNAT) and
+//     postrouting_miniupnpd, each jumped to from a base chain. Without them
+//     every AddPortMapping answers 501. Debian's nft_init.sh cannot create
+//     them (it sources the iptables helper, so $TABLE is empty).
+//   - It leaves its rules in place when it exits, and would find them again at
+//     start; RestartRouter flushes the three chains to model a reboot.
+//   - enable_pcp_pmp is not an option of this version; enable_natpmp=yes turns
+//     on NAT-PMP and PCP.
+//   - Its signal handlers only set a flag. A SIGUSR1 or SIGTERM that lands
+//     between its loop check and select() is not seen until select times out,
+//     so the lab repeats signals until the log shows a reaction.
+//   - It watches the WAN interface by netlink: an address change alone
+//     triggers STUN and the NAT-PMP/PCP announcements; SIGUSR1 then does it
+//     again. Clients see more than one announcement per change, with the
+//     epoch reset to 0.
+//   - Announcements go to 224.0.0.1:5350 (and :5351) on br0. On Linux a
+//     socket listening on "0.0.0.0:5350" must be IPv4 ("udp4"): Go's "udp"
+//     opens a dual-stack IPv6 socket, which does not receive them.
+//
+// # Running the lab tests
+//
+// They need Linux, root, and the Debian packages iproute2, nftables, procps,
+// miniupnpd-nftables, miniupnpc and natpmpc (socat is not needed: servers and
+// clients in the lab are Go sockets opened with Lab.Listen and Lab.Dial):
+//
+//	ip netns add t-me; ip -n t-me link set lo up   # a loopback-only place to run from
+//	ip netns exec t-me go test ./internal/netlab/ -run Lab -v
+//	ip netns del t-me
+//
+// Without root or a command they skip with the reason; with CI=true they
+// fail instead (Require), so CI cannot pass by skipping. A lab builds in about
+// 0.1–0.5 s and tears down in about 0.1 s; the whole package's tests take
+// about 10 s, most of it upnpc's fixed 2 s discovery wait.
+//
+// Everything a lab creates is removed by Close (registered with t.Cleanup):
+// miniupnpd and the STUN responder stop, leftover processes in the lab
+// namespaces are killed by pid, and the namespaces are deleted, taking their
+// veths, bridge and nft tables with them. Debris of a crashed run (namespaces
+// named after a pid that no longer runs) is removed by the next New
+// (CleanStale). CheckClean reports anything a lab of this process left.
+//
+// # Typical use
+//
+//	func TestSomething(t *testing.T) {
+//		netlab.Require(t, "upnpc")
+//		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+//		defer cancel()
+//		lab, err := netlab.New(ctx, t, netlab.Options{})
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		ln, _ := lab.Listen(netlab.LAN1, "192.168.77.10:8080") // a server on a LAN host
+//		defer ln.Close()
+//		out, err := lab.Exec(ctx, netlab.LAN1, "upnpc", "-i", "-e", "t",
+//			"-a", "192.168.77.10", "8080", "8080", "TCP")
+//		...
+//		c, err := lab.Dial(ctx, netlab.WAN, "tcp4", lab.ExternalAddr().String()+":8080")
+//		...
+//	}
+//
+// Lab.Do, Listen, ListenUDP and Dial run on a thread that has entered the
+// node's namespace; sockets keep that namespace. They are for code that opens
+// its sockets on the calling goroutine. Code with goroutines of its own (a
+// client library, the CLI) belongs in a process started in the namespace with
+// Lab.Cmd, for example the test binary itself re-executed.
+//
+// The lab is Linux-only: apart from Available and Require, the package's
+// code is built only on Linux, so tests that use it need "//go:build linux".
+package netlab

@@ -1,0 +1,80 @@
+//go:build linux
+
+package netlab
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Options configure a lab. The zero value is the lab the integration tests
+// use: secure mode on, UPnP IGD:2, NAT-PMP and PCP enabled, WAN address
+// 1.2.3.4, HTTP port 5000.
+type Options struct {
+	// InsecureMode sets secure_mode=no, letting UPnP clients map ports to
+	// other LAN hosts. Default: secure_mode=yes.
+	InsecureMode bool
+	// DisableNATPMP sets enable_natpmp=no, which turns off PCP as well.
+	DisableNATPMP bool
+	// DisableUPnP sets enable_upnp=no (no SSDP, no HTTP/SOAP).
+	DisableUPnP bool
+	// IGDv1 sets force_igd_desc_v1=yes: the device describes itself as IGD:1
+	// with WANIPConnection:1.
+	IGDv1 bool
+	// PCPAllowThirdParty sets pcp_allow_thirdparty=yes.
+	PCPAllowThirdParty bool
+	// WANAddr is the router's WAN address; it must be inside 1.2.3.0/24 and
+	// not 1.2.3.0, .1, .2 (the WAN host) or .255. Default 1.2.3.4.
+	WANAddr netip.Addr
+	// HTTPPort is miniupnpd's HTTP (description and SOAP) port for the first
+	// run; every RestartRouter moves it up by one, so that clients see the
+	// description URL change as after a real reboot. Default 5000.
+	HTTPPort uint16
+	// ExtraConfig lines are added to miniupnpd.conf before the permission
+	// rules (for example "notify_interval=30"). One option per line.
+	ExtraConfig []string
+	// BuildTimeout bounds New. Default 20s.
+	BuildTimeout time.Duration
+}
+
+func (o *Options) fill() error {
+	if o.DisableNATPMP && o.DisableUPnP {
+		return errors.New("netlab: Options disable both UPnP and NAT-PMP/PCP")
+	}
+	if !o.WANAddr.IsValid() {
+		o.WANAddr = defaultWAN
+	}
+	if err := checkWANAddr(o.WANAddr); err != nil {
+		return err
+	}
+	if o.HTTPPort == 0 {
+		o.HTTPPort = 5000
+	}
+	if o.BuildTimeout <= 0 {
+		o.BuildTimeout = 20 * time.Second
+	}
+	for _, line := range o.ExtraConfig {
+		if strings.ContainsAny(line, "\r\n") {
+			return fmt.Errorf("netlab: ExtraConfig line %q spans lines", line)
+		}
+	}
+	return nil
+}
+
+// checkWANAddr accepts router WAN addresses inside the lab's WAN net that no
+// lab host uses.
+func checkWANAddr(a netip.Addr) error {
+	a = a.Unmap()
+	last := wanNet.Addr().As4()
+	last[3] = 255
+	switch {
+	case !a.Is4() || !wanNet.Contains(a):
+		return fmt.Errorf("netlab: WAN address %v is not in %v", a, wanNet)
+	case a == wanNet.Addr() || a == netip.AddrFrom4(last) || a == wanHost || a == stunAlt:
+		return fmt.Errorf("netlab: WAN address %v is taken (network, broadcast or WAN host)", a)
+	}
+	return nil
+}

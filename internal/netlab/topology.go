@@ -1,0 +1,152 @@
+//go:build linux
+
+package netlab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+)
+
+// buildTopology creates the namespaces, links, addresses and routes. Every
+// veth is created with both ends already inside lab namespaces
+// (`ip -n A link add X type veth peer name Y netns B`), so no lab interface
+// ever exists in the caller's namespace, not even briefly.
+func (l *Lab) buildTopology(ctx context.Context) error {
+	var add []string
+	for _, n := range nodes {
+		add = append(add, "netns add "+l.ns[n])
+	}
+	l.created = true // from here on Close deletes them, even if only some exist
+	if err := ipBatch(ctx, "", add...); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		ino, err := nsInode(l.ns[n])
+		if err != nil {
+			return err
+		}
+		registerNetns(l.ns[n], ino)
+	}
+
+	wanBits := wanNet.Bits()
+	pfx := func(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
+	rtr := []string{
+		"link set lo up",
+		fmt.Sprintf("link add %s type veth peer name %s netns %s", routerWANIf, hostIf, l.ns[WAN]),
+		fmt.Sprintf("link add %s type bridge stp_state 0 forward_delay 0 mcast_snooping 0", routerLANIf),
+	}
+	for _, n := range []Node{LAN1, LAN2} {
+		rtr = append(rtr,
+			fmt.Sprintf("link add %s type veth peer name %s netns %s", routerPort(n), hostIf, l.ns[n]),
+			fmt.Sprintf("link set %s master %s", routerPort(n), routerLANIf),
+			fmt.Sprintf("link set %s up", routerPort(n)))
+	}
+	rtr = append(rtr,
+		fmt.Sprintf("address add %s dev %s", pfx(l.wanAddr, wanBits), routerWANIf),
+		fmt.Sprintf("address add %s dev %s", pfx(routerLAN, lanNet.Bits()), routerLANIf),
+		fmt.Sprintf("link set %s up", routerWANIf),
+		fmt.Sprintf("link set %s up", routerLANIf),
+		fmt.Sprintf("route add default via %s", wanHost))
+	if err := ipBatch(ctx, l.ns[Router], rtr...); err != nil {
+		return err
+	}
+	if err := ipBatch(ctx, l.ns[WAN],
+		"link set lo up",
+		fmt.Sprintf("address add %s dev %s", pfx(wanHost, wanBits), hostIf),
+		fmt.Sprintf("address add %s dev %s", pfx(stunAlt, wanBits), hostIf),
+		fmt.Sprintf("link set %s up", hostIf),
+	); err != nil {
+		return err
+	}
+	for _, n := range []Node{LAN1, LAN2} {
+		if err := ipBatch(ctx, l.ns[n],
+			"link set lo up",
+			fmt.Sprintf("address add %s dev %s", pfx(l.Addr(n), lanNet.Bits()), hostIf),
+			fmt.Sprintf("link set %s up", hostIf),
+			fmt.Sprintf("route add default via %s", routerLAN),
+		); err != nil {
+			return err
+		}
+	}
+	if _, err := run(ctx, "", "ip", "netns", "exec", l.ns[Router], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+		return err
+	}
+	_, err := run(ctx, nftRuleset(routerWANIf, routerLANIf), "ip", "netns", "exec", l.ns[Router], "nft", "-f", "-")
+	return err
+}
+
+// ipLink is the part of `ip -j -d link show` that verifyIsolated reads.
+type ipLink struct {
+	Name      string `json:"ifname"`
+	LinkNetns *int   `json:"link_netnsid"`
+	Info      *struct {
+		Kind string `json:"info_kind"`
+	} `json:"linkinfo"`
+}
+
+// verifyIsolated checks that the lab is sealed: every interface in a lab
+// namespace is the loopback, a bridge, or a veth whose peer is in another lab
+// namespace. Anything else (a veth into the caller's namespace, a macvlan on a
+// real NIC, a moved physical interface) fails the build.
+func (l *Lab) verifyIsolated(ctx context.Context) error {
+	ours := map[string]bool{}
+	for _, n := range nodes {
+		ours[l.ns[n]] = true
+	}
+	for _, n := range nodes {
+		ns := l.ns[n]
+		out, err := run(ctx, "", "ip", "-n", ns, "-j", "-d", "link", "show")
+		if err != nil {
+			return err
+		}
+		var links []ipLink
+		if err := json.Unmarshal([]byte(out), &links); err != nil {
+			return fmt.Errorf("netlab: parse ip link output: %w", err)
+		}
+		ids, err := netnsIDs(ctx, ns)
+		if err != nil {
+			return err
+		}
+		for _, lk := range links {
+			kind := ""
+			if lk.Info != nil {
+				kind = lk.Info.Kind
+			}
+			switch {
+			case lk.Name == "lo" && kind == "":
+			case kind == "bridge":
+			case kind == "veth":
+				if lk.LinkNetns == nil || !ours[ids[*lk.LinkNetns]] {
+					return fmt.Errorf("netlab: not isolated: veth %s in %s does not lead to another lab namespace", lk.Name, ns)
+				}
+			default:
+				return fmt.Errorf("netlab: not isolated: unexpected interface %s (kind %q) in %s", lk.Name, kind, ns)
+			}
+		}
+	}
+	return nil
+}
+
+// netnsIDs maps the namespace ids seen from ns to namespace names.
+func netnsIDs(ctx context.Context, ns string) (map[int]string, error) {
+	out, err := run(ctx, "", "ip", "-n", ns, "-j", "netns", "list-id")
+	if err != nil {
+		return nil, err
+	}
+	var ids []struct {
+		ID   int    `json:"nsid"`
+		Name string `json:"name"`
+	}
+	if len(out) > 0 {
+		if err := json.Unmarshal([]byte(out), &ids); err != nil {
+			return nil, fmt.Errorf("netlab: parse ip netns list-id output: %w", err)
+		}
+	}
+	m := make(map[int]string, len(ids))
+	for _, id := range ids {
+		m[id.ID] = id.Name
+	}
+	return m, nil
+}
