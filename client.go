@@ -1,0 +1,229 @@
+package upnpmap
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/upnpmap/upnpmap/discovery"
+)
+
+// Defaults of the Client's timing fields.
+const (
+	DefaultProbeTimeout   = time.Second
+	DefaultRequestTimeout = 4 * time.Second
+	DefaultCloseTimeout   = 2 * time.Second
+	DefaultPollInterval   = 2 * time.Minute
+)
+
+// probeTTL is how long what a probe learned (which methods answered, the
+// UPnP control URL) is trusted by Map before it probes again. Failures
+// during Map fall back to the next method regardless.
+const probeTTL = 10 * time.Minute
+
+// A Client maps ports on one gateway. Its zero value is ready to use: it finds
+// the gateway in the routing table and tries PCP, NAT-PMP and UPnP in that
+// order. Set the fields before first use and do not change or copy the Client
+// afterwards; its methods are safe for concurrent use.
+//
+// A Client remembers per gateway what it learned (the methods that answered,
+// the UPnP description and control URL) so that later calls skip the probe,
+// and it serialises the calls that change a gateway's table: some routers
+// fail under concurrent SOAP requests.
+type Client struct {
+	// Gateway is the router to talk to. Zero means the default gateway from
+	// the routing table (discovery.DefaultGateways); SSDP then also searches
+	// by multicast. A loopback Gateway (tests, the CLI's demo) never causes
+	// multicast or a group join.
+	Gateway netip.Addr
+	// Location is a UPnP description URL learned earlier (e.g. cached by the
+	// CLI). It is fetched and checked (its host must be the gateway) instead
+	// of an SSDP search; on any failure the Client searches as usual.
+	// DiscoverResult.Location reports the URL in use.
+	Location string
+	// Interfaces names the interfaces SSDP multicasts on. Nil means every
+	// suitable interface when Gateway is zero, none when Gateway is set
+	// (unicast to the gateway is enough and sends nothing elsewhere).
+	Interfaces []string
+	// Methods restricts and orders the methods; nil means PCP, NATPMP, UPnP.
+	Methods []Method
+	// AnnounceAddr is where to listen for the gateway's announcements of a
+	// reboot or a new external address. Zero means 224.0.0.1:5350 (or
+	// [ff02::1]:5350 for an IPv6 gateway) joined on the interface facing the
+	// gateway, except for a loopback Gateway, which gets no listener unless
+	// AnnounceAddr is set. Tests pass a unicast loopback address. The
+	// listener runs while the Client has live mappings.
+	AnnounceAddr netip.AddrPort
+	// ProbeTimeout bounds a probe (Discover, or the one Map makes first)
+	// when not every method answers; default DefaultProbeTimeout. Once one
+	// method has answered the others get a short grace (50 ms) instead.
+	ProbeTimeout time.Duration
+	// RequestTimeout bounds one exchange with one method (create, renew,
+	// delete, a UPnP check), retransmissions included, before Map falls back
+	// to the next method; default DefaultRequestTimeout (long enough for
+	// one PCP retransmission at 3 s).
+	RequestTimeout time.Duration
+	// CloseTimeout bounds the delete that Mapping.Close sends; default
+	// DefaultCloseTimeout. Mapping.CloseContext takes a context instead.
+	CloseTimeout time.Duration
+	// PollInterval is how often UPnP mappings are checked between renewals
+	// (GetSpecificPortMappingEntry and GetExternalIPAddress), so that a
+	// vanished entry is re-created and a new external address reported.
+	// Default DefaultPollInterval; negative disables polling (renewals still
+	// check).
+	PollInterval time.Duration
+	// Logger receives what the Client does; nil is silent.
+	Logger *slog.Logger
+
+	mu  sync.Mutex
+	gws map[netip.Addr]*gateway // by address; guarded by mu
+
+	// Seams for tests; nil means the real thing.
+	clk            clock
+	mappersFor     func(gw *gateway) []mapper
+	announceJitter func(Method) time.Duration
+	randFloat      func() float64
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+func (c *Client) clock() clock {
+	if c.clk == nil {
+		return wallClock{}
+	}
+	return c.clk
+}
+
+func (c *Client) probeTimeout() time.Duration {
+	if c.ProbeTimeout > 0 {
+		return c.ProbeTimeout
+	}
+	return DefaultProbeTimeout
+}
+
+func (c *Client) requestTimeout() time.Duration {
+	if c.RequestTimeout > 0 {
+		return c.RequestTimeout
+	}
+	return DefaultRequestTimeout
+}
+
+func (c *Client) closeTimeout() time.Duration {
+	if c.CloseTimeout > 0 {
+		return c.CloseTimeout
+	}
+	return DefaultCloseTimeout
+}
+
+func (c *Client) pollInterval() time.Duration {
+	switch {
+	case c.PollInterval < 0:
+		return 0
+	case c.PollInterval == 0:
+		return DefaultPollInterval
+	}
+	return c.PollInterval
+}
+
+func (c *Client) rand() float64 {
+	if c.randFloat != nil {
+		return c.randFloat()
+	}
+	return rand.Float64()
+}
+
+// jitter is the wait before acting on news that every client on the LAN got
+// at once (an announcement, a reset): RFC 6887 §14.1.1 asks PCP clients for
+// a random 0–5 s so the server is not flooded; NAT-PMP asks for an immediate
+// renewal (RFC 6886 §3.7), and UPnP has no rule.
+func (c *Client) jitter(m Method) time.Duration {
+	if c.announceJitter != nil {
+		return c.announceJitter(m)
+	}
+	if m == PCP {
+		return time.Duration(c.rand() * float64(5*time.Second))
+	}
+	return 0
+}
+
+// methods is the checked preference order.
+func (c *Client) methods() ([]Method, error) {
+	if len(c.Methods) == 0 {
+		return defaultMethods, nil
+	}
+	var out []Method
+	for _, m := range c.Methods {
+		switch m {
+		case PCP, NATPMP, UPnP:
+		default:
+			return nil, fmt.Errorf("upnpmap: %w: unknown method %q", ErrInvalidArgs, m)
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || o == m
+		}
+		if !dup {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// gateway returns the state of the gateway to use, creating it on first use.
+func (c *Client) gateway(ctx context.Context) (*gateway, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("upnpmap: %w: %w", ErrTimeout, err)
+	}
+	methods, err := c.methods()
+	if err != nil {
+		return nil, err
+	}
+	addr, local, fromTable := c.Gateway.Unmap(), netip.Addr{}, false
+	if !addr.IsValid() {
+		gws, err := discovery.DefaultGateways()
+		if err != nil {
+			return nil, fmt.Errorf("upnpmap: %w", err)
+		}
+		if len(gws) == 0 {
+			return nil, fmt.Errorf("upnpmap: %w: no default route", ErrNoGateway)
+		}
+		g := pickGateway(gws)
+		addr, local, fromTable = g.Addr, g.Local, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gw := c.gws[addr]; gw != nil {
+		return gw, nil
+	}
+	if !local.IsValid() {
+		if local, err = discovery.LocalAddrFor(addr); err != nil {
+			return nil, fmt.Errorf("upnpmap: %w: no route to gateway %v: %w", ErrNoGateway, addr, err)
+		}
+	}
+	gw := newGateway(c, addr, local.Unmap(), fromTable, methods)
+	if c.gws == nil {
+		c.gws = make(map[netip.Addr]*gateway)
+	}
+	c.gws[addr] = gw
+	return gw, nil
+}
+
+// pickGateway prefers the first IPv4 gateway (NAT-PMP and most UPnP routers
+// live there; DefaultGateways lists them first, by metric).
+func pickGateway(gws []discovery.Gateway) discovery.Gateway {
+	for _, g := range gws {
+		if g.Addr.Unmap().Is4() {
+			return g
+		}
+	}
+	return gws[0]
+}

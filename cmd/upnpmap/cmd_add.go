@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"net/netip"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/upnpmap/upnpmap"
+)
+
+var addCmd = &command{
+	name:    "add",
+	usage:   "add EXTPORT [HOST:]PORT [flags]",
+	summary: "map EXTPORT to PORT here or on HOST",
+	about: `Map EXTPORT on the router to PORT on this machine (PORT defaults to
+EXTPORT), or on HOST, another machine on the LAN. The mapping stays for
+--lifetime; 'upnpmap delete EXTPORT' removes it sooner. Routers that map only to
+the host that asks refuse another HOST: --relay then maps to this machine and
+relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping).`,
+	examples: []string{
+		"upnpmap add 8080",
+		"upnpmap add 80 8080 --lifetime 1h --tcp --udp",
+		"upnpmap add 80 192.168.1.4:80 --relay",
+	},
+	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag},
+	common:  []flagGroup{networkFlags, outputFlags},
+	minArgs: 1,
+	maxArgs: 2,
+	run:     runAdd,
+}
+
+func relayFlag(fs *pflag.FlagSet, o *options) {
+	fs.BoolVar(&o.relay, "relay", false, "map to this machine and relay to HOST:PORT, in the foreground")
+}
+
+func runAdd(ctx context.Context, a *app, o *options, args []string) error {
+	ext, err := parsePort(args[0])
+	if err != nil {
+		return usagef("EXTPORT: %v", err)
+	}
+	spec := mapSpec{protos: o.protocols(), ext: ext, port: ext}
+	if len(args) == 2 {
+		if spec.host, spec.port, err = parseTarget(args[1]); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	other := spec.host.IsValid() && !isThisMachine(spec.host)
+	if o.relay {
+		if !spec.host.IsValid() {
+			return usagef("--relay needs the HOST:PORT to relay to, e.g. 192.168.1.4:%d", spec.port)
+		}
+		// HOST may also be this machine: relaying to 127.0.0.1:PORT opens a
+		// server that listens on loopback only.
+		return runAddRelay(ctx, a, o, spec)
+	}
+
+	c := a.newClient(o, a.readState())
+	ctx, cancel := context.WithTimeout(ctx, o.deadline())
+	defer cancel()
+	p := &printer{w: a.stdout, json: o.json}
+	var views []mappingJSON
+	var firstErr error
+	for _, proto := range spec.protos {
+		v, err := addOne(ctx, a, o, c, spec, proto, other)
+		if err != nil {
+			// With --tcp --udp, one protocol may fail and the other not:
+			// report both, exit with the failure.
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		views = append(views, v)
+		if o.json {
+			if err := p.object(v); err != nil {
+				return err
+			}
+		}
+	}
+	if !o.json && len(views) > 0 {
+		now := time.Now()
+		rows := make([][]string, len(views))
+		for i, v := range views {
+			rows[i] = v.row(now)
+		}
+		if err := p.table(mappingHeader, rows); err != nil {
+			return err
+		}
+		p.line("%s", deleteHint(views, spec.ext, protoFlagsFor(spec.protos)))
+	}
+	for _, v := range views {
+		if ap, err := netip.ParseAddrPort(v.External); err == nil && isPrivateExternal(ap.Addr()) {
+			a.warn("%s", privateNotice(ap.Addr()))
+			break
+		}
+	}
+	return firstErr
+}
+
+// addOne creates one mapping that outlives this process (no renewal), and
+// records it in the state file so that `delete` and `list` know of it.
+func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec mapSpec, proto string, other bool) (mappingJSON, error) {
+	req := upnpmap.Request{
+		Protocol:     upnpProto(proto),
+		InternalPort: spec.port,
+		ExternalPort: spec.ext,
+		ExactPort:    true,
+		InternalAddr: spec.host,
+		Description:  o.description,
+		Lifetime:     o.lifetime,
+	}
+	start := time.Now()
+	m, err := c.Map(ctx, req)
+	if err != nil {
+		return mappingJSON{}, &mapErr{proto: proto, ext: spec.ext, host: spec.host, port: spec.port, otherHost: other,
+			err: o.netErr("map "+proto+" port "+itoa(spec.ext), start, err)}
+	}
+	// One-shot: leave the mapping on the router for its lease, no renewal.
+	m.Detach()
+	v := mappingView(m, o.description)
+	a.rememberGateway(o, m.Gateway(), m.Location())
+	{
+		rec := stateMapping{
+			Gateway:     m.Gateway(),
+			Method:      string(m.Method()),
+			Protocol:    proto,
+			External:    m.External(),
+			Internal:    m.Internal(),
+			Description: o.description,
+			Expires:     m.Expires(),
+			Created:     time.Now().UTC().Truncate(time.Second),
+		}
+		if m.Method() == upnpmap.PCP {
+			n := m.Nonce()
+			rec.Nonce = hex.EncodeToString(n[:])
+		}
+		if err := a.updateState(func(s *state) { s.put(rec) }); err != nil {
+			a.warn("the mapping is made, but the state file could not be written (%v):\n"+
+				"  `upnpmap delete` may not be able to remove it before it expires", err)
+		}
+	}
+	return v, nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/upnpmap/upnpmap"
+)
+
+var listCmd = &command{
+	name:    "list",
+	usage:   "list [flags]",
+	summary: "the router's mappings, and the ones we made",
+	about: `Show the router's port mappings. UPnP routers list their whole table. PCP
+and NAT-PMP cannot list, so for them upnpmap shows the mappings it made itself,
+which it records in its state file (in your cache directory); OURS marks those.`,
+	examples: []string{
+		"upnpmap list",
+		"upnpmap list --json | jq -r 'select(.protocol==\"udp\") | .external'",
+	},
+	common: []flagGroup{networkFlags, outputFlags},
+	run:    runList,
+}
+
+// entryJSON is one row of `list`.
+type entryJSON struct {
+	Protocol    string     `json:"protocol"`
+	External    string     `json:"external"`
+	Internal    string     `json:"internal"`
+	Method      string     `json:"method"`
+	Expires     *time.Time `json:"expires"` // null: permanent
+	Description string     `json:"description,omitempty"`
+	Enabled     bool       `json:"enabled"`
+	Ours        bool       `json:"ours"` // made by upnpmap (in the state file)
+}
+
+func runList(ctx context.Context, a *app, o *options, _ []string) error {
+	st := a.readState()
+	ctx, cancel := context.WithTimeout(ctx, o.deadline())
+	defer cancel()
+	start := time.Now()
+
+	// Only UPnP can read a router's table; PCP and NAT-PMP mappings come
+	// from our state file. So ask for UPnP alone, and wait for it, rather
+	// than let a quicker PCP answer end the probe before UPnP's is in.
+	gw, entries, err := listUPnP(ctx, a, o, st)
+	switch {
+	case errors.Is(err, errNoUPnP):
+		// The router may still be there, speaking only PCP or NAT-PMP.
+		c := a.newClient(o, st)
+		var derr error
+		if gw, derr = c.Discover(ctx); derr != nil {
+			if errors.Is(err, upnpmap.ErrNoGateway) && !errors.Is(derr, upnpmap.ErrNoGateway) {
+				// The UPnP probe used up the time: nothing answered it.
+				derr = err
+			}
+			return o.netErr("find the gateway", start, derr)
+		}
+		a.warn("the router does not answer UPnP, so its table cannot be read;\n" +
+			"  showing the mappings upnpmap made (from its state file)")
+	case err != nil:
+		return o.netErr("list the router's mappings", start, err)
+	}
+
+	now := time.Now()
+	ours := st.mappingsOn(gw.Gateway)
+	var rows []entryJSON
+	matched := make([]bool, len(ours))
+	for _, e := range entries {
+		r := entryJSON{
+			Protocol:    string(e.Protocol),
+			External:    e.External.String(),
+			Internal:    e.Internal.String(),
+			Method:      string(e.Method),
+			Description: e.Description,
+			Enabled:     e.Enabled,
+		}
+		if e.Lifetime > 0 {
+			r.Expires = jsonTime(now.Add(e.Lifetime))
+		}
+		for i, m := range ours {
+			if m.Protocol == r.Protocol && m.External.Port() == e.External.Port() {
+				// The router shows every mapping in its UPnP table; say
+				// which method made ours.
+				r.Ours, matched[i], r.Method = true, true, m.Method
+			}
+		}
+		rows = append(rows, r)
+	}
+	// PCP and NAT-PMP mappings are not in any table the router shows us.
+	for i, m := range ours {
+		if matched[i] || m.Method == string(upnpmap.UPnP) {
+			continue
+		}
+		rows = append(rows, entryJSON{
+			Protocol:    m.Protocol,
+			External:    m.External.String(),
+			Internal:    m.Internal.String(),
+			Method:      m.Method,
+			Expires:     jsonTime(m.Expires),
+			Description: m.Description,
+			Enabled:     true,
+			Ours:        true,
+		})
+	}
+
+	p := &printer{w: a.stdout, json: o.json}
+	if o.json {
+		for _, r := range rows {
+			if err := p.object(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(rows) == 0 {
+		p.line("no mappings on %s", gw.Gateway)
+		return nil
+	}
+	table := make([][]string, len(rows))
+	for i, r := range rows {
+		var exp time.Time
+		if r.Expires != nil {
+			exp = *r.Expires
+		}
+		mark := ""
+		if r.Ours {
+			mark = "yes"
+		}
+		desc := r.Description
+		if !r.Enabled {
+			desc += " (disabled)"
+		}
+		table[i] = []string{r.Protocol, r.External, r.Internal, r.Method, formatExpiry(exp, now), mark, desc}
+	}
+	return p.table([]string{"PROTO", "EXTERNAL", "INTERNAL", "METHOD", "EXPIRES", "OURS", "DESCRIPTION"}, table)
+}
+
+// errNoUPnP: UPnP did not answer (or --method excludes it).
+var errNoUPnP = errors.New("no UPnP")
+
+// listUPnP reads the router's table over UPnP.
+func listUPnP(ctx context.Context, a *app, o *options, st *state) (*upnpmap.DiscoverResult, []upnpmap.Entry, error) {
+	if len(o.methods) > 0 && !slices.Contains(o.methodNames(), string(upnpmap.UPnP)) {
+		return nil, nil, errNoUPnP
+	}
+	c := a.newClient(o, st)
+	c.Methods = []upnpmap.Method{upnpmap.UPnP}
+	gw, err := c.Discover(ctx)
+	if errors.Is(err, upnpmap.ErrNoGateway) {
+		return nil, nil, fmt.Errorf("%w: %w", errNoUPnP, err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	a.rememberGateway(o, gw.Gateway, gw.Location)
+	entries, err := c.List(ctx)
+	return gw, entries, err
+}
+
+// mappingsOn returns the recorded mappings on gateway gw (all of them when gw
+// is unknown).
+func (s *state) mappingsOn(gw netip.Addr) []stateMapping {
+	var out []stateMapping
+	for _, m := range s.Mappings {
+		if !gw.IsValid() || m.Gateway == gw {
+			out = append(out, m)
+		}
+	}
+	return out
+}

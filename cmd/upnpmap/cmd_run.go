@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/pflag"
+)
+
+var runCmd = &command{
+	name:    "run",
+	usage:   "run --map SPEC... [--relay SPEC...] [flags]",
+	short:   "run --map SPEC --relay SPEC",
+	summary: "keep mappings and relays up until interrupted",
+	about: `Create the mappings, start the relays, renew the mappings before they
+expire (re-creating them after a router reboot), print each event, and on
+SIGINT or SIGTERM delete the mappings and stop. As a service: see
+examples/systemd/upnpmap-run.service.
+  --map [tcp:|udp:]EXTPORT[:[HOST:]PORT]  PORT defaults to EXTPORT, HOST to here
+  --relay [tcp:|udp:]LISTEN=TARGET        e.g. :8080=192.168.1.5:80`,
+	examples: []string{
+		"upnpmap run --map 80:8080 --map udp:27015",
+		"upnpmap run --map 80:8080 --relay :8080=192.168.1.5:80",
+	},
+	flags:  []flagGroup{runFlags, protoFlags, leaseFlags},
+	common: []flagGroup{networkFlags, outputFlags},
+	run:    runRun,
+}
+
+func runFlags(fs *pflag.FlagSet, o *options) {
+	fs.StringArrayVar(&o.maps, "map", nil, "keep this mapping (`SPEC` as above; repeatable)")
+	fs.StringArrayVar(&o.relays, "relay", nil, "run this relay (`SPEC` as above; repeatable)")
+}
+
+func runRun(ctx context.Context, a *app, o *options, _ []string) error {
+	if len(o.maps) == 0 && len(o.relays) == 0 {
+		return usagef("nothing to do: give at least one --map (or --relay)")
+	}
+	// Read every spec before touching the network, so that a typo in the
+	// third one does not leave the first two mapped.
+	var maps []mapSpec
+	for _, s := range o.maps {
+		m, err := parseMapSpec(s, o.protocols())
+		if err != nil {
+			return usagef("%v", err)
+		}
+		maps = append(maps, m)
+	}
+	var relays []relaySpec
+	for _, s := range o.relays {
+		r, err := parseRelaySpec(s)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if r.proto != "" {
+			relays = append(relays, r)
+			continue
+		}
+		for _, p := range o.protocols() { // no prefix: --tcp/--udp decide
+			r.proto = p
+			relays = append(relays, r)
+		}
+	}
+
+	s := newSession(a, o)
+	// Relays first: a port that cannot be bound should fail the run before
+	// the router is asked for anything.
+	for _, r := range relays {
+		if _, err := s.startRelay(r); err != nil {
+			s.abort()
+			return err
+		}
+	}
+	for _, m := range maps {
+		for _, proto := range m.protos {
+			if err := s.addMapping(ctx, m, proto, ""); err != nil {
+				s.abort()
+				return err
+			}
+		}
+	}
+	if err := s.printStarted(); err != nil {
+		s.abort()
+		return err
+	}
+	return s.wait(ctx)
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
+
+var versionCmd = &command{
+	name:    "version",
+	usage:   "version [flags]",
+	summary: "print the version",
+	about: `Print upnpmap's version (the module version 'go install' recorded, or the VCS
+revision of a local build) and the Go version it was built with.`,
+	examples: []string{"upnpmap version", "upnpmap version --json"},
+	common:   []flagGroup{jsonFlag},
+	run:      runVersion,
+}
+
+type versionJSON struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+	Go       string `json:"go"`
+	Platform string `json:"platform"`
+}
+
+// buildVersion reads what the Go toolchain stamped into the binary.
+func buildVersion() versionJSON {
+	v := versionJSON{Version: "(devel)", Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if bi.Main.Version != "" {
+		v.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Revision = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
+	}
+	return v
+}
+
+func runVersion(_ context.Context, a *app, o *options, _ []string) error {
+	v := buildVersion()
+	if o.json {
+		return (&printer{w: a.stdout, json: true}).object(v)
+	}
+	rev := ""
+	if v.Revision != "" {
+		rev = " " + v.Revision[:min(12, len(v.Revision))]
+		if v.Modified {
+			rev += "+modified"
+		}
+	}
+	_, err := fmt.Fprintf(a.stdout, "upnpmap %s%s (%s, %s)\n", v.Version, rev, v.Go, v.Platform)
+	return err
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// options holds every flag of every command; each command registers only the
+// groups it accepts, so the others keep their defaults.
+type options struct {
+	// network: where and how to reach the router
+	gateway    string
+	interfaces []string
+	methods    []string
+	timeout    time.Duration // 0: the defaults (see deadline)
+
+	// output
+	json    bool
+	verbose bool
+
+	// mapping
+	udp, tcp    bool
+	lifetime    time.Duration
+	description string
+	relay       bool // add: map to this machine and relay to HOST:PORT
+
+	// run
+	maps, relays []string
+
+	// relay
+	allow       []string
+	maxConns    int
+	idleTimeout time.Duration
+	proxyProto  int
+
+	// gateway (the fake router)
+	fake fakeOptions
+
+	// filled in after parsing
+	logger *slog.Logger // nil unless -v
+}
+
+// fakeOptions are the knobs of `upnpmap gateway` (a subset of gatewaytest.Config).
+type fakeOptions struct {
+	external      string
+	noPCP         bool
+	noNATPMP      bool
+	noUPnP        bool
+	igdVersion    int
+	secureMode    bool
+	permanentOnly bool
+}
+
+const (
+	defaultTimeout     = 10 * time.Second
+	defaultLifetime    = 2 * time.Hour
+	defaultDescription = "upnpmap"
+)
+
+func defaultOptions() *options {
+	return &options{
+		lifetime:    defaultLifetime,
+		description: defaultDescription,
+		idleTimeout: 2 * time.Minute,
+		maxConns:    256,
+		fake:        fakeOptions{igdVersion: 2},
+	}
+}
+
+// flagGroup registers a set of related flags.
+type flagGroup func(fs *pflag.FlagSet, o *options)
+
+func networkFlags(fs *pflag.FlagSet, o *options) {
+	fs.StringVarP(&o.gateway, "gateway", "g", "", "the router's `IP` (default: from the routing table)")
+	fs.StringSliceVarP(&o.methods, "method", "m", nil, "`METHODS` to use: pcp,natpmp,upnp (default: all)")
+	fs.StringSliceVarP(&o.interfaces, "interface", "i", nil, "search for UPnP routers on interface `NAME` only")
+	fs.DurationVar(&o.timeout, "timeout", 0, "wait up to `D` for the router to answer (default 1s)")
+}
+
+func outputFlags(fs *pflag.FlagSet, o *options) {
+	jsonFlag(fs, o)
+	verboseFlag(fs, o)
+}
+
+func jsonFlag(fs *pflag.FlagSet, o *options) {
+	fs.BoolVar(&o.json, "json", false, "print one JSON object per result, one per line")
+}
+
+func verboseFlag(fs *pflag.FlagSet, o *options) {
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log each protocol step, with timings, to stderr")
+}
+
+func protoFlags(fs *pflag.FlagSet, o *options) {
+	fs.BoolVarP(&o.tcp, "tcp", "t", false, "TCP (the default; with --udp: both)")
+	fs.BoolVarP(&o.udp, "udp", "u", false, "UDP")
+}
+
+func leaseFlags(fs *pflag.FlagSet, o *options) {
+	fs.DurationVarP(&o.lifetime, "lifetime", "l", o.lifetime, "lease to ask the router for")
+	fs.StringVarP(&o.description, "description", "d", o.description, "label in the router's table")
+}
+
+// check validates flag values that pflag's types cannot.
+func (o *options) check() error {
+	if o.gateway != "" {
+		if _, err := netip.ParseAddr(o.gateway); err != nil {
+			return fmt.Errorf("--gateway %q: not an IP address (give the router's address, e.g. 192.168.1.1)", o.gateway)
+		}
+	}
+	for _, m := range o.methods {
+		switch strings.ToLower(m) {
+		case "pcp", "natpmp", "upnp":
+		case "nat-pmp", "pmp":
+		default:
+			return fmt.Errorf("--method %q: want pcp, natpmp or upnp", m)
+		}
+	}
+	if o.timeout < 0 {
+		return fmt.Errorf("--timeout %v: must be positive", o.timeout)
+	}
+	if o.lifetime < time.Second {
+		return fmt.Errorf("--lifetime %v: the protocols count in whole seconds; use 1s or more", o.lifetime)
+	}
+	return nil
+}
+
+// deadline bounds a command's exchanges with the router: --timeout, or
+// defaultTimeout. Without --timeout, finding the router gives up after the
+// library's 1s probe budget, and the 10s leave room for retransmissions of
+// the requests that follow (a PCP retransmission comes after 3s).
+func (o *options) deadline() time.Duration {
+	if o.timeout > 0 {
+		return o.timeout
+	}
+	return defaultTimeout
+}
+
+// protocols returns the protocols --tcp/--udp select: TCP by default, both
+// when both flags are given.
+func (o *options) protocols() []string {
+	switch {
+	case o.tcp && o.udp:
+		return []string{"tcp", "udp"}
+	case o.udp:
+		return []string{"udp"}
+	default:
+		return []string{"tcp"}
+	}
+}

@@ -1,0 +1,20 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	// SIGINT and SIGTERM end the context; long-running commands (run, relay,
+	// gateway, add --relay) then clean up (delete mappings, drain relays) and
+	// exit 0. Once the first signal has arrived we stop catching them, so a
+	// second Ctrl-C kills a cleanup that hangs.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := newApp(os.Stdout, os.Stderr).run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}

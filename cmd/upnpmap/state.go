@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// The state file remembers what earlier runs of upnpmap left on routers, so
+// that `upnpmap delete` can remove a PCP mapping (PCP deletes need the nonce
+// of the request that created it) and `upnpmap list` can show PCP and NAT-PMP
+// mappings (neither protocol can list a router's table). It also caches each
+// gateway's UPnP description URL, so that the next run can skip the SSDP
+// search (the front door fetches and checks the URL before trusting it).
+//
+// It lives in os.UserCacheDir()/upnpmap/state.json: losing it costs a
+// search and, at worst, a PCP mapping that stays until its lease ends.
+
+const (
+	stateFileName  = "state.json"
+	stateVersion   = 1
+	maxStateSize   = 1 << 20            // a state file is a few KiB; anything bigger is not ours
+	maxStateLength = 1000               // mappings kept at most
+	locationMaxAge = 7 * 24 * time.Hour // forget description URLs not confirmed for a week
+)
+
+type state struct {
+	Version  int                     `json:"version"`
+	Mappings []stateMapping          `json:"mappings"`
+	Gateways map[string]gatewayCache `json:"gateways,omitempty"`
+}
+
+// stateMapping is one mapping a one-shot `upnpmap add` left on a router.
+type stateMapping struct {
+	Gateway     netip.Addr     `json:"gateway"`
+	Method      string         `json:"method"`   // pcp, natpmp, upnp
+	Protocol    string         `json:"protocol"` // tcp, udp
+	External    netip.AddrPort `json:"external"`
+	Internal    netip.AddrPort `json:"internal"`
+	Nonce       string         `json:"nonce,omitempty"` // PCP only, hex
+	Description string         `json:"description,omitempty"`
+	Expires     time.Time      `json:"expires,omitzero"` // zero = permanent
+	Created     time.Time      `json:"created"`
+}
+
+// gatewayCache is what we know about a gateway between runs. The key in
+// state.Gateways is the gateway address given with --gateway, or "default"
+// for the one found from the routing table.
+type gatewayCache struct {
+	Gateway  netip.Addr `json:"gateway"`
+	Location string     `json:"location,omitempty"` // UPnP device description URL
+	Seen     time.Time  `json:"seen"`
+}
+
+// defaultGatewayKey is the cache key when no --gateway was given.
+const defaultGatewayKey = "default"
+
+// statePath is the state file's path, creating nothing.
+func (a *app) statePath() (string, error) {
+	dir := a.cacheDir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory for the state file: %w", err)
+		}
+		dir = filepath.Join(base, "upnpmap")
+	}
+	return filepath.Join(dir, stateFileName), nil
+}
+
+// loadState reads the state file. A missing file is an empty state; a file
+// that is too big or does not parse is reported, and the caller starts over.
+func loadState(path string) (*state, error) {
+	s := &state{Version: stateVersion}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxStateSize+1))
+	if err != nil {
+		return s, err
+	}
+	got, err := parseState(b)
+	if err != nil {
+		return s, fmt.Errorf("%s: %v (ignored; it will be rewritten)", path, err)
+	}
+	return got, nil
+}
+
+// parseState decodes a state file strictly: one JSON object of the current
+// version, no unknown fields, nothing after it, values that make sense.
+func parseState(b []byte) (*state, error) {
+	if len(b) > maxStateSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxStateSize)
+	}
+	var got state
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("data after the state object")
+	}
+	if got.Version != stateVersion {
+		return nil, fmt.Errorf("version %d, want %d", got.Version, stateVersion)
+	}
+	for _, m := range got.Mappings {
+		if err := m.check(); err != nil {
+			return nil, err
+		}
+	}
+	return &got, nil
+}
+
+// check rejects a record that could not have been written by us, so that a
+// damaged file never turns into a delete request for a stranger's mapping.
+func (m stateMapping) check() error {
+	switch {
+	case m.Method != "pcp" && m.Method != "natpmp" && m.Method != "upnp":
+		return fmt.Errorf("mapping with unknown method %q", m.Method)
+	case m.Protocol != "tcp" && m.Protocol != "udp":
+		return fmt.Errorf("mapping with unknown protocol %q", m.Protocol)
+	case !m.Gateway.IsValid() || m.External.Port() == 0:
+		return errors.New("mapping without gateway or external port")
+	case m.Nonce != "" && len(m.Nonce) != 24:
+		return fmt.Errorf("mapping with a %d-digit nonce, want 24", len(m.Nonce))
+	}
+	if m.Nonce != "" {
+		if _, err := hex.DecodeString(m.Nonce); err != nil {
+			return fmt.Errorf("mapping nonce: %v", err)
+		}
+	}
+	return nil
+}
+
+// save writes the state atomically: a reader sees the old file or the new
+// one, never half of one.
+func (s *state) save(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*.json")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(append(b, '\n'))
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// prune drops expired mappings, stale description URLs, and the oldest
+// mappings beyond the cap.
+func (s *state) prune(now time.Time) {
+	s.Mappings = slices.DeleteFunc(s.Mappings, func(m stateMapping) bool {
+		return !m.Expires.IsZero() && !m.Expires.After(now)
+	})
+	if n := len(s.Mappings) - maxStateLength; n > 0 {
+		s.Mappings = s.Mappings[n:]
+	}
+	for k, g := range s.Gateways {
+		if now.Sub(g.Seen) > locationMaxAge {
+			delete(s.Gateways, k)
+		}
+	}
+}
+
+// put records m, replacing an older record of the same external port,
+// protocol and gateway (a renewed or re-added mapping).
+func (s *state) put(m stateMapping) {
+	s.Mappings = slices.DeleteFunc(s.Mappings, func(o stateMapping) bool { return o.sameSlot(m) })
+	s.Mappings = append(s.Mappings, m)
+}
+
+// remove drops the records for which match is true.
+func (s *state) remove(match func(stateMapping) bool) {
+	s.Mappings = slices.DeleteFunc(s.Mappings, match)
+}
+
+func (m stateMapping) sameSlot(o stateMapping) bool {
+	return m.Gateway == o.Gateway && m.Protocol == o.Protocol && m.External.Port() == o.External.Port()
+}
+
+// location returns the cached description URL for a gateway key.
+func (s *state) location(key string) string {
+	return s.Gateways[key].Location
+}
+
+// setLocation records the description URL (and address) a gateway was last
+// reached at.
+func (s *state) setLocation(key string, gw netip.Addr, loc string, now time.Time) {
+	if s.Gateways == nil {
+		s.Gateways = make(map[string]gatewayCache)
+	}
+	s.Gateways[key] = gatewayCache{Gateway: gw, Location: loc, Seen: now}
+}
+
+// readState loads the state for reading; problems become warnings.
+func (a *app) readState() *state {
+	path, err := a.statePath()
+	if err != nil {
+		a.warn("%v", err)
+		return &state{Version: stateVersion}
+	}
+	s, err := loadState(path)
+	if err != nil {
+		a.warn("state file: %v", err)
+	}
+	s.prune(time.Now())
+	return s
+}
+
+// updateState loads the state file afresh, applies change and writes it
+// back. Loading right before writing keeps the window in which two upnpmap
+// processes could overwrite each other's records short.
+func (a *app) updateState(change func(*state)) error {
+	path, err := a.statePath()
+	if err != nil {
+		return err
+	}
+	s, err := loadState(path)
+	if err != nil {
+		a.warn("state file: %v", err)
+	}
+	s.prune(time.Now())
+	change(s)
+	return s.save(path)
+}

@@ -1,0 +1,66 @@
+// Package upnpmap opens ports on home routers and keeps them open. It speaks
+// the three protocols routers offer — PCP (RFC 6887), NAT-PMP (RFC 6886) and
+// UPnP IGD (WANIPConnection 1 and 2, WANPPPConnection 1) — behind one call:
+//
+//	m, err := upnpmap.Map(ctx, upnpmap.Request{
+//		Protocol:     upnpmap.TCP,
+//		InternalPort: 8080,
+//		ExternalPort: 80, // a wish; the router may grant another port
+//		Description:  "my web app",
+//	})
+//	if err != nil {
+//		// errors.Is(err, upnpmap.ErrNoGateway), ErrPortInUse, ErrNotAuthorized …
+//		return err
+//	}
+//	defer m.Close() // deletes the mapping on the router
+//	fmt.Println("reachable at", m.External(), "via", m.Method())
+//	for ev := range m.Events() {
+//		// Renewed, ExternalAddressChanged, Lost, Restored, Failed
+//		log.Print(ev)
+//	}
+//
+// # Probing
+//
+// Discover (and the first Map of a Client) probes the gateway with all
+// methods at once — a PCP ANNOUNCE, a NAT-PMP external address request, an
+// SSDP search unicast to the gateway — and returns as soon as the answers are
+// in: immediately when every method answered, 50 ms after the first answer
+// otherwise, after Client.ProbeTimeout (1 s) when nothing answers. The result
+// names the methods that answered, the external address (flagging a private
+// or CGNAT one: double NAT), and the UPnP device. A Client remembers it, and
+// the UPnP control URL, for ten minutes.
+//
+// # Mapping and renewal
+//
+// Map tries the methods that answered in the Client's order (PCP, NAT-PMP,
+// UPnP by default) and falls back to the next on failure. It honours what the
+// gateway grants: the external port (unless Request.ExactPort) and the
+// lifetime. UPnP gets the care real routers need: the external address is
+// read before a permanent entry is made, 725 (only permanent leases) is
+// retried with lease 0 and such an entry is deleted on Close, 718/729
+// (conflict) moves to AddAnyPortMapping or the next ports, and every entry is
+// read back with GetSpecificPortMappingEntry.
+//
+// Each Mapping has a goroutine that renews it: PCP at the times of RFC 6887
+// §11.2.1 (a random point in 1/2–5/8 of the lifetime, then 3/4, 7/8 … while
+// unanswered, at least 4 s apart), NAT-PMP and UPnP at half the granted
+// lifetime, always suggesting the granted port (and the PCP nonce). It
+// re-creates the mapping when the gateway loses it — an epoch reset in a
+// NAT-PMP or PCP answer, an announcement on 224.0.0.1:5350, a UPnP control
+// URL that moved, or an entry missing when UPnP mappings are checked (every
+// Client.PollInterval and before each renewal) — and reports a new external
+// address. All of it arrives as Events. Calls to one gateway are serialised
+// across all mappings of a Client.
+//
+// Close deletes the mapping within Client.CloseTimeout (2 s) and stops the
+// goroutine; Detach stops renewing and leaves the mapping on the router for
+// another process to delete (Client.Delete with Mapping.DeleteRequest).
+//
+// # Configuration
+//
+// The zero Client works: it finds the gateway in the routing table and stays
+// silent. Set Client.Gateway to skip the routing table (no multicast then),
+// Client.Methods to restrict the methods, Client.Logger (a *slog.Logger) to
+// see what happens. The package-level Map, Discover and ExternalAddr use a
+// zero Client.
+package upnpmap

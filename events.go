@@ -1,0 +1,92 @@
+package upnpmap
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// EventKind says what happened to a mapping.
+type EventKind int
+
+const (
+	// Renewed: the lease was extended on schedule (or after an announcement
+	// from the gateway). Event.Expires is the new expiry.
+	Renewed EventKind = iota + 1
+	// ExternalAddressChanged: the mapping's external address or port is now
+	// Event.External, e.g. because the gateway's uplink got a new address or
+	// the mapping had to move to another port when it was restored. Whoever
+	// advertised the old address should advertise the new one.
+	ExternalAddressChanged
+	// Lost: the mapping is known to be gone from the gateway (the gateway
+	// rebooted or lost its state, the UPnP entry vanished, or every renewal
+	// failed until the lease ran out). The Mapping keeps trying to restore it;
+	// Event.Err says why, where known.
+	Lost
+	// Restored: the mapping exists again after Lost. Check Event.External:
+	// when it differs, an ExternalAddressChanged event follows.
+	Restored
+	// Failed: one renewal, restoration or check failed (Event.Err). The
+	// Mapping keeps trying: before expiry on the renewal schedule, after it
+	// with a backoff of up to a minute.
+	Failed
+)
+
+var kindNames = [...]string{
+	Renewed:                "renewed",
+	ExternalAddressChanged: "external-address-changed",
+	Lost:                   "lost",
+	Restored:               "restored",
+	Failed:                 "failed",
+}
+
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is something that happened to a Mapping, delivered on
+// Mapping.Events.
+type Event struct {
+	Kind EventKind
+	// External is the mapping's external address after the event.
+	External netip.AddrPort
+	// Expires is the lease's end after the event; zero for a permanent lease.
+	Expires time.Time
+	// Err is the cause for Failed and, where known, Lost.
+	Err error
+	// Time is when the event happened.
+	Time time.Time
+}
+
+func (e Event) String() string {
+	s := e.Kind.String() + " " + e.External.String()
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// eventBuffer is the capacity of Mapping.Events.
+const eventBuffer = 16
+
+// emit queues ev without ever blocking the renewer: when the buffer is full,
+// the oldest queued event is dropped to make room, because the newest state
+// is what a slow reader needs. Only the renewer goroutine calls emit, so after
+// dropping one event the send cannot fail for long.
+func (m *Mapping) emit(ev Event) {
+	for {
+		select {
+		case m.events <- ev:
+			return
+		default:
+		}
+		select {
+		case old := <-m.events:
+			m.log.Debug("event buffer full, dropping the oldest", "dropped", old.Kind)
+		default:
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package upnpmap
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// gateway is what a Client knows about one router: its methods, the cached
+// probe, the live mappings and the announcement listener.
+type gateway struct {
+	c         *Client
+	addr      netip.Addr
+	local     netip.Addr // our address on the gateway's link
+	fromTable bool       // found in the routing table (multicast SSDP allowed)
+	log       *slog.Logger
+	mappers   []mapper // the enabled methods, in preference order
+
+	// sem serialises the calls that touch the gateway's table, across all
+	// mappings of the Client: some routers fail under concurrent SOAP
+	// requests, and NAT-PMP wants one request at a time. A channel rather
+	// than a mutex so that waiting honours contexts.
+	sem chan struct{}
+	// probeSem lets one probe run at a time; the others use its result.
+	probeSem chan struct{}
+
+	mu       sync.Mutex
+	result   *DiscoverResult // last probe; nil before the first
+	probedAt time.Time
+	mappings map[*Mapping]struct{}
+	ann      *announcer // running while mappings is not empty
+}
+
+func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Method) *gateway {
+	gw := &gateway{
+		c:         c,
+		addr:      addr,
+		local:     local,
+		fromTable: fromTable,
+		log:       c.log().With("gateway", addr),
+		sem:       make(chan struct{}, 1),
+		probeSem:  make(chan struct{}, 1),
+		mappings:  make(map[*Mapping]struct{}),
+	}
+	var all []mapper
+	if c.mappersFor != nil {
+		all = c.mappersFor(gw)
+	} else {
+		all = newMappers(gw)
+	}
+	for _, m := range methods {
+		for _, mp := range all {
+			if mp.method() == m {
+				gw.mappers = append(gw.mappers, mp)
+			}
+		}
+	}
+	return gw
+}
+
+// mapper returns the enabled mapper for m, or nil.
+func (gw *gateway) mapper(m Method) mapper {
+	for _, mp := range gw.mappers {
+		if mp.method() == m {
+			return mp
+		}
+	}
+	return nil
+}
+
+// call runs fn with the gateway's lock held and a deadline of at most
+// RequestTimeout.
+func (gw *gateway) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	select {
+	case gw.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("upnpmap: waiting for gateway %v: %w: %w", gw.addr, ErrTimeout, ctx.Err())
+	}
+	defer func() { <-gw.sem }()
+	ctx, cancel := context.WithTimeout(ctx, gw.c.requestTimeout())
+	defer cancel()
+	return fn(ctx)
+}
+
+// multicast says whether SSDP may search by multicast: only when the gateway
+// came from the routing table or interfaces were named, and never for a
+// loopback gateway.
+func (gw *gateway) multicast() bool {
+	return (gw.fromTable || len(gw.c.Interfaces) > 0) && !gw.addr.IsLoopback()
+}
+
+// answered returns the methods of the last probe if it is recent enough.
+func (gw *gateway) answered() ([]Method, bool) {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	if gw.result == nil || gw.c.clock().Now().Sub(gw.probedAt) > probeTTL {
+		return nil, false
+	}
+	return gw.result.Methods, true
+}
+
+// forget drops the cached probe, e.g. after every method failed.
+func (gw *gateway) forget() {
+	gw.mu.Lock()
+	gw.result = nil
+	gw.mu.Unlock()
+}
+
+// register adds a live mapping; the first one starts the announcement
+// listener.
+func (gw *gateway) register(m *Mapping) {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	gw.mappings[m] = struct{}{}
+	if gw.ann == nil {
+		gw.ann = gw.startAnnouncer()
+	}
+}
+
+// unregister removes a mapping; the last one stops the listener (and waits
+// for its goroutine).
+func (gw *gateway) unregister(m *Mapping) {
+	gw.mu.Lock()
+	delete(gw.mappings, m)
+	var ann *announcer
+	if len(gw.mappings) == 0 {
+		ann, gw.ann = gw.ann, nil
+	}
+	gw.mu.Unlock()
+	if ann != nil {
+		ann.stop()
+	}
+}
+
+// broadcast signals every live mapping except skip whose method passes
+// match (nil: all).
+func (gw *gateway) broadcast(skip *Mapping, sig uint32, match func(Method) bool) {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	for m := range gw.mappings {
+		if m != skip && (match == nil || match(m.mp.method())) {
+			m.signal(sig)
+		}
+	}
+}
+
+// noteReset tells the mappings of method that the gateway lost its state,
+// as learned by skip's own exchange (or a probe, skip == nil).
+func (gw *gateway) noteReset(skip *Mapping, method Method) {
+	gw.log.Info("gateway lost its state (epoch reset); restoring mappings", "method", method)
+	gw.broadcast(skip, sigReset, func(m Method) bool { return m == method })
+	// The gateway probably rebooted as a whole: let the other methods check.
+	gw.broadcast(skip, sigRenew, func(m Method) bool { return m != method })
+}

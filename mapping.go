@@ -1,0 +1,175 @@
+package upnpmap
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Mapping is a port mapping on the gateway that a goroutine of its own
+// keeps alive: it renews the lease before it runs out, re-creates the
+// mapping when the gateway loses it, and reports what happens on Events. Call
+// Close to delete it (or Detach to leave it on the gateway); until then the
+// goroutine runs, whatever happened to the context given to Map.
+type Mapping struct {
+	c   *Client
+	gw  *gateway
+	mp  mapper
+	q   *mapReq
+	clk clock
+	log *slog.Logger
+
+	mu sync.Mutex
+	g  *grant // current grant; guarded by mu
+
+	events  chan Event
+	wake    chan struct{} // capacity 1: "look at pending"
+	pending atomic.Uint32 // sig* bits
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the renewer returned
+
+	stopOnce sync.Once
+}
+
+// newMapping wraps a fresh grant and starts its renewer.
+func newMapping(gw *gateway, mp mapper, q *mapReq, g *grant) *Mapping {
+	m := &Mapping{
+		c:      gw.c,
+		gw:     gw,
+		mp:     mp,
+		q:      q,
+		clk:    gw.c.clock(),
+		g:      g,
+		events: make(chan Event, eventBuffer),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	m.log = gw.log.With("method", mp.method(), "proto", q.proto, "internal", q.internal)
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	gw.register(m)
+	go m.renewLoop(ctx)
+	return m
+}
+
+func (m *Mapping) grant() *grant {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.g
+}
+
+func (m *Mapping) setGrant(g *grant) {
+	m.mu.Lock()
+	m.g = g
+	m.mu.Unlock()
+}
+
+// External is the mapping's address on the Internet side: the gateway's
+// external address and the granted port. The address part is zero if the
+// gateway did not tell it.
+func (m *Mapping) External() netip.AddrPort { return m.grant().external }
+
+// Internal is where the gateway forwards to.
+func (m *Mapping) Internal() netip.AddrPort { return m.grant().internal }
+
+// Method is the method that made the mapping.
+func (m *Mapping) Method() Method { return m.mp.method() }
+
+// Protocol is TCP or UDP.
+func (m *Mapping) Protocol() Protocol { return m.q.proto }
+
+// Gateway is the router that holds the mapping.
+func (m *Mapping) Gateway() netip.Addr { return m.gw.addr }
+
+// Expires is when the current lease ends unless renewed; zero for a
+// permanent UPnP lease (which Close deletes).
+func (m *Mapping) Expires() time.Time { return m.grant().expires() }
+
+// Lifetime is the lease the gateway granted last; 0 for a permanent one.
+func (m *Mapping) Lifetime() time.Duration { return m.grant().lifetime }
+
+// Nonce is the PCP mapping nonce, which a later delete must present
+// (RFC 6887 §11.1); zero for the other methods.
+func (m *Mapping) Nonce() [12]byte { return m.grant().nonce }
+
+// Location is the UPnP description URL of the device holding the mapping;
+// empty for the other methods.
+func (m *Mapping) Location() string {
+	if l, ok := m.mp.(interface{ locationURL() string }); ok {
+		return l.locationURL()
+	}
+	return ""
+}
+
+// DeleteRequest describes the mapping for Client.Delete, e.g. from another
+// process after Detach.
+func (m *Mapping) DeleteRequest() DeleteRequest {
+	g := m.grant()
+	return DeleteRequest{
+		Method:       m.mp.method(),
+		Protocol:     m.q.proto,
+		ExternalPort: g.external.Port(),
+		InternalPort: g.internal.Port(),
+		InternalAddr: g.internal.Addr(),
+		Nonce:        g.nonce,
+	}
+}
+
+// Events delivers what happens to the mapping (see EventKind). The channel
+// has room for 16 events; the renewer never waits for a reader: when it is
+// full the oldest event is dropped. It is closed by Close and Detach.
+func (m *Mapping) Events() <-chan Event { return m.events }
+
+// Close deletes the mapping on the gateway, waiting at most
+// Client.CloseTimeout, and stops its goroutine. It is idempotent: later
+// calls return nil. After Detach it deletes nothing.
+func (m *Mapping) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.c.closeTimeout())
+	defer cancel()
+	return m.CloseContext(ctx)
+}
+
+// CloseContext is Close bounded by ctx instead of Client.CloseTimeout.
+func (m *Mapping) CloseContext(ctx context.Context) error {
+	if !m.stop() {
+		return nil
+	}
+	g := m.grant()
+	err := m.gw.call(ctx, func(ctx context.Context) error {
+		return m.mp.unmap(ctx, m.q, g)
+	})
+	if err != nil {
+		m.log.Warn("delete failed", "external", g.external, "err", err)
+		return fmt.Errorf("upnpmap: delete %s %v via %s: %w", m.q.proto, g.external, m.mp.method(), err)
+	}
+	m.log.Info("deleted", "external", g.external)
+	return nil
+}
+
+// Detach stops renewing and forgets the mapping without deleting it: it
+// stays on the gateway until its lease runs out (a permanent UPnP lease stays
+// until deleted, see DeleteRequest). Events is closed; later Close and Detach
+// calls do nothing. The accessors keep working.
+func (m *Mapping) Detach() {
+	if m.stop() {
+		m.log.Info("detached", "external", m.External(), "expires", m.Expires())
+	}
+}
+
+// stop ends the renewer, closes Events and unregisters the mapping. It
+// reports whether this call did it.
+func (m *Mapping) stop() bool {
+	first := false
+	m.stopOnce.Do(func() {
+		first = true
+		m.cancel()
+		<-m.done
+		close(m.events)
+		m.gw.unregister(m)
+	})
+	return first
+}

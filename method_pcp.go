@@ -1,0 +1,135 @@
+package upnpmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/upnpmap/upnpmap/pcp"
+)
+
+// errSpeaksNATPMP is PCP's "this server speaks NAT-PMP": Map goes to NAT-PMP
+// at once.
+var errSpeaksNATPMP = pcp.ErrSpeaksNATPMP
+
+// pcpMapper adapts package pcp. The nonce of each mapping is kept in its
+// grant for renewal and deletion; lost state shows in the epoch.
+type pcpMapper struct {
+	gw *gateway
+	cl *pcp.Client
+}
+
+func newPCP(gw *gateway) *pcpMapper {
+	return &pcpMapper{gw: gw, cl: &pcp.Client{
+		Server: netip.AddrPortFrom(gw.addr, pcp.Port),
+		Logger: gw.c.Logger,
+	}}
+}
+
+func (p *pcpMapper) method() Method { return PCP }
+
+func (p *pcpMapper) probe(ctx context.Context, _ func()) (*probeInfo, error) {
+	r, err := p.cl.Announce(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &probeInfo{reset: r.GatewayReset}, nil
+}
+
+func (p *pcpMapper) request(q *mapReq, prev *grant) pcp.MapRequest {
+	req := pcp.MapRequest{
+		Protocol:          q.proto.ianaNumber(),
+		InternalPort:      q.internal.Port(),
+		SuggestedExternal: netip.AddrPortFrom(netip.Addr{}, q.wish),
+		Lifetime:          q.lifetime,
+		PreferFailure:     q.exact,
+	}
+	if q.thirdParty {
+		req.ThirdParty = q.internal.Addr()
+	}
+	if prev != nil {
+		// Renewal: the same nonce, suggesting what was granted (§11.2.1).
+		req.Nonce, req.SuggestedExternal = prev.nonce, prev.external
+	}
+	return req
+}
+
+func (p *pcpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant, error) {
+	r, err := p.cl.Map(ctx, p.request(q, prev))
+	if err != nil {
+		return nil, err
+	}
+	if r.Lifetime <= 0 || r.External.Port() == 0 {
+		return nil, fmt.Errorf("%w: PCP granted %v for %v", ErrMalformed, r.External, r.Lifetime)
+	}
+	if q.exact && r.External.Port() != q.wish {
+		// A server that ignored PREFER_FAILURE (miniupnpd 2.3.1 does).
+		if err := p.cl.Delete(ctx, r); err != nil {
+			p.gw.log.Debug("PCP delete of an unwanted port", "err", err)
+		}
+		return nil, fmt.Errorf("%w: PCP offered port %d instead of %d", ErrPortInUse, r.External.Port(), q.wish)
+	}
+	return &grant{
+		external: r.External,
+		internal: q.internal,
+		lifetime: r.Lifetime,
+		nonce:    r.Nonce,
+		reset:    r.GatewayReset,
+	}, nil
+}
+
+func (p *pcpMapper) unmap(ctx context.Context, q *mapReq, g *grant) error {
+	err := p.cl.Delete(ctx, p.response(q.proto, q.internal, q.thirdParty, g.nonce))
+	if errors.Is(err, ErrNoSuchEntry) {
+		return nil // already gone (miniupnpd answers NO_RESOURCES)
+	}
+	return err
+}
+
+// response rebuilds what Delete needs to name a mapping.
+func (p *pcpMapper) response(proto Protocol, internal netip.AddrPort, thirdParty bool, nonce [12]byte) *pcp.MapResponse {
+	r := &pcp.MapResponse{Nonce: nonce, Protocol: proto.ianaNumber(), InternalPort: internal.Port()}
+	if thirdParty {
+		r.ThirdParty = internal.Addr()
+	}
+	return r
+}
+
+func (p *pcpMapper) check(context.Context, *mapReq, *grant) (netip.Addr, error) {
+	return netip.Addr{}, errNoCheck
+}
+
+func (p *pcpMapper) externalAddr(context.Context) (netip.Addr, error) {
+	return netip.Addr{}, fmt.Errorf("%w: PCP tells the external address only with a mapping", ErrUnsupported)
+}
+
+func (p *pcpMapper) list(context.Context) ([]Entry, error) { return nil, nil }
+
+func (p *pcpMapper) remove(ctx context.Context, d DeleteRequest) error {
+	if d.Nonce == ([12]byte{}) {
+		return fmt.Errorf("%w: a PCP delete needs the mapping's nonce", ErrInvalidArgs)
+	}
+	internal := netip.AddrPortFrom(d.InternalAddr, d.InternalPort)
+	return p.cl.Delete(ctx, p.response(d.Protocol, internal, d.InternalAddr != p.gw.local, d.Nonce))
+}
+
+// announcement accepts an unsolicited ANNOUNCE, or a MAP response (§14.2: a
+// mapping changed) for one of our live mappings.
+func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
+	r, err := p.cl.CheckUnsolicited(b, from)
+	if err != nil || r.Result != 0 {
+		return announcement{}, false
+	}
+	switch r.Opcode {
+	case pcp.OpAnnounce:
+		return announcement{reset: r.GatewayReset}, true
+	case pcp.OpMap:
+		for _, m := range p.gw.live() {
+			if m.mp == mapper(p) && m.Nonce() == r.Nonce {
+				return announcement{reset: r.GatewayReset}, true
+			}
+		}
+	}
+	return announcement{}, false
+}

@@ -1,0 +1,261 @@
+package upnpmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/upnpmap/upnpmap/igd"
+)
+
+// UPnP policy constants.
+const (
+	// maxPortTries bounds the ports tried after a conflict on an IGD:1
+	// gateway (IGD:2 has AddAnyPortMapping).
+	maxPortTries = 8
+	// upnpMaxLease is what an IGD:2 gateway grants for lease 0 (the
+	// specification's maximum, 604800 s).
+	upnpMaxLease = 604800 * time.Second
+)
+
+// upnpMapper adapts packages discovery (SSDP search, description fetch) and
+// igd (SOAP). It finds the gateway's connection service lazily and again
+// whenever the control URL stops answering (a restarted miniupnpd listens on
+// a new port).
+type upnpMapper struct {
+	gw *gateway
+
+	mu       sync.Mutex
+	cl       *igd.Client // nil until located
+	location string
+	device   string
+	tried    bool // Client.Location was tried once
+}
+
+func newUPnP(gw *gateway) *upnpMapper { return &upnpMapper{gw: gw} }
+
+func (u *upnpMapper) method() Method { return UPnP }
+
+func (u *upnpMapper) locationURL() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.location
+}
+
+func (u *upnpMapper) client() *igd.Client {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.cl
+}
+
+func (u *upnpMapper) probe(ctx context.Context, alive func()) (*probeInfo, error) {
+	if err := u.locate(ctx, alive); err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return &probeInfo{device: u.device, location: u.location}, nil
+}
+
+func upnpProto(p Protocol) string {
+	if p == UDP {
+		return igd.UDP
+	}
+	return igd.TCP
+}
+
+// ours says whether a table entry forwards to q's internal address and port.
+func ours(e *igd.PortMapping, q *mapReq) bool {
+	a, err := netip.ParseAddr(strings.TrimSpace(e.InternalClient))
+	return err == nil && a.Unmap() == q.internal.Addr() && e.InternalPort == q.internal.Port()
+}
+
+// nextPort is the port after p, staying out of the well-known range.
+func nextPort(p uint16) uint16 {
+	if p == 65535 || p < 1024 {
+		return 1024
+	}
+	return p + 1
+}
+
+func (u *upnpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant, error) {
+	g := &grant{internal: q.internal}
+	port, lease := q.wish, q.lifetime
+	if prev != nil {
+		port, lease = prev.external.Port(), prev.asked
+		// Renewal: is the entry still there? A router that rebooted or
+		// purged its table (Tailscale #10597) lost it; re-adding it is then
+		// a restoration, which the caller reports.
+		var e *igd.PortMapping
+		err := u.do(ctx, func(cl *igd.Client) (err error) {
+			e, err = cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
+			return err
+		})
+		switch {
+		case errors.Is(err, ErrNoSuchEntry), err == nil && !ours(e, q):
+			g.reset = true
+		case err != nil && ctx.Err() != nil:
+			return nil, err
+		}
+	}
+	// The external address first: a router whose GetExternalIPAddress fails
+	// gets no permanent entry we could not describe (Tailscale #20781).
+	var ext netip.Addr
+	if err := u.do(ctx, func(cl *igd.Client) (err error) {
+		ext, err = cl.GetExternalIPAddress(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	cl := u.client()
+	v2 := strings.HasSuffix(cl.ServiceType, ":2")
+	pm := igd.PortMapping{
+		Protocol:       upnpProto(q.proto),
+		InternalPort:   q.internal.Port(),
+		InternalClient: q.internal.Addr().String(),
+		Enabled:        true,
+		Description:    q.description,
+	}
+	permanentTried, anyTried := false, false
+	var entry *igd.PortMapping
+	for tries := 0; ; {
+		pm.ExternalPort, pm.LeaseDuration = port, lease
+		err := cl.AddPortMapping(ctx, pm)
+		if err == nil {
+			entry, err = u.verify(ctx, cl, q, port)
+		}
+		switch {
+		case err == nil:
+		case igd.IsRetryWithPermanentLease(err) && lease != 0 && !permanentTried:
+			// 725, or 402 to a lease: permanent it is (deleted on Close).
+			u.gw.log.Debug("UPnP gateway wants a permanent lease", "err", err)
+			lease, permanentTried = 0, true
+			continue
+		case errors.Is(err, ErrPortInUse) && !q.exact:
+			if v2 && !anyTried {
+				anyTried = true
+				var reserved uint16
+				reserved, err = cl.AddAnyPortMapping(ctx, pm)
+				if err == nil && reserved != 0 {
+					if entry, err = u.verify(ctx, cl, q, reserved); err == nil {
+						port = reserved
+						break
+					}
+				}
+				u.gw.log.Debug("UPnP AddAnyPortMapping", "err", err)
+			}
+			if tries++; tries > maxPortTries {
+				return nil, fmt.Errorf("%w: %d ports tried from %d", ErrPortInUse, tries, q.wish)
+			}
+			port = nextPort(port)
+			continue
+		default:
+			return nil, err
+		}
+		break
+	}
+	g.external = netip.AddrPortFrom(ext, port)
+	g.asked, g.lifetime = lease, lease
+	if lease == 0 {
+		// Permanent, unless the gateway says otherwise: IGD:2 reads lease 0
+		// as its maximum (604800 s), so renew before that runs out.
+		switch {
+		case entry != nil:
+			g.lifetime = entry.LeaseDuration
+		case v2:
+			g.lifetime = upnpMaxLease
+		}
+	}
+	return g, nil
+}
+
+// verify reads the entry back: some routers accept an AddPortMapping and
+// keep another host's manual forward (libp2p/go-nat #8). Routers that cannot
+// answer are believed (the entry is nil then).
+func (u *upnpMapper) verify(ctx context.Context, cl *igd.Client, q *mapReq, port uint16) (*igd.PortMapping, error) {
+	e, err := cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
+	switch {
+	case err == nil && !ours(e, q):
+		return nil, fmt.Errorf("%w: port %d forwards to %s:%d", ErrPortInUse, port, e.InternalClient, e.InternalPort)
+	case err == nil:
+		return e, nil
+	case errors.Is(err, ErrNoSuchEntry):
+		return nil, fmt.Errorf("the gateway accepted the mapping of port %d but does not list it: %w", port, err)
+	case ctx.Err() != nil:
+		return nil, err
+	}
+	u.gw.log.Debug("UPnP verification not possible", "err", err)
+	return nil, nil
+}
+
+func (u *upnpMapper) unmap(ctx context.Context, q *mapReq, g *grant) error {
+	err := u.do(ctx, func(cl *igd.Client) error {
+		return cl.DeletePortMapping(ctx, "", g.external.Port(), upnpProto(q.proto))
+	})
+	if errors.Is(err, ErrNoSuchEntry) {
+		return nil
+	}
+	return err
+}
+
+func (u *upnpMapper) check(ctx context.Context, q *mapReq, g *grant) (netip.Addr, error) {
+	var e *igd.PortMapping
+	err := u.do(ctx, func(cl *igd.Client) (err error) {
+		e, err = cl.GetSpecificPortMappingEntry(ctx, "", g.external.Port(), upnpProto(q.proto))
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNoSuchEntry) || err == nil && !ours(e, q):
+		return netip.Addr{}, errGone
+	case err != nil:
+		return netip.Addr{}, err
+	}
+	return u.externalAddr(ctx)
+}
+
+func (u *upnpMapper) externalAddr(ctx context.Context) (netip.Addr, error) {
+	var ext netip.Addr
+	err := u.do(ctx, func(cl *igd.Client) (err error) {
+		ext, err = cl.GetExternalIPAddress(ctx)
+		return err
+	})
+	return ext, err
+}
+
+func (u *upnpMapper) list(ctx context.Context) ([]Entry, error) {
+	var pms []igd.PortMapping
+	err := u.do(ctx, func(cl *igd.Client) (err error) {
+		pms, err = cl.ListPortMappings(ctx)
+		return err
+	})
+	if err != nil && len(pms) == 0 {
+		return nil, err
+	}
+	ext, _ := u.externalAddr(ctx)
+	out := make([]Entry, 0, len(pms))
+	for _, pm := range pms {
+		in, _ := netip.ParseAddr(strings.TrimSpace(pm.InternalClient))
+		out = append(out, Entry{
+			Method:      UPnP,
+			Protocol:    Protocol(strings.ToLower(pm.Protocol)),
+			External:    netip.AddrPortFrom(ext, pm.ExternalPort),
+			Internal:    netip.AddrPortFrom(in.Unmap(), pm.InternalPort),
+			Description: pm.Description,
+			Lifetime:    pm.LeaseDuration,
+			Enabled:     pm.Enabled,
+		})
+	}
+	return out, err
+}
+
+func (u *upnpMapper) remove(ctx context.Context, d DeleteRequest) error {
+	err := u.do(ctx, func(cl *igd.Client) error {
+		return cl.DeletePortMapping(ctx, "", d.ExternalPort, upnpProto(d.Protocol))
+	})
+	return err
+}

@@ -1,0 +1,259 @@
+package upnpmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Signals to a mapping's renewer, as bits of Mapping.pending.
+const (
+	// sigRenew: the gateway announced something (or another method saw it
+	// lose state): renew now (PCP, NAT-PMP) or check (UPnP).
+	sigRenew uint32 = 1 << iota
+	// sigReset: the gateway lost its state, learned by another mapping's
+	// exchange or an announcement: the mapping is gone; re-create it.
+	sigReset
+)
+
+// errGatewayReset is the Err of a Lost event caused by an epoch reset.
+var errGatewayReset = errors.New("the gateway lost its mappings (epoch reset: reboot or new external address)")
+
+// never is the timer duration when nothing is scheduled.
+const never = time.Duration(1<<63 - 1)
+
+// signal wakes the renewer with the bits of sig; it never blocks.
+func (m *Mapping) signal(sig uint32) {
+	m.pending.Or(sig)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// renewer is the state of a mapping's renewal goroutine.
+type renewer struct {
+	m        *Mapping
+	fails    int       // failed attempts since the last grant
+	restores int       // restoration attempts since the mapping was lost
+	last     time.Time // last renewal attempt
+	lost     bool      // the mapping is known to be gone; attempts restore it
+	next     time.Time // next renewal or restoration; zero = none
+	nextPoll time.Time // next UPnP check; zero = none
+}
+
+// renewLoop is the mapping's goroutine: it sleeps until the next renewal,
+// check or signal, acts, and reschedules, until Close or Detach cancels ctx.
+func (m *Mapping) renewLoop(ctx context.Context) {
+	defer close(m.done)
+	r := &renewer{m: m}
+	r.plan(m.grant())
+	t := m.clk.NewTimer(r.wait())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+			r.onSignal(ctx, m.pending.Swap(0))
+		case <-t.C():
+			r.onTimer(ctx)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		t.Reset(r.wait())
+	}
+}
+
+func (r *renewer) now() time.Time { return r.m.clk.Now() }
+
+// wait is the time until the earliest scheduled action.
+func (r *renewer) wait() time.Duration {
+	var at time.Time
+	for _, t := range []time.Time{r.next, r.nextPoll} {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	if at.IsZero() {
+		return never
+	}
+	return max(at.Sub(r.now()), 0)
+}
+
+// plan schedules the first renewal of a fresh grant and the next check.
+func (r *renewer) plan(g *grant) {
+	r.next = time.Time{}
+	if !g.permanent() {
+		// PCP renewals stay 4 s apart even after a success (RFC 6887
+		// §11.2.1); the other methods only space their retries.
+		var last time.Time
+		if r.m.mp.method() == PCP {
+			last = r.last
+		}
+		var ok bool
+		if r.next, ok = renewalTime(r.m.mp.method(), g.start, g.lifetime, 0, last, r.m.c.rand()); !ok {
+			r.next = maxTime(g.expires(), r.last.Add(renewGap(PCP)))
+		}
+	}
+	r.planPoll()
+}
+
+func (r *renewer) planPoll() {
+	r.nextPoll = time.Time{}
+	if iv := r.m.c.pollInterval(); iv > 0 && r.m.mp.method() == UPnP {
+		r.nextPoll = r.now().Add(iv)
+	}
+}
+
+func (r *renewer) onTimer(ctx context.Context) {
+	now := r.now()
+	if !r.next.IsZero() && !now.Before(r.next) {
+		r.renew(ctx) // a UPnP renewal checks the entry first
+		return
+	}
+	if !r.nextPoll.IsZero() && !now.Before(r.nextPoll) {
+		r.poll(ctx)
+	}
+}
+
+func (r *renewer) onSignal(ctx context.Context, sig uint32) {
+	m, now := r.m, r.now()
+	method := m.mp.method()
+	if sig&sigReset != 0 {
+		if !r.lost {
+			r.lost = true
+			m.emit(Event{Kind: Lost, External: m.External(), Expires: m.Expires(), Err: errGatewayReset, Time: now})
+		}
+		r.fails, r.restores = 0, 0
+		r.next = now.Add(m.c.jitter(method))
+		return
+	}
+	if sig&sigRenew != 0 {
+		if method == UPnP {
+			r.poll(ctx)
+			return
+		}
+		at := now.Add(m.c.jitter(method))
+		if !r.last.IsZero() {
+			at = maxTime(at, r.last.Add(renewGap(method)))
+		}
+		if r.next.IsZero() || at.Before(r.next) {
+			r.next = at
+		}
+	}
+}
+
+// renew renews (or, when lost, re-creates) the mapping and reports the
+// outcome.
+func (r *renewer) renew(ctx context.Context) {
+	m := r.m
+	method := m.mp.method()
+	prev := m.grant()
+	r.last = r.now()
+	var g *grant
+	err := m.gw.call(ctx, func(ctx context.Context) (err error) {
+		g, err = m.mp.mapPort(ctx, m.q, prev)
+		return err
+	})
+	if ctx.Err() != nil {
+		return // closing
+	}
+	now := r.now()
+	if err != nil {
+		r.fails++
+		m.log.Warn("renewal failed", "attempt", r.fails, "lost", r.lost, "err", err)
+		m.emit(Event{Kind: Failed, External: prev.external, Expires: prev.expires(), Err: err, Time: now})
+		if !r.lost && !prev.permanent() && !now.Before(prev.expires()) {
+			r.lost, r.restores = true, 0
+			m.emit(Event{Kind: Lost, External: prev.external, Expires: prev.expires(),
+				Err: fmt.Errorf("lease expired without renewal: %w", err), Time: now})
+		}
+		switch {
+		case r.lost || prev.permanent():
+			r.next = now.Add(restoreBackoff(method, r.restores))
+			r.restores++
+		default:
+			var ok bool
+			r.next, ok = renewalTime(method, prev.start, prev.lifetime, r.fails, r.last, m.c.rand())
+			if !ok {
+				// No attempt fits before the end: try once more at the end;
+				// failing then, the mapping is lost.
+				r.next = maxTime(prev.expires(), r.last.Add(renewGap(method)))
+			}
+		}
+		return
+	}
+	g.start = now
+	m.setGrant(g)
+	ev := Event{External: g.external, Expires: g.expires(), Time: now}
+	switch {
+	case r.lost || g.reset:
+		if !r.lost {
+			m.emit(Event{Kind: Lost, External: prev.external, Expires: prev.expires(), Err: errGatewayReset, Time: now})
+		}
+		ev.Kind = Restored
+		m.log.Info("restored", "external", g.external)
+	default:
+		ev.Kind = Renewed
+		m.log.Debug("renewed", "external", g.external, "lifetime", g.lifetime)
+	}
+	m.emit(ev)
+	if g.external != prev.external {
+		m.log.Info("external address changed", "old", prev.external, "new", g.external)
+		m.emit(Event{Kind: ExternalAddressChanged, External: g.external, Expires: g.expires(), Time: now})
+	}
+	if g.reset {
+		m.gw.noteReset(m, method)
+	}
+	r.lost, r.fails, r.restores = false, 0, 0
+	r.plan(g)
+}
+
+// poll checks a UPnP mapping: re-creates it when it vanished, reports a new
+// external address.
+func (r *renewer) poll(ctx context.Context) {
+	m := r.m
+	prev := m.grant()
+	var ext netip.Addr
+	err := m.gw.call(ctx, func(ctx context.Context) (err error) {
+		ext, err = m.mp.check(ctx, m.q, prev)
+		return err
+	})
+	if ctx.Err() != nil {
+		return
+	}
+	now := r.now()
+	r.planPoll()
+	switch {
+	case errors.Is(err, errNoCheck):
+	case errors.Is(err, errGone):
+		m.log.Warn("mapping vanished from the gateway", "external", prev.external)
+		if !r.lost {
+			r.lost = true
+			m.emit(Event{Kind: Lost, External: prev.external, Expires: prev.expires(), Err: err, Time: now})
+		}
+		r.fails, r.restores = 0, 0
+		r.next = now // restore at once
+	case err != nil:
+		m.log.Warn("check failed", "err", err)
+		m.emit(Event{Kind: Failed, External: prev.external, Expires: prev.expires(), Err: err, Time: now})
+	case ext.IsValid() && ext != prev.external.Addr():
+		g := *prev
+		g.external = netip.AddrPortFrom(ext, prev.external.Port())
+		g.reset = false
+		m.setGrant(&g)
+		m.log.Info("external address changed", "old", prev.external, "new", g.external)
+		m.emit(Event{Kind: ExternalAddressChanged, External: g.external, Expires: g.expires(), Time: now})
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,143 @@
+package upnpmap
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Protocol is the transport protocol of a mapping.
+type Protocol string
+
+// The protocols a mapping can carry.
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// ianaNumber is the protocol number PCP carries (6 TCP, 17 UDP).
+func (p Protocol) ianaNumber() uint8 {
+	if p == UDP {
+		return 17
+	}
+	return 6
+}
+
+// Method is a port-mapping protocol.
+type Method string
+
+// The methods, in the order Map prefers them.
+const (
+	PCP    Method = "pcp"    // Port Control Protocol, RFC 6887
+	NATPMP Method = "natpmp" // NAT Port Mapping Protocol, RFC 6886
+	UPnP   Method = "upnp"   // UPnP Internet Gateway Device (WANIPConnection, WANPPPConnection)
+)
+
+// defaultMethods is the preference order when Client.Methods is empty.
+var defaultMethods = []Method{PCP, NATPMP, UPnP}
+
+// ParseMethod accepts "pcp", "natpmp" (also "nat-pmp", "pmp") and "upnp", in
+// any case.
+func ParseMethod(s string) (Method, error) {
+	switch strings.ToLower(s) {
+	case "pcp":
+		return PCP, nil
+	case "natpmp", "nat-pmp", "pmp":
+		return NATPMP, nil
+	case "upnp", "igd":
+		return UPnP, nil
+	}
+	return "", fmt.Errorf("upnpmap: %w: unknown method %q (want pcp, natpmp or upnp)", ErrInvalidArgs, s)
+}
+
+// DefaultLifetime is the lifetime Map asks for when Request.Lifetime is zero:
+// the 7200 s RFC 6886 recommends. The mapping is renewed long before it runs
+// out.
+const DefaultLifetime = 2 * time.Hour
+
+// DefaultDescription is the UPnP description when Request.Description is
+// empty.
+const DefaultDescription = "upnpmap"
+
+// Request describes a mapping to open.
+type Request struct {
+	// Protocol is TCP or UDP; empty means TCP.
+	Protocol Protocol
+	// InternalPort is the port on the internal host that traffic goes to.
+	// Required.
+	InternalPort uint16
+	// ExternalPort is the port wished for on the gateway's external address;
+	// 0 means the same as InternalPort. The gateway may grant another one
+	// (read Mapping.External) unless ExactPort is set.
+	ExternalPort uint16
+	// ExactPort makes Map fail with ErrPortInUse rather than accept another
+	// external port (PCP PREFER_FAILURE; NAT-PMP grants are checked; UPnP does
+	// not try other ports).
+	ExactPort bool
+	// InternalAddr is the internal host. Zero means this machine (its address
+	// on the gateway's link). Another host needs UPnP without secure mode or
+	// PCP with the THIRD_PARTY option; NAT-PMP cannot do it.
+	InternalAddr netip.Addr
+	// Description is the UPnP port-mapping description; default
+	// DefaultDescription.
+	Description string
+	// Lifetime is the lease asked for; default DefaultLifetime. The gateway
+	// may grant less or more; the mapping is renewed according to the granted
+	// lifetime until Close. UPnP gateways that support only permanent leases
+	// get one (deleted on Close).
+	Lifetime time.Duration
+}
+
+// mapReq is a Request with defaults applied and the internal address fixed.
+type mapReq struct {
+	proto       Protocol
+	internal    netip.AddrPort
+	wish        uint16 // external port wished for, never 0
+	exact       bool
+	thirdParty  bool // internal host is not this machine
+	description string
+	lifetime    time.Duration
+}
+
+// normalize checks r and applies the defaults; local is this machine's
+// address facing the gateway.
+func (r Request) normalize(local netip.Addr) (*mapReq, error) {
+	proto := Protocol(strings.ToLower(string(r.Protocol)))
+	switch proto {
+	case "":
+		proto = TCP
+	case TCP, UDP:
+	default:
+		return nil, fmt.Errorf("upnpmap: %w: unknown protocol %q", ErrInvalidArgs, r.Protocol)
+	}
+	if r.InternalPort == 0 {
+		return nil, fmt.Errorf("upnpmap: %w: internal port 0", ErrInvalidArgs)
+	}
+	if r.Lifetime < 0 {
+		return nil, fmt.Errorf("upnpmap: %w: negative lifetime", ErrInvalidArgs)
+	}
+	q := &mapReq{
+		proto:       proto,
+		wish:        r.ExternalPort,
+		exact:       r.ExactPort,
+		description: r.Description,
+		lifetime:    r.Lifetime,
+	}
+	if q.wish == 0 {
+		q.wish = r.InternalPort
+	}
+	if q.description == "" {
+		q.description = DefaultDescription
+	}
+	if q.lifetime == 0 {
+		q.lifetime = DefaultLifetime
+	}
+	host := r.InternalAddr.Unmap()
+	if !host.IsValid() || host.IsUnspecified() {
+		host = local
+	}
+	q.thirdParty = host != local
+	q.internal = netip.AddrPortFrom(host, r.InternalPort)
+	return q, nil
+}
