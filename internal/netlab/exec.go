@@ -5,6 +5,7 @@ package netlab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -39,6 +40,27 @@ func run(ctx context.Context, stdin string, name string, args ...string) (string
 		return out.String(), fmt.Errorf("netlab: %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
 	}
 	return out.String(), nil
+}
+
+// runJSON runs a command and decodes its standard output as JSON into v.
+// Standard error is kept apart: iproute2 prints warnings there (for example
+// "Peer netns reference is invalid" while another lab's namespace is being
+// deleted) that would otherwise corrupt the document.
+func runJSON(ctx context.Context, v any, name string, args ...string) error {
+	cmd := command(ctx, name, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errOut
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("netlab: %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	if bytes.TrimSpace(out.Bytes()) == nil {
+		return nil
+	}
+	if err := json.Unmarshal(out.Bytes(), v); err != nil {
+		return fmt.Errorf("netlab: parse %s %s output: %w", name, strings.Join(args, " "), err)
+	}
+	return nil
 }
 
 // ipBatch runs iproute2 commands, one per line, in namespace ns ("" = the

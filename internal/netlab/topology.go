@@ -4,7 +4,6 @@ package netlab
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 )
@@ -97,13 +96,9 @@ func (l *Lab) verifyIsolated(ctx context.Context) error {
 	}
 	for _, n := range nodes {
 		ns := l.ns[n]
-		out, err := run(ctx, "", "ip", "-n", ns, "-j", "-d", "link", "show")
-		if err != nil {
-			return err
-		}
 		var links []ipLink
-		if err := json.Unmarshal([]byte(out), &links); err != nil {
-			return fmt.Errorf("netlab: parse ip link output: %w", err)
+		if err := runJSON(ctx, &links, "ip", "-n", ns, "-j", "-d", "link", "show"); err != nil {
+			return err
 		}
 		ids, err := netnsIDs(ctx, ns)
 		if err != nil {
@@ -131,18 +126,12 @@ func (l *Lab) verifyIsolated(ctx context.Context) error {
 
 // netnsIDs maps the namespace ids seen from ns to namespace names.
 func netnsIDs(ctx context.Context, ns string) (map[int]string, error) {
-	out, err := run(ctx, "", "ip", "-n", ns, "-j", "netns", "list-id")
-	if err != nil {
-		return nil, err
-	}
 	var ids []struct {
 		ID   int    `json:"nsid"`
 		Name string `json:"name"`
 	}
-	if len(out) > 0 {
-		if err := json.Unmarshal([]byte(out), &ids); err != nil {
-			return nil, fmt.Errorf("netlab: parse ip netns list-id output: %w", err)
-		}
+	if err := runJSON(ctx, &ids, "ip", "-n", ns, "-j", "netns", "list-id"); err != nil {
+		return nil, err
 	}
 	m := make(map[int]string, len(ids))
 	for _, id := range ids {
