@@ -22,7 +22,9 @@ const (
 // nftRuleset is the router's firewall, loaded before miniupnpd starts because
 // miniupnpd never creates its table or chains (without them every mapping
 // fails with 501 ActionFailed). The base chains are what a home router has:
-// forwarding dropped except replies, LAN to WAN, and what miniupnpd opens;
+// forwarding dropped except replies, LAN to WAN, within the LAN (a host with
+// br_netfilter loaded sends bridged frames through this chain too), and what
+// miniupnpd opens;
 // masquerade on the WAN side. miniupnpd fills the three *miniupnpd chains:
 // DNAT rules in prerouting_miniupnpd and matching accept rules in miniupnpd.
 func nftRuleset(wanIf, lanIf string) string {
@@ -30,6 +32,7 @@ func nftRuleset(wanIf, lanIf string) string {
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
+		iifname %[2]q oifname %[2]q accept
 		iifname %[2]q oifname %[1]q accept
 		jump %[4]s
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,9 @@ func Available(tools ...string) error {
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("netlab: needs root (network namespaces, nftables, setns)")
+	}
+	if inUserNamespace() {
+		return errors.New("netlab: runs as root of a user namespace (unshare -r), which cannot create named network namespaces; run as real root")
 	}
 	var missing []string
 	for _, tool := range append(append([]string(nil), requiredTools...), tools...) {
@@ -48,4 +52,16 @@ func Require(t testing.TB, tools ...string) {
 		t.Fatalf("%v (CI=true: the lab tests must run)", err)
 	}
 	t.Skipf("%v; run the lab tests as root on Linux (see package netlab)", err)
+}
+
+// inUserNamespace reports whether this process runs in a user namespace other
+// than the initial one, where uid 0 is only nominal: the initial namespace maps
+// the whole uid range onto itself ("0 0 4294967295").
+func inUserNamespace() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) < 3 || f[0] != "0" || f[1] != "0" || f[2] != "4294967295"
 }

@@ -1,0 +1,337 @@
+//go:build linux
+
+package labtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/upnpmap/upnpmap"
+	"github.com/upnpmap/upnpmap/discovery"
+)
+
+// Client mode: the test binary re-executed inside a lab namespace (see
+// startClient) runs the front door there and reports on stdout, one JSON
+// object per line. It reads commands from stdin, one per line:
+//
+//	external   report Mapping.External()
+//	close      Close the mapping, report "closed" and exit
+//
+// End of input closes the mapping too, so a client whose test ended never
+// keeps a mapping alive. The front door's debug log goes to stderr.
+
+// clientEnv is set in the environment of a re-executed test binary.
+const clientEnv = "UPNPMAP_LABTEST_CLIENT"
+
+// msg is one line of a client's output.
+type msg struct {
+	Type string `json:"type"` // mapped, event, external, closed, error, discover, ssdp
+
+	Method   string        `json:"method,omitempty"`
+	Protocol string        `json:"protocol,omitempty"`
+	External string        `json:"external,omitempty"`
+	Internal string        `json:"internal,omitempty"`
+	Lifetime time.Duration `json:"lifetime,omitempty"`
+	Kind     string        `json:"kind,omitempty"` // event: Renewed, Lost, …
+	Err      string        `json:"err,omitempty"`
+	Is       []string      `json:"is,omitempty"` // error: the sentinels it matches
+	Elapsed  time.Duration `json:"elapsed,omitempty"`
+
+	// discover
+	Gateway      string   `json:"gateway,omitempty"`
+	Local        string   `json:"local,omitempty"`
+	Methods      []string `json:"methods,omitempty"`
+	ExternalAddr string   `json:"external_addr,omitempty"`
+	Location     string   `json:"location,omitempty"`
+	Device       string   `json:"device,omitempty"`
+
+	// ssdp
+	From string `json:"from,omitempty"`
+	ST   string `json:"st,omitempty"`
+}
+
+// sentinels name the front door's errors for msg.Is.
+var sentinels = []struct {
+	name string
+	err  error
+}{
+	{"NoGateway", upnpmap.ErrNoGateway},
+	{"NotAuthorized", upnpmap.ErrNotAuthorized},
+	{"PortInUse", upnpmap.ErrPortInUse},
+	{"NoResources", upnpmap.ErrNoResources},
+	{"NetworkFailure", upnpmap.ErrNetworkFailure},
+	{"Unsupported", upnpmap.ErrUnsupported},
+	{"NoSuchEntry", upnpmap.ErrNoSuchEntry},
+	{"Malformed", upnpmap.ErrMalformed},
+	{"InvalidArgs", upnpmap.ErrInvalidArgs},
+	{"Timeout", upnpmap.ErrTimeout},
+}
+
+func errorMsg(err error) msg {
+	m := msg{Type: "error", Err: err.Error()}
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			m.Is = append(m.Is, s.name)
+		}
+	}
+	return m
+}
+
+// output serialises the lines of a client process.
+type output struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (o *output) send(m msg) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_ = o.enc.Encode(m) // stdout gone: the test has stopped listening
+}
+
+// runClient is the client mode's main; it returns the exit status.
+func runClient(args []string) int {
+	out := &output{enc: json.NewEncoder(os.Stdout)}
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "labtest client: command missing (map, discover, ssdp)")
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "map":
+		err = clientMap(out, args[1:])
+	case "discover":
+		err = clientDiscover(out, args[1:])
+	case "ssdp":
+		err = clientSSDP(out, args[1:])
+	default:
+		err = fmt.Errorf("unknown command %q", args[0])
+	}
+	if err != nil {
+		out.send(errorMsg(err))
+		return 1
+	}
+	return 0
+}
+
+// clientFlags are the flags every client command takes.
+type clientFlags struct {
+	fs      *flag.FlagSet
+	gateway string
+	methods string
+	timeout time.Duration
+}
+
+func newClientFlags(name string) *clientFlags {
+	f := &clientFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.fs.StringVar(&f.gateway, "gateway", "", "gateway address; empty: from the routing table")
+	f.fs.StringVar(&f.methods, "methods", "", "comma-separated methods; empty: all")
+	f.fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound of the command's first step")
+	return f
+}
+
+// client builds the front door's Client from the flags, logging to stderr.
+func (f *clientFlags) client() (*upnpmap.Client, error) {
+	c := &upnpmap.Client{
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if f.gateway != "" {
+		gw, err := netip.ParseAddr(f.gateway)
+		if err != nil {
+			return nil, err
+		}
+		c.Gateway = gw
+	}
+	if f.methods != "" {
+		for _, s := range strings.Split(f.methods, ",") {
+			m, err := upnpmap.ParseMethod(s)
+			if err != nil {
+				return nil, err
+			}
+			c.Methods = append(c.Methods, m)
+		}
+	}
+	return c, nil
+}
+
+// clientMap maps a port, reports the mapping and its events, and closes it
+// when told to or when stdin ends.
+func clientMap(out *output, args []string) error {
+	f := newClientFlags("map")
+	var (
+		proto, internal, desc string
+		port, ext             uint
+		exact                 bool
+		lifetime, poll        time.Duration
+	)
+	f.fs.StringVar(&proto, "proto", "tcp", "tcp or udp")
+	f.fs.UintVar(&port, "port", 0, "internal port")
+	f.fs.UintVar(&ext, "ext", 0, "external port wished for")
+	f.fs.BoolVar(&exact, "exact", false, "Request.ExactPort")
+	f.fs.StringVar(&internal, "internal", "", "internal host; empty: this one")
+	f.fs.StringVar(&desc, "desc", "", "description")
+	f.fs.DurationVar(&lifetime, "lifetime", 0, "lease asked for")
+	f.fs.DurationVar(&poll, "poll", 0, "Client.PollInterval")
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	c.PollInterval = poll
+	req := upnpmap.Request{
+		Protocol:     upnpmap.Protocol(proto),
+		InternalPort: uint16(port),
+		ExternalPort: uint16(ext),
+		ExactPort:    exact,
+		Description:  desc,
+		Lifetime:     lifetime,
+	}
+	if internal != "" {
+		if req.InternalAddr, err = netip.ParseAddr(internal); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	start := time.Now()
+	m, err := c.Map(ctx, req)
+	cancel()
+	if err != nil {
+		return err
+	}
+	out.send(msg{Type: "mapped", Method: string(m.Method()), Protocol: string(m.Protocol()),
+		External: m.External().String(), Internal: m.Internal().String(), Lifetime: m.Lifetime(),
+		Elapsed: time.Since(start)})
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go forwardEvents(&wg, out, m)
+	defer wg.Wait() // Close ends the event channel
+
+	in := bufio.NewScanner(io.LimitReader(os.Stdin, 1<<20))
+	for in.Scan() {
+		switch in.Text() {
+		case "external":
+			out.send(msg{Type: "external", External: m.External().String()})
+		case "close":
+			return closeMapping(out, m)
+		default:
+			out.send(msg{Type: "error", Err: "unknown command " + in.Text()})
+		}
+	}
+	return closeMapping(out, m)
+}
+
+func closeMapping(out *output, m *upnpmap.Mapping) error {
+	start := time.Now()
+	err := m.Close()
+	cm := msg{Type: "closed", Elapsed: time.Since(start)}
+	if err != nil {
+		cm.Err = err.Error()
+	}
+	out.send(cm)
+	return nil
+}
+
+// forwardEvents reports m's events until its channel is closed.
+func forwardEvents(wg *sync.WaitGroup, out *output, m *upnpmap.Mapping) {
+	defer wg.Done()
+	for ev := range m.Events() {
+		em := msg{Type: "event", Kind: kindName(ev.Kind), External: ev.External.String()}
+		if ev.Err != nil {
+			em.Err = ev.Err.Error()
+		}
+		out.send(em)
+	}
+}
+
+// kindName names an event kind after its constant, for the tests.
+func kindName(k upnpmap.EventKind) string {
+	switch k {
+	case upnpmap.Renewed:
+		return "Renewed"
+	case upnpmap.ExternalAddressChanged:
+		return "ExternalAddressChanged"
+	case upnpmap.Lost:
+		return "Lost"
+	case upnpmap.Restored:
+		return "Restored"
+	case upnpmap.Failed:
+		return "Failed"
+	}
+	return k.String()
+}
+
+// clientDiscover runs Client.Discover and reports the result.
+func clientDiscover(out *output, args []string) error {
+	f := newClientFlags("discover")
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	r, err := c.Discover(ctx)
+	if err != nil {
+		return err
+	}
+	dm := msg{Type: "discover", Gateway: r.Gateway.String(), Local: r.Local.String(),
+		ExternalAddr: r.ExternalAddr.String(), Location: r.Location, Device: r.Device, Elapsed: r.Elapsed}
+	for _, m := range r.Methods {
+		dm.Methods = append(dm.Methods, string(m))
+	}
+	out.send(dm)
+	return nil
+}
+
+// clientSSDP searches by multicast alone (no unicast to the gateway) on the
+// named interface and reports the first answer: proof that discovery works
+// over real multicast on the LAN.
+func clientSSDP(out *output, args []string) error {
+	f := newClientFlags("ssdp")
+	var ifname string
+	f.fs.StringVar(&ifname, "interface", "eth0", "interface to search on")
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return err
+	}
+	s := &discovery.Searcher{Multicast: true, Interfaces: []net.Interface{*ifi}, MX: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	var first *discovery.Response
+	start := time.Now()
+	err = s.Search(ctx, func(r discovery.Response) {
+		if first == nil {
+			first = &r
+			cancel()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if first == nil {
+		return fmt.Errorf("%w: no SSDP answer to a multicast search on %s within %v", upnpmap.ErrTimeout, ifname, f.timeout)
+	}
+	out.send(msg{Type: "ssdp", From: first.From.String(), Location: first.Location.String(), ST: first.ST,
+		Elapsed: time.Since(start)})
+	return nil
+}

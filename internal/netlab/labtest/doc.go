@@ -1,0 +1,61 @@
+// Package labtest holds the integration tests of upnpmap against a real
+// router: miniupnpd 2.3.1 in the network-namespace lab of package netlab.
+// It has no code of its own outside its tests.
+//
+// # What is tested
+//
+//   - Mapping: from a LAN host, for PCP, NAT-PMP and UPnP, TCP and UDP, the
+//     front door (upnpmap.Client with one method) maps a port and a client on
+//     the WAN host reaches a server on the LAN host through the router's
+//     external address, data going both ways; after Close the port is closed.
+//   - Discovery: with a zero Client.Gateway inside a LAN host, the routing
+//     table gives the gateway and SSDP multicast on the LAN finds the router;
+//     Discover reports all three methods and the external address.
+//   - The CLI (built once from ./cmd/upnpmap): add, list and delete, with and
+//     without --json, and add --relay forwarding from the WAN to a second
+//     LAN host.
+//   - Renewal with 5 s NAT-PMP and UPnP leases keeps the port reachable for
+//     several lifetimes, while an unrenewed lease of the same length lapses.
+//   - A router reboot (state lost, new HTTP port): the library restores each
+//     method's mapping; the time to reachability is logged.
+//   - A new WAN address is reported (ExternalAddressChanged, External()).
+//   - Secure mode: a UPnP mapping for another host is refused (miniupnpd
+//     answers 718) and the CLI explains why and suggests --relay; the asking
+//     host's own mapping works.
+//   - Interop: miniupnpc's `upnpc -l` lists the mappings the library made,
+//     with their description.
+//
+// Code that starts goroutines of its own (the front door, the CLI) must not
+// run inside the test process on a thread that entered a lab namespace, so
+// the tests run it as separate processes with netlab's Lab.Cmd: the CLI
+// binary, and the test binary itself re-executed in "client mode"
+// (client_test.go), which drives the front door and prints one JSON object
+// per line for every result and event. Servers and the WAN-side clients are
+// plain sockets opened with Lab.Listen, Lab.ListenUDP and Lab.Dial.
+//
+// # Running the tests locally
+//
+// They need Linux, root, Go, and the Debian packages iproute2, nftables,
+// procps, miniupnpd-nftables and miniupnpc (apt-get install iproute2
+// nftables procps miniupnpd-nftables miniupnpc). Run them from a
+// loopback-only namespace, so that nothing can reach a real network even by
+// mistake; the lab builds its own namespaces from there:
+//
+//	sudo ip netns add t-labtest
+//	sudo ip -n t-labtest link set lo up
+//	sudo ip netns exec t-labtest go test -race -count=1 -v ./internal/netlab/labtest/
+//	sudo ip netns del t-labtest
+//
+// -v shows the timings: each test logs what it measured (the router restart
+// also prints its line to stdout), and TestMain prints the package's total
+// time. go test hides the output of a passing package without -v. Without
+// root or a package the tests skip with the reason; with CI=true they fail
+// instead. Each test builds its own lab (0.2–0.8 s) and the long ones run in
+// parallel. A run takes about 30 s on two cores, most of it spent waiting on
+// purpose (leases running out, mappings aging before the reboot, upnpc's 2 s
+// search); the CLI is built once, with -race when the tests are. Nothing is
+// left behind: TestMain checks with netlab.CheckClean that no namespace,
+// process, link or nft table of a lab survives the run, and fails the run
+// otherwise. A -race child process that finds a data race (exit status 66)
+// fails its test.
+package labtest
