@@ -10,7 +10,10 @@ import (
 )
 
 // announcee is implemented by the mappers of methods whose gateways announce
-// reboots and address changes (NAT-PMP, PCP).
+// reboots and address changes (NAT-PMP, PCP). Every protocol's parser reads
+// the announcements, whichever methods are enabled: miniupnpd 2.3.1 announces
+// its start with a PCP ANNOUNCE alone, which a Client that maps by NAT-PMP
+// (or UPnP) must not ignore.
 type announcee interface {
 	// announcement checks a datagram the gateway sent to the announcement
 	// address. ok is false when it is not a valid message of this method.
@@ -21,6 +24,8 @@ type announcee interface {
 type announcement struct {
 	reset    bool       // the epoch says the gateway lost its state
 	external netip.Addr // the external address, where the message carries one
+	epoch    uint32     // the gateway's epoch (seconds since it lost its state)
+	hasEpoch bool
 }
 
 // announceQuiet is how long after acting on one announcement further ones
@@ -40,7 +45,7 @@ type announcer struct {
 // mappings then rely on renewals alone). Called with gw.mu held.
 func (gw *gateway) startAnnouncer() *announcer {
 	hasAnnouncee := false
-	for _, mp := range gw.mappers {
+	for _, mp := range gw.all {
 		_, ok := mp.(announcee)
 		hasAnnouncee = hasAnnouncee || ok
 	}
@@ -99,15 +104,28 @@ func (gw *gateway) announceLoop(a *announcer) {
 type annState struct {
 	last   time.Time  // when an announcement was last acted on
 	lastEx netip.Addr // the external address it carried
+	epoch  epochClock // the epochs announcements carried
 }
 
-// onAnnouncement acts on a datagram from the gateway: a reset restores the
-// mappings of that method (and makes the others check), anything else new
-// makes every mapping renew or check; copies are ignored.
+// onAnnouncement acts on a datagram from the gateway. A reset (by the epoch
+// check of the protocol's client) restores the mappings (see noteReset);
+// any other news — a new external address, an epoch that started over since
+// the last announcement, or the first announcement in announceQuiet — makes
+// every mapping renew (PCP, NAT-PMP) or check (UPnP) at once, and the
+// replies' own epoch checks then tell whether the gateway lost the mappings.
+// Copies of an announcement already acted on are ignored.
+//
+// The epoch check (RFC 6886 §3.6, RFC 6887 §8.5) allows 2 s of slack, so it
+// needs about 2 s of history: it sees a restart only when the epoch the
+// gateway would have reached without one is more than 2 s ahead of the new
+// epoch. A gateway whose epoch was still under ~2 s when we last heard from
+// it and that restarts at once looks unchanged. The immediate renewal covers
+// that case: a PCP or NAT-PMP renewal is a MAP request, which re-creates the
+// mapping on a gateway that lost it (reported as Renewed, not Restored).
 func (gw *gateway) onAnnouncement(st *annState, b []byte) {
 	from := netip.AddrPortFrom(gw.addr, 5351)
 	now := gw.c.clock().Now()
-	for _, mp := range gw.mappers {
+	for _, mp := range gw.all {
 		an, ok := mp.(announcee)
 		if !ok {
 			continue
@@ -117,10 +135,12 @@ func (gw *gateway) onAnnouncement(st *annState, b []byte) {
 			continue
 		}
 		newAddr := ann.external.IsValid() && ann.external != st.lastEx
-		if !ann.reset && !newAddr && !st.last.IsZero() && now.Sub(st.last) < announceQuiet {
+		restarted := ann.hasEpoch && st.epoch.observe(ann.epoch, now)
+		if !ann.reset && !newAddr && !restarted && !st.last.IsZero() && now.Sub(st.last) < announceQuiet {
 			return // a copy of what we acted on
 		}
-		gw.log.Info("gateway announcement", "method", mp.method(), "reset", ann.reset, "external", ann.external)
+		gw.log.Info("gateway announcement", "method", mp.method(), "reset", ann.reset, "external", ann.external,
+			"epoch", ann.epoch, "epoch_restarted", restarted)
 		st.last = now
 		if ann.external.IsValid() {
 			st.lastEx = ann.external
@@ -133,4 +153,25 @@ func (gw *gateway) onAnnouncement(st *annState, b []byte) {
 		return
 	}
 	gw.log.Debug("ignored a datagram on the announcement address", "len", len(b))
+}
+
+// epochClock tells from two epoch values of a gateway, and the local time
+// between them, whether its epoch started over (RFC 6886 §3.6: the epoch must
+// grow by at least 7/8 of the local time, less 2 s of slack).
+type epochClock struct {
+	have  bool
+	epoch uint32
+	at    time.Time
+}
+
+// observe records an epoch seen at now and reports whether it started over
+// since the previous one.
+func (e *epochClock) observe(epoch uint32, now time.Time) (restarted bool) {
+	if e.have {
+		elapsed := max(now.Sub(e.at), 0)
+		expect := int64(e.epoch)*1000 + elapsed.Milliseconds()*7/8
+		restarted = int64(epoch)*1000+2000 < expect
+	}
+	e.have, e.epoch, e.at = true, epoch, now
+	return restarted
 }

@@ -59,8 +59,11 @@ type Client struct {
 	// listener runs while the Client has live mappings.
 	AnnounceAddr netip.AddrPort
 	// ProbeTimeout bounds a probe (Discover, or the one Map makes first)
-	// when not every method answers; default DefaultProbeTimeout. Once one
-	// method has answered the others get a short grace (50 ms) instead.
+	// when nothing answers; default DefaultProbeTimeout. Once one method has
+	// answered, the others get a grace of 250 ms instead (twice the first
+	// answer's round trip on a slow link), and a method half-way through
+	// (UPnP: SSDP answered, the description is being fetched) gets
+	// RequestTimeout from its first answer. See Discover.
 	ProbeTimeout time.Duration
 	// RequestTimeout bounds one exchange with one method (create, renew,
 	// delete, a UPnP check), retransmissions included, before Map falls back

@@ -2,25 +2,42 @@ package upnpmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 )
 
-// probeGrace is how long Discover waits for the other methods once one has
-// answered (or twice that answer's round trip, if longer): a gateway that
-// speaks several answers them within a round trip of each other, so a longer
-// wait only costs callers (Tailscale waits 50 ms too; less loses answers on
-// a busy host).
-const probeGrace = 50 * time.Millisecond
+// probeGrace is how long the other methods get once one has answered (or
+// twice that answer's round trip, if longer). PCP and NAT-PMP answer within
+// a round trip, but SSDP responders wait on purpose before they answer a
+// search (UDA lets them take up to MX seconds; miniupnpd took 58–120 ms in
+// our lab while its PCP answered in 2–15 ms), so 50 ms lost UPnP on real
+// routers. 250 ms is Tailscale's probe budget too. A method that misses the
+// grace is not written off: Map, List and ExternalAddr ask it again, alone,
+// when they need it (see gateway.ready).
+const probeGrace = 250 * time.Millisecond
 
 // Discover probes the gateway with every enabled method at once (a PCP
 // ANNOUNCE, a NAT-PMP external address request, an SSDP search unicast to the
 // gateway, plus multicast when the gateway came from the routing table or
-// Interfaces are set) and returns as soon as the answers are in: at once when
-// every method answered, 50 ms after the first answer otherwise, or after
-// ProbeTimeout when nothing answers (the error then wraps ErrNoGateway and
-// ErrTimeout). What it learns is kept for later calls to Map.
+// Interfaces are set) and returns as soon as the answers are in:
+//
+//   - at once when every method has answered or failed for good (an ICMP
+//     port unreachable, a PCP server that speaks only NAT-PMP);
+//   - otherwise 250 ms after the first answer (twice that answer's round
+//     trip on a slower link). SSDP responders delay their answers on purpose
+//     — miniupnpd by up to 120 ms, UDA devices by up to MX seconds — so
+//     UPnP is the method that most often arrives late;
+//   - a method whose first answer is in by then (UPnP: the SSDP answer,
+//     with the device description still being fetched) is waited for, up to
+//     RequestTimeout from that answer;
+//   - after ProbeTimeout (1 s) when nothing answers; the error then wraps
+//     ErrNoGateway and ErrTimeout and names each method's failure.
+//
+// What it learns is kept for later calls to Map (for ten minutes). A method
+// that was cut short by the grace is not recorded as missing: Map falls back
+// to it, and List and ExternalAddr use it, after asking it again on its own.
 func (c *Client) Discover(ctx context.Context) (*DiscoverResult, error) {
 	gw, err := c.gateway(ctx)
 	if err != nil {
@@ -61,14 +78,6 @@ func (gw *gateway) lockProbe(ctx context.Context) error {
 
 func (gw *gateway) unlockProbe() { <-gw.probeSem }
 
-// probeMsg is one report of a probe goroutine.
-type probeMsg struct {
-	mp    mapper
-	alive bool // a first answer arrived, more work follows
-	info  *probeInfo
-	err   error
-}
-
 // discover probes the gateway and caches the result.
 func (gw *gateway) discover(ctx context.Context) (*DiscoverResult, error) {
 	if err := gw.lockProbe(ctx); err != nil {
@@ -83,33 +92,54 @@ func (gw *gateway) discoverLocked(ctx context.Context) (*DiscoverResult, error) 
 	if len(gw.mappers) == 0 {
 		return nil, fmt.Errorf("upnpmap: %w: no method enabled", ErrInvalidArgs)
 	}
-	pctx, cancel := context.WithTimeout(ctx, gw.c.probeTimeout())
-	infos, errs := gw.collect(pctx, cancel)
+	out := gw.collect(ctx, gw.mappers)
 
 	r := &DiscoverResult{Gateway: gw.addr, Local: gw.local}
+	unsure := make(map[Method]bool)
 	for _, mp := range gw.mappers {
-		info := infos[mp.method()]
+		m := mp.method()
+		info := out.infos[m]
 		if info == nil {
+			if out.unsure(m) {
+				unsure[m] = true
+			}
 			continue
 		}
-		r.Methods = append(r.Methods, mp.method())
-		if !r.ExternalAddr.IsValid() && info.external.IsValid() {
-			r.ExternalAddr = info.external
-		}
-		if info.device != "" || info.location != "" {
-			r.Device, r.Location = info.device, info.location
-		}
+		r.Methods = append(r.Methods, m)
+		r.learn(info)
 		if info.reset {
-			gw.noteReset(nil, mp.method())
+			gw.noteReset(nil, m)
 		}
 	}
 	if len(r.Methods) == 0 {
 		gw.forget()
-		return nil, gw.noAnswer(errs, ctx.Err())
+		return nil, gw.noAnswer(out.errs, ctx.Err())
 	}
-	// Only UPnP left to ask for the external address (PCP's ANNOUNCE does
-	// not carry one): one more round trip, under the gateway's lock.
-	if up := gw.mapper(UPnP); !r.ExternalAddr.IsValid() && infos[UPnP] != nil && up != nil {
+	gw.fillExternal(ctx, r)
+	r.Elapsed = time.Since(start)
+	gw.log.Debug("probe done", "methods", r.Methods, "unsure", keys(unsure), "external", r.ExternalAddr, "elapsed", r.Elapsed)
+
+	gw.mu.Lock()
+	gw.result, gw.probedAt, gw.unsure = r, gw.c.clock().Now(), unsure
+	gw.mu.Unlock()
+	return r.clone(), nil
+}
+
+// learn takes what one method's probe told into the result.
+func (r *DiscoverResult) learn(info *probeInfo) {
+	if !r.ExternalAddr.IsValid() && info.external.IsValid() {
+		r.ExternalAddr = info.external
+	}
+	if info.device != "" || info.location != "" {
+		r.Device, r.Location = info.device, info.location
+	}
+}
+
+// fillExternal asks UPnP for the external address when only it can tell
+// (PCP's ANNOUNCE does not carry one): one more round trip, under the
+// gateway's lock.
+func (gw *gateway) fillExternal(ctx context.Context, r *DiscoverResult) {
+	if up := gw.mapper(UPnP); !r.ExternalAddr.IsValid() && r.Has(UPnP) && up != nil {
 		err := gw.call(ctx, func(ctx context.Context) (err error) {
 			r.ExternalAddr, err = up.externalAddr(ctx)
 			return err
@@ -119,85 +149,241 @@ func (gw *gateway) discoverLocked(ctx context.Context) (*DiscoverResult, error) 
 		}
 	}
 	r.ExternalPrivate = r.ExternalAddr.IsValid() && notPublic(r.ExternalAddr)
-	r.Elapsed = time.Since(start)
-	gw.log.Debug("probe done", "methods", r.Methods, "external", r.ExternalAddr, "elapsed", r.Elapsed)
-
-	gw.mu.Lock()
-	gw.result, gw.probedAt = r, gw.c.clock().Now()
-	gw.mu.Unlock()
-	cp := *r
-	cp.Methods = append([]Method(nil), r.Methods...)
-	return &cp, nil
 }
 
-// collect runs one probe goroutine per method and gathers their answers. It
-// returns when every probe is done; or when at least one answered, the grace
-// after the first answer has passed and no probe is half-way (alive); or
-// when pctx ends. It cancels pctx and waits for the goroutines before
-// returning, so no probe outlives Discover.
-func (gw *gateway) collect(pctx context.Context, cancel context.CancelFunc) (map[Method]*probeInfo, map[Method]error) {
-	defer cancel()
-	ch := make(chan probeMsg, 2*len(gw.mappers))
+func (r *DiscoverResult) clone() *DiscoverResult {
+	cp := *r
+	cp.Methods = append([]Method(nil), r.Methods...)
+	return &cp
+}
+
+// ready says whether mp may be used: it answered the cached probe, or it was
+// cut short then and answers now, asked alone (reprobe). A method that failed
+// the probe, or stayed silent for a whole probe of its own, is not asked
+// again until the cache expires or every method failed a Map.
+func (gw *gateway) ready(ctx context.Context, mp mapper) (bool, error) {
+	answered, unsure := gw.state(mp.method())
+	switch {
+	case answered:
+		return true, nil
+	case !unsure:
+		return false, nil
+	}
+	err := gw.reprobe(ctx, mp)
+	return err == nil, err
+}
+
+// state reports what the cached probe says about m.
+func (gw *gateway) state(m Method) (answered, unsure bool) {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	if gw.result == nil {
+		return false, false
+	}
+	return gw.result.Has(m), gw.unsure[m]
+}
+
+// reprobe asks one method again that the cached probe cut short, with the
+// whole probe budget, and records the outcome in the cache.
+func (gw *gateway) reprobe(ctx context.Context, mp mapper) error {
+	m := mp.method()
+	if err := gw.lockProbe(ctx); err != nil {
+		return err
+	}
+	defer gw.unlockProbe()
+	if answered, unsure := gw.state(m); answered || !unsure {
+		// Another caller asked it meanwhile (or the cache was dropped).
+		if answered {
+			return nil
+		}
+		return fmt.Errorf("%w: %s did not answer the probe", ErrTimeout, m)
+	}
+	gw.log.Debug("asking again a method the probe cut short", "method", m)
+	out := gw.collect(ctx, []mapper{mp})
+	info := out.infos[m]
+
+	gw.mu.Lock()
+	if gw.result != nil {
+		switch {
+		case info != nil:
+			r := gw.result.clone()
+			r.Methods = r.Methods[:0]
+			for _, x := range gw.mappers {
+				if x.method() == m || gw.result.Has(x.method()) {
+					r.Methods = append(r.Methods, x.method())
+				}
+			}
+			r.learn(info)
+			gw.result = r
+			delete(gw.unsure, m)
+		case !out.unsure(m):
+			// Failed, or silent for a whole probe of its own.
+			delete(gw.unsure, m)
+		}
+	}
+	gw.mu.Unlock()
+
+	if info == nil {
+		return out.errs[m]
+	}
+	if info.reset {
+		gw.noteReset(nil, m)
+	}
+	return nil
+}
+
+// cutReason says why the collector stopped waiting for a probe.
+type cutReason int
+
+const (
+	cutNone   cutReason = iota
+	cutGrace            // another method answered and the grace ran out
+	cutBudget           // ProbeTimeout ran out
+	cutAlive            // half-way, it did not finish within RequestTimeout
+	cutCaller           // the caller's context ended
+)
+
+// probeOutcome is what collect gathered.
+type probeOutcome struct {
+	infos map[Method]*probeInfo
+	errs  map[Method]error
+	cut   map[Method]cutReason
+	any   bool // some method answered
+}
+
+// unsure says whether m neither answered nor failed for good: its probe was
+// cut short while another method had answered (or half-way, or by the
+// caller), so it may well be there.
+func (o *probeOutcome) unsure(m Method) bool {
+	switch o.cut[m] {
+	case cutNone:
+		return false
+	case cutBudget:
+		return o.any
+	}
+	return true
+}
+
+// probeMsg is one report of a probe goroutine.
+type probeMsg struct {
+	mp    mapper
+	alive bool // a first answer arrived, more work follows
+	info  *probeInfo
+	err   error
+}
+
+// probeRun is the collector's view of one running probe.
+type probeRun struct {
+	cancel   context.CancelCauseFunc
+	alive    bool
+	done     bool
+	deadline *time.Timer // RequestTimeout after alive
+}
+
+// errProbeOver cancels the probes still running when collect returns.
+var errProbeOver = errors.New("probe over")
+
+// collect runs one probe goroutine per mapper and gathers their answers. A
+// probe ends when it answers or fails; the collector cuts it short when
+// another method answered and the grace ran out, or when ProbeTimeout ran
+// out — unless it is half-way (alive: UPnP's SSDP answer is in), which gets
+// RequestTimeout from then instead. collect returns when no probe is left,
+// and waits for the goroutines, so no probe outlives Discover.
+func (gw *gateway) collect(ctx context.Context, mappers []mapper) *probeOutcome {
+	out := &probeOutcome{
+		infos: make(map[Method]*probeInfo),
+		errs:  make(map[Method]error),
+		cut:   make(map[Method]cutReason),
+	}
+	ch := make(chan probeMsg, 2*len(mappers))
+	deadlines := make(chan Method, len(mappers))
+	runs := make(map[Method]*probeRun, len(mappers))
 	var wg sync.WaitGroup
-	for _, mp := range gw.mappers {
+	defer wg.Wait()
+	for _, mp := range mappers {
+		pctx, cancel := context.WithCancelCause(ctx)
+		runs[mp.method()] = &probeRun{cancel: cancel}
 		wg.Add(1)
 		go probeOne(pctx, mp, ch, &wg)
 	}
-	defer wg.Wait()
-	defer cancel() // runs before wg.Wait
+	defer func() { // runs before wg.Wait
+		for _, r := range runs {
+			r.cancel(errProbeOver)
+			if r.deadline != nil {
+				r.deadline.Stop()
+			}
+		}
+	}()
 
-	infos := make(map[Method]*probeInfo)
-	errs := make(map[Method]error)
-	alive := make(map[Method]bool)
-	pending := len(gw.mappers)
 	start := time.Now()
-	var (
-		grace     *time.Timer
-		graceC    <-chan time.Time
-		graceOver bool
-	)
+	budget := time.NewTimer(gw.c.probeTimeout())
+	defer budget.Stop()
+	var grace *time.Timer
+	var graceC <-chan time.Time
 	defer func() {
 		if grace != nil {
 			grace.Stop()
 		}
 	}()
-	for pending > 0 {
-		if graceOver && len(alive) == 0 {
-			break
+
+	pending := len(mappers)
+	cut := func(m Method, why cutReason, err error) {
+		r := runs[m]
+		r.cancel(err)
+		r.done = true
+		pending--
+		out.cut[m], out.errs[m] = why, err
+	}
+	// cutWaiting cuts the probes that have not answered at all.
+	cutWaiting := func(why cutReason, err error) {
+		for m, r := range runs {
+			if !r.done && !r.alive {
+				cut(m, why, err)
+			}
 		}
+	}
+	for pending > 0 {
 		select {
 		case msg := <-ch:
 			m := msg.mp.method()
+			r := runs[m]
+			if r.done {
+				continue // cut already; its late report does not count
+			}
 			if msg.alive {
-				alive[m] = true
+				r.alive = true
+				r.deadline = time.AfterFunc(gw.c.requestTimeout(), func() { deadlines <- m })
 				continue
 			}
+			r.done = true
 			pending--
-			delete(alive, m)
 			if msg.err != nil {
-				errs[m] = msg.err
+				out.errs[m] = msg.err
 				gw.log.Debug("probe", "method", m, "err", msg.err)
 				continue
 			}
-			infos[m] = msg.info
+			out.infos[m], out.any = msg.info, true
 			if grace == nil {
-				// The others get the grace, or twice the first answer's
-				// round trip on a slow link.
 				grace = time.NewTimer(max(probeGrace, 2*time.Since(start)))
 				graceC = grace.C
 			}
 		case <-graceC:
-			graceOver = true
-		case <-pctx.Done():
-			for _, mp := range gw.mappers {
-				if m := mp.method(); infos[m] == nil && errs[m] == nil {
-					errs[m] = fmt.Errorf("%w: no answer within %v", ErrTimeout, gw.c.probeTimeout())
+			cutWaiting(cutGrace, fmt.Errorf("%w: no answer within %v of the first method's", ErrTimeout, probeGrace))
+		case <-budget.C:
+			cutWaiting(cutBudget, fmt.Errorf("%w: no answer within %v", ErrTimeout, gw.c.probeTimeout()))
+		case m := <-deadlines:
+			if r := runs[m]; !r.done {
+				cut(m, cutAlive, fmt.Errorf("%w: answered, but did not finish within %v", ErrTimeout, gw.c.requestTimeout()))
+			}
+		case <-ctx.Done():
+			for m, r := range runs {
+				if !r.done {
+					cut(m, cutCaller, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err()))
 				}
 			}
-			return infos, errs
 		}
 	}
-	return infos, errs
+	return out
 }
 
 // probeOne runs one method's probe and reports on ch.
@@ -211,4 +397,15 @@ func probeOne(ctx context.Context, mp mapper, ch chan<- probeMsg, wg *sync.WaitG
 		info = &probeInfo{}
 	}
 	ch <- probeMsg{mp: mp, info: info, err: err}
+}
+
+// keys lists the methods of a set, for logs.
+func keys(set map[Method]bool) []Method {
+	var out []Method
+	for _, m := range defaultMethods {
+		if set[m] {
+			out = append(out, m)
+		}
+	}
+	return out
 }

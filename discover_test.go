@@ -215,8 +215,8 @@ func TestRequestNormalize(t *testing.T) {
 
 func TestDiscoverGraceScalesWithRoundTrip(t *testing.T) {
 	pcpF, pmpF := newFake(PCP), newFake(NATPMP)
-	pcpF.probeDelay = 100 * time.Millisecond // a slow link
-	pmpF.probeDelay = 180 * time.Millisecond // 80 ms later: beyond 50 ms, within 2×RTT
+	pcpF.probeDelay = 200 * time.Millisecond // a slow link
+	pmpF.probeDelay = 520 * time.Millisecond // 320 ms later: beyond the 250 ms grace, within 2×RTT
 	c, _ := fakeClient(t, pcpF, pmpF)
 	c.ProbeTimeout = 5 * time.Second
 	r, err := c.Discover(context.Background())

@@ -24,11 +24,16 @@
 // Discover (and the first Map of a Client) probes the gateway with all
 // methods at once — a PCP ANNOUNCE, a NAT-PMP external address request, an
 // SSDP search unicast to the gateway — and returns as soon as the answers are
-// in: immediately when every method answered, 50 ms after the first answer
-// otherwise, after Client.ProbeTimeout (1 s) when nothing answers. The result
-// names the methods that answered, the external address (flagging a private
-// or CGNAT one: double NAT), and the UPnP device. A Client remembers it, and
-// the UPnP control URL, for ten minutes.
+// in: immediately when every method answered (or failed for good), 250 ms
+// after the first answer otherwise (SSDP responders delay their answers on
+// purpose; miniupnpd by up to 120 ms), after Client.ProbeTimeout (1 s) when
+// nothing answers. UPnP's description fetch, once the SSDP answer is in, is
+// bounded by Client.RequestTimeout instead. The result names the methods
+// that answered, the external address (flagging a private or CGNAT one:
+// double NAT), and the UPnP device. A Client remembers it, and the UPnP
+// control URL, for ten minutes; a method that missed the grace is asked
+// again, alone, when Map needs to fall back to it (or List, ExternalAddr
+// need it).
 //
 // # Mapping and renewal
 //
@@ -39,7 +44,9 @@
 // read before a permanent entry is made, 725 (only permanent leases) is
 // retried with lease 0 and such an entry is deleted on Close, 718/729
 // (conflict) moves to AddAnyPortMapping or the next ports, and every entry is
-// read back with GetSpecificPortMappingEntry.
+// read back with GetSpecificPortMappingEntry. A 718 to a mapping for another
+// host whose port nobody holds is UPnP secure mode refusing the host
+// (miniupnpd answers so, not 606): ErrNotAuthorized, no other port tried.
 //
 // Each Mapping has a goroutine that renews it: PCP at the times of RFC 6887
 // §11.2.1 (a random point in 1/2–5/8 of the lifetime, then 3/4, 7/8 … while
@@ -51,6 +58,16 @@
 // Client.PollInterval and before each renewal) — and reports a new external
 // address. All of it arrives as Events. Calls to one gateway are serialised
 // across all mappings of a Client.
+//
+// An epoch reset seen through either PCP or NAT-PMP (in any answer or
+// announcement) counts for the whole gateway: the mappings of both are
+// re-created at once and UPnP mappings are checked. Announcements of either
+// protocol are read whichever methods are enabled (miniupnpd announces its
+// start with a PCP ANNOUNCE alone), and each one makes every mapping renew
+// or check at once. The epoch check allows 2 s of slack, so it needs about
+// 2 s of history: a gateway whose epoch was still under ~2 s when we last
+// heard from it and that restarts at once looks unchanged; the renewal
+// re-creates the mapping anyway (reported as Renewed, not Restored).
 //
 // Close deletes the mapping within Client.CloseTimeout (2 s) and stops the
 // goroutine; Detach stops renewing and leaves the mapping on the router for

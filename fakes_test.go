@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -187,6 +188,7 @@ func (f *fakeMapper) set(fn func(f *fakeMapper)) {
 
 func (f *fakeMapper) probe(ctx context.Context, alive func()) (*probeInfo, error) {
 	f.mu.Lock()
+	f.calls = append(f.calls, "probe")
 	err, delay, aliveFor, info := f.probeErr, f.probeDelay, f.probeAlive, f.probeInfo
 	f.mu.Unlock()
 	wait := func(d time.Duration) error {
@@ -289,7 +291,7 @@ func (f *fakeMapper) remove(ctx context.Context, d DeleteRequest) error {
 }
 
 // fakeAnnouncee adds announcement parsing to a fakeMapper: a datagram
-// "reset" or "addr:<ip>" or "plain".
+// "reset", "addr:<ip>", "epoch:<seconds>" or "plain".
 type fakeAnnouncee struct{ *fakeMapper }
 
 func (f fakeAnnouncee) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
@@ -299,6 +301,9 @@ func (f fakeAnnouncee) announcement(b []byte, from netip.AddrPort) (announcement
 		return announcement{reset: true}, true
 	case s == "plain":
 		return announcement{}, true
+	case len(s) > 6 && s[:6] == "epoch:":
+		n, err := strconv.ParseUint(s[6:], 10, 32)
+		return announcement{epoch: uint32(n), hasEpoch: true}, err == nil
 	case len(s) > 5 && s[:5] == "addr:":
 		a, err := netip.ParseAddr(s[5:])
 		return announcement{external: a}, err == nil

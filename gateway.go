@@ -18,6 +18,9 @@ type gateway struct {
 	fromTable bool       // found in the routing table (multicast SSDP allowed)
 	log       *slog.Logger
 	mappers   []mapper // the enabled methods, in preference order
+	// all are the mappers of every method, enabled or not: announcements
+	// are read with each protocol's parser, whichever methods map.
+	all []mapper
 
 	// sem serialises the calls that touch the gateway's table, across all
 	// mappings of the Client: some routers fail under concurrent SOAP
@@ -30,6 +33,7 @@ type gateway struct {
 	mu       sync.Mutex
 	result   *DiscoverResult // last probe; nil before the first
 	probedAt time.Time
+	unsure   map[Method]bool // methods the last probe cut short (see ready)
 	mappings map[*Mapping]struct{}
 	ann      *announcer // running while mappings is not empty
 }
@@ -51,6 +55,7 @@ func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Met
 	} else {
 		all = newMappers(gw)
 	}
+	gw.all = all
 	for _, m := range methods {
 		for _, mp := range all {
 			if mp.method() == m {
@@ -105,7 +110,7 @@ func (gw *gateway) answered() ([]Method, bool) {
 // forget drops the cached probe, e.g. after every method failed.
 func (gw *gateway) forget() {
 	gw.mu.Lock()
-	gw.result = nil
+	gw.result, gw.unsure = nil, nil
 	gw.mu.Unlock()
 }
 
@@ -147,11 +152,20 @@ func (gw *gateway) broadcast(skip *Mapping, sig uint32, match func(Method) bool)
 	}
 }
 
-// noteReset tells the mappings of method that the gateway lost its state,
-// as learned by skip's own exchange (or a probe, skip == nil).
+// noteReset tells the gateway's mappings that it lost its state, as learned
+// through method by skip's own exchange (or by a probe or an announcement:
+// skip == nil). An epoch reset seen through PCP or NAT-PMP is the one server
+// behind port 5351 losing its table (miniupnpd keeps one table and one epoch
+// for both, and for UPnP): the mappings of both protocols are re-created at
+// once, and UPnP mappings are checked (re-created when gone). A loss seen
+// through UPnP (a vanished entry, a moved control URL) proves less: the
+// others renew or check, and their replies tell.
 func (gw *gateway) noteReset(skip *Mapping, method Method) {
-	gw.log.Info("gateway lost its state (epoch reset); restoring mappings", "method", method)
-	gw.broadcast(skip, sigReset, func(m Method) bool { return m == method })
-	// The gateway probably rebooted as a whole: let the other methods check.
-	gw.broadcast(skip, sigRenew, func(m Method) bool { return m != method })
+	gw.log.Info("gateway lost its state; restoring mappings", "seen_by", method)
+	lost := func(m Method) bool { return m == method }
+	if method == PCP || method == NATPMP {
+		lost = func(m Method) bool { return m == PCP || m == NATPMP }
+	}
+	gw.broadcast(skip, sigReset, lost)
+	gw.broadcast(skip, sigRenew, func(m Method) bool { return !lost(m) })
 }

@@ -35,16 +35,20 @@ func (c *Client) List(ctx context.Context) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	answered, err := gw.probed(ctx)
-	if err != nil {
+	if _, err := gw.probed(ctx); err != nil {
 		return nil, err
 	}
 	var out []Entry
-	if up := gw.mapper(UPnP); up != nil && contains(answered, UPnP) {
-		err = gw.call(ctx, func(ctx context.Context) (err error) {
-			out, err = up.list(ctx)
-			return err
-		})
+	if up := gw.mapper(UPnP); up != nil {
+		ok, perr := gw.ready(ctx, up)
+		if ok {
+			err = gw.call(ctx, func(ctx context.Context) (err error) {
+				out, err = up.list(ctx)
+				return err
+			})
+		} else if perr != nil {
+			gw.log.Debug("UPnP did not answer; listing this Client's mappings only", "err", perr)
+		}
 	}
 	for _, m := range gw.live() {
 		g := m.grant()
@@ -74,15 +78,6 @@ func (gw *gateway) live() []*Mapping {
 		out = append(out, m)
 	}
 	return out
-}
-
-func contains(ms []Method, m Method) bool {
-	for _, x := range ms {
-		if x == m {
-			return true
-		}
-	}
-	return false
 }
 
 // DeleteRequest names a mapping for Client.Delete, e.g. one that an earlier
@@ -164,7 +159,13 @@ func (c *Client) ExternalAddr(ctx context.Context) (netip.Addr, error) {
 	var failures []error
 	for _, m := range []Method{NATPMP, UPnP} {
 		mp := gw.mapper(m)
-		if mp == nil || !contains(answered, m) {
+		if mp == nil {
+			continue
+		}
+		if ok, err := gw.ready(ctx, mp); !ok {
+			if err != nil {
+				failures = append(failures, fmt.Errorf("%s: %w", m, err))
+			}
 			continue
 		}
 		var a netip.Addr

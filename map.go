@@ -11,9 +11,11 @@ import (
 // closed. It uses the methods that answered the probe (made first unless a
 // recent one is cached) in the Client's order, PCP, NAT-PMP, UPnP by default,
 // and falls back to the next on failure; a PCP server that says it speaks
-// NAT-PMP gets NAT-PMP at once. The granted external port and lifetime are
-// honoured (read Mapping.External; with Request.ExactPort another port is an
-// error). ctx bounds the creation only; the mapping then lives until Close.
+// NAT-PMP gets NAT-PMP at once. A method the probe cut short (an SSDP answer
+// later than the grace, see Discover) comes last, and is asked again before
+// it is used. The granted external port and lifetime are honoured (read
+// Mapping.External; with Request.ExactPort another port is an error). ctx
+// bounds the creation only; the mapping then lives until Close.
 //
 // Errors wrap the sentinels: ErrNoGateway when nothing answered,
 // ErrPortInUse, ErrNotAuthorized, ErrNoResources … from the methods tried
@@ -27,38 +29,52 @@ func (c *Client) Map(ctx context.Context, r Request) (*Mapping, error) {
 	if err != nil {
 		return nil, err
 	}
-	answered, err := gw.probed(ctx)
-	if err != nil {
+	if _, err := gw.probed(ctx); err != nil {
 		return nil, err
 	}
-	return gw.create(ctx, q, gw.order(answered))
+	return gw.create(ctx, q, gw.order())
 }
 
-// order is the list of mappers to try: the enabled ones that answered, in
-// preference order.
-func (gw *gateway) order(answered []Method) []mapper {
-	var out []mapper
+// order is the list of mappers to try: the enabled ones that answered the
+// cached probe, in preference order, then those it cut short.
+func (gw *gateway) order() []mapper {
+	var answered, unsure []mapper
 	for _, mp := range gw.mappers {
-		for _, m := range answered {
-			if mp.method() == m {
-				out = append(out, mp)
-			}
+		switch a, u := gw.state(mp.method()); {
+		case a:
+			answered = append(answered, mp)
+		case u:
+			unsure = append(unsure, mp)
 		}
 	}
-	return out
+	return append(answered, unsure...)
 }
 
 // create tries the mappers in turn.
 func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper) (*Mapping, error) {
 	var failures []error
 	var parts []string
+	fail := func(m Method, err error) {
+		gw.log.Debug("map failed", "method", m, "err", err)
+		failures = append(failures, err)
+		parts = append(parts, fmt.Sprintf("%s: %v", m, err))
+	}
 	tried := make(map[Method]bool)
+	direct := make(map[Method]bool) // to try without asking the probe's cache
 	for i := 0; i < len(order); i++ {
 		mp := order[i]
 		if tried[mp.method()] {
 			continue
 		}
 		tried[mp.method()] = true
+		if !direct[mp.method()] {
+			if ok, err := gw.ready(ctx, mp); !ok {
+				if err != nil { // asked again, and it did not answer
+					fail(mp.method(), err)
+				}
+				continue
+			}
+		}
 		var g *grant
 		err := gw.call(ctx, func(ctx context.Context) (err error) {
 			g, err = mp.mapPort(ctx, q, nil)
@@ -70,14 +86,12 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper) (*Mapp
 			m.log.Info("mapped", "external", g.external, "lifetime", g.lifetime)
 			if g.reset {
 				// The gateway lost its state since we last heard from it:
-				// the other mappings of this method are gone too.
+				// the other mappings are gone too.
 				gw.noteReset(m, mp.method())
 			}
 			return m, nil
 		}
-		gw.log.Debug("map failed", "method", mp.method(), "err", err)
-		failures = append(failures, err)
-		parts = append(parts, fmt.Sprintf("%s: %v", mp.method(), err))
+		fail(mp.method(), err)
 		if ctx.Err() != nil {
 			break
 		}
@@ -85,6 +99,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper) (*Mapp
 		// whether or not it answered the probe.
 		if errors.Is(err, errSpeaksNATPMP) && !tried[NATPMP] {
 			if pmp := gw.mapper(NATPMP); pmp != nil {
+				direct[NATPMP] = true
 				order = append(order[:i+1], append([]mapper{pmp}, order[i+1:]...)...)
 			}
 		}

@@ -124,5 +124,5 @@ func (n *natpmpMapper) announcement(b []byte, from netip.AddrPort) (announcement
 	if err != nil {
 		return announcement{}, false
 	}
-	return announcement{reset: r.GatewayReset, external: r.Addr}, true
+	return announcement{reset: r.GatewayReset, external: r.Addr, epoch: r.Epoch, hasEpoch: true}, true
 }

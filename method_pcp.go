@@ -121,13 +121,14 @@ func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, b
 	if err != nil || r.Result != 0 {
 		return announcement{}, false
 	}
+	ann := announcement{reset: r.GatewayReset, epoch: r.Epoch, hasEpoch: true}
 	switch r.Opcode {
 	case pcp.OpAnnounce:
-		return announcement{reset: r.GatewayReset}, true
+		return ann, true
 	case pcp.OpMap:
 		for _, m := range p.gw.live() {
 			if m.mp == mapper(p) && m.Nonce() == r.Nonce {
-				return announcement{reset: r.GatewayReset}, true
+				return ann, true
 			}
 		}
 	}

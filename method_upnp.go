@@ -70,8 +70,7 @@ func upnpProto(p Protocol) string {
 
 // ours says whether a table entry forwards to q's internal address and port.
 func ours(e *igd.PortMapping, q *mapReq) bool {
-	a, err := netip.ParseAddr(strings.TrimSpace(e.InternalClient))
-	return err == nil && a.Unmap() == q.internal.Addr() && e.InternalPort == q.internal.Port()
+	return internalHost(e) == q.internal.Addr() && e.InternalPort == q.internal.Port()
 }
 
 // nextPort is the port after p, staying out of the well-known range.
@@ -126,6 +125,9 @@ func (u *upnpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 	for tries := 0; ; {
 		pm.ExternalPort, pm.LeaseDuration = port, lease
 		err := cl.AddPortMapping(ctx, pm)
+		if q.thirdParty && upnpCode(err) == igd.CodeConflictInMappingEntry {
+			err = u.secureMode(ctx, cl, q, port, err)
+		}
 		if err == nil {
 			entry, err = u.verify(ctx, cl, q, port)
 		}
@@ -172,6 +174,73 @@ func (u *upnpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 		}
 	}
 	return g, nil
+}
+
+// upnpCode is the UPnP error code in err's chain, or 0.
+func upnpCode(err error) int {
+	var ue *igd.UPnPError
+	if errors.As(err, &ue) {
+		return ue.Code
+	}
+	return 0
+}
+
+// secureMode tells a secure-mode refusal from a conflict. A router in UPnP
+// secure mode maps only to the host that asks; IGD:2 says 606 for a mapping
+// to another host, but miniupnpd (and IGD:1) answer 718 ConflictInMappingEntry
+// even when nothing holds the port. So a 718 to a request for another host
+// is read back: if no entry holds the port, or the one there is for the very
+// host we asked for (miniupnpd updates a host's own entry rather than report
+// a conflict), it was the host, not the port, that was refused. Then the
+// result is a *secureModeError (no other port would help); otherwise err,
+// the conflict, stands.
+func (u *upnpMapper) secureMode(ctx context.Context, cl *igd.Client, q *mapReq, port uint16, err error) error {
+	e, gerr := cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
+	switch {
+	case errors.Is(gerr, ErrNoSuchEntry):
+	case gerr == nil && internalHost(e) == q.internal.Addr():
+	default:
+		if gerr != nil {
+			u.gw.log.Debug("UPnP 718 for another host; entry unreadable", "err", gerr)
+		}
+		return err
+	}
+	var ue *igd.UPnPError
+	errors.As(err, &ue)
+	return &secureModeError{host: q.internal.Addr(), upnp: ue}
+}
+
+// internalHost is the address an entry forwards to, or the zero Addr.
+func internalHost(e *igd.PortMapping) netip.Addr {
+	a, err := netip.ParseAddr(strings.TrimSpace(e.InternalClient))
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// secureModeError is a UPnP gateway's refusal to map for another host. It
+// matches ErrNotAuthorized, and errors.As finds the gateway's *igd.UPnPError
+// (718), but it does not match ErrPortInUse: the port was never the problem.
+type secureModeError struct {
+	host netip.Addr
+	upnp *igd.UPnPError
+}
+
+func (e *secureModeError) Error() string {
+	return fmt.Sprintf("the router refused to map for another host (UPnP secure mode), %v: %v", e.host, e.upnp)
+}
+
+func (e *secureModeError) Unwrap() error { return ErrNotAuthorized }
+
+// As gives the gateway's UPnP error to errors.As without putting its
+// ErrPortInUse in the chain.
+func (e *secureModeError) As(target any) bool {
+	if p, ok := target.(**igd.UPnPError); ok && e.upnp != nil {
+		*p = e.upnp
+		return true
+	}
+	return false
 }
 
 // verify reads the entry back: some routers accept an AddPortMapping and

@@ -88,3 +88,27 @@ func TestListenRejectsBadAddr(t *testing.T) {
 		t.Fatal("listened on the zero address")
 	}
 }
+
+// TestListenWildcardIsIPv4: a wildcard IPv4 address gets an IPv4 socket.
+// Go's "udp" network would open a dual-stack IPv6 socket for 0.0.0.0, which
+// missed miniupnpd's IPv4 announcements in the lab.
+func TestListenWildcardIsIPv4(t *testing.T) {
+	gw := udpFrom(t, "127.0.0.2:0")
+	l, err := Listen(netip.MustParseAddrPort("0.0.0.0:0"), gw.LocalAddr().(*net.UDPAddr).AddrPort(), netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if a := l.LocalAddr().Addr(); !a.Is4() {
+		t.Fatalf("bound %v: not an IPv4 socket", l.LocalAddr())
+	}
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), l.LocalAddr().Port())
+	if _, err := gw.WriteToUDP([]byte("announce"), net.UDPAddrFromAddrPort(to)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := l.Receive(buf)
+	if err != nil || string(buf[:n]) != "announce" {
+		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+}

@@ -1,0 +1,169 @@
+package upnpmap
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/upnpmap/upnpmap/gatewaytest"
+)
+
+// Probe timing against routers whose SSDP answers come late, as real ones'
+// do (miniupnpd answered a unicast M-SEARCH 58–120 ms after it was sent in
+// the lab, while PCP and NAT-PMP answered within 15 ms).
+
+func TestGatewayDiscoverSlowSSDP(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{})
+	c.ProbeTimeout = 0 // the default budget
+	gw.SetDelay(gatewaytest.SSDP, 120*time.Millisecond)
+	r, err := c.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Has(PCP) || !r.Has(NATPMP) || !r.Has(UPnP) {
+		t.Fatalf("methods %v after %v: a UPnP answer 120 ms late was missed", r.Methods, r.Elapsed)
+	}
+	if r.Location != gw.LocationURL() || r.Device == "" {
+		t.Fatalf("device %q at %q; gateway serves %q", r.Device, r.Location, gw.LocationURL())
+	}
+	// Every method answered: Discover returned then, not at the budget.
+	if r.Elapsed >= DefaultProbeTimeout-100*time.Millisecond {
+		t.Fatalf("took %v: waited for the budget though every method answered", r.Elapsed)
+	}
+}
+
+// slowSSDP is a router whose SSDP answer comes after the grace but within
+// the probe budget.
+func slowSSDP(t *testing.T) (*gatewaytest.Gateway, *Client) {
+	gw, c := testGateway(t, gatewaytest.Config{})
+	c.ProbeTimeout = 0 // the default budget (1 s)
+	gw.SetDelay(gatewaytest.SSDP, 700*time.Millisecond)
+	r, err := c.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Has(UPnP) || !r.Has(PCP) {
+		t.Fatalf("methods %v after %v; the test wants UPnP to miss the grace", r.Methods, r.Elapsed)
+	}
+	return gw, c
+}
+
+func TestGatewayUPnPAfterGraceIsAskedAgain(t *testing.T) {
+	t.Run("map falls back", func(t *testing.T) {
+		gw, c := slowSSDP(t)
+		gw.SetResult(gatewaytest.PCP, gatewaytest.PCPNotAuthorized)
+		gw.SetResult(gatewaytest.NATPMP, gatewaytest.NATPMPNotAuthorized)
+		m := mustMap(t, c, Request{InternalPort: 5100})
+		if m.Method() != UPnP || m.Location() != gw.LocationURL() {
+			t.Fatalf("mapped via %v at %q", m.Method(), m.Location())
+		}
+		if e, ok := entry(gw, "TCP", m.External().Port()); !ok || e.Method != gatewaytest.UPnP {
+			t.Fatalf("table %+v", gw.Mappings())
+		}
+	})
+	t.Run("list", func(t *testing.T) {
+		gw, c := slowSSDP(t)
+		gw.AddMapping(gatewaytest.Mapping{ExternalPort: 5101, Description: "manual"})
+		es, err := c.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 || es[0].Method != UPnP || es[0].External.Port() != 5101 || es[0].Description != "manual" {
+			t.Fatalf("list %+v: the UPnP table is missing", es)
+		}
+	})
+}
+
+// TestProbeCutShortAskedOnce: a method cut short by the grace is asked again
+// when it is needed, alone and with the whole budget; if it stays silent for
+// all of it, that is remembered.
+func TestProbeCutShortAskedOnce(t *testing.T) {
+	pcpF, upF := newFake(PCP), newFake(UPnP)
+	upF.probeDelay = 400 * time.Millisecond // beyond the grace, within the budget
+	c, _ := fakeClient(t, pcpF, upF)
+	c.ProbeTimeout = time.Second
+	r, err := c.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Has(UPnP) || upF.count("probe") != 1 {
+		t.Fatalf("methods %v, %d UPnP probes", r.Methods, upF.count("probe"))
+	}
+	// PCP refuses: UPnP is asked again and maps.
+	pcpF.set(func(f *fakeMapper) { f.mapErrs = []error{ErrNotAuthorized} })
+	m := mustMap(t, c, Request{InternalPort: 80})
+	if m.Method() != UPnP || upF.count("probe") != 2 {
+		t.Fatalf("mapped via %v after %d UPnP probes", m.Method(), upF.count("probe"))
+	}
+	// Now known: no further probe.
+	pcpF.set(func(f *fakeMapper) { f.mapErrs = []error{ErrNotAuthorized} })
+	mustMap(t, c, Request{InternalPort: 81})
+	if n := upF.count("probe"); n != 2 {
+		t.Fatalf("%d UPnP probes, want 2", n)
+	}
+
+	// A method that stays silent for a whole probe of its own is not asked
+	// again until the cache expires.
+	pcpF, upF = newFake(PCP), newFake(UPnP)
+	upF.probeDelay = time.Hour
+	c, _ = fakeClient(t, pcpF, upF)
+	c.ProbeTimeout = 100 * time.Millisecond
+	for i := 0; i < 2; i++ {
+		if _, err := c.List(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := upF.count("probe"); n != 2 {
+		t.Fatalf("%d UPnP probes, want 2 (the first cut by the grace, one more alone)", n)
+	}
+}
+
+// TestGatewayUPnPOnlySlowDescription: once the SSDP answer is in, the
+// description fetch gets RequestTimeout, not what is left of ProbeTimeout.
+func TestGatewayUPnPOnlySlowDescription(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{}, UPnP)
+	c.ProbeTimeout = 200 * time.Millisecond
+	gw.SetDelay(gatewaytest.SSDP, 100*time.Millisecond)
+	gw.SetDelay(gatewaytest.SOAP, 250*time.Millisecond) // also the description
+	m := mustMap(t, c, Request{InternalPort: 5200})
+	if m.Method() != UPnP || m.Location() != gw.LocationURL() {
+		t.Fatalf("mapped via %v at %q", m.Method(), m.Location())
+	}
+}
+
+// TestDiscoverHalfwayProbeBounded: a probe half-way (SSDP answered, the
+// description never comes) is given up after RequestTimeout.
+func TestDiscoverHalfwayProbeBounded(t *testing.T) {
+	upF := newFake(UPnP)
+	upF.probeAlive = time.Hour
+	c, _ := fakeClient(t, upF)
+	c.ProbeTimeout = 50 * time.Millisecond
+	c.RequestTimeout = 200 * time.Millisecond
+	start := time.Now()
+	_, err := c.Discover(context.Background())
+	if !errors.Is(err, ErrNoGateway) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err %v", err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("gave up after %v; want RequestTimeout (200ms) after the first answer", d)
+	}
+}
+
+// TestDiscoverCallerContextEnds: the caller's context bounds the probe.
+func TestDiscoverCallerContextEnds(t *testing.T) {
+	pcpF, upF := newFake(PCP), newFake(UPnP)
+	pcpF.probeDelay, upF.probeAlive = time.Hour, time.Hour
+	c, _ := fakeClient(t, pcpF, upF)
+	c.ProbeTimeout = 5 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Discover(ctx)
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %v with a 100ms context", d)
+	}
+}
