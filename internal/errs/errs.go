@@ -4,6 +4,8 @@
 // ones it can return under its own name; the values are identical.
 package errs
 
+//lint:file-ignore ST1012 the package name is the prefix: errs.NotAuthorized reads as ErrNotAuthorized, and every public package re-exports these under Err names.
+
 import "errors"
 
 var (
