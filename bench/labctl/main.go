@@ -124,7 +124,7 @@ func up(args []string) int {
 			t.Fail()
 		}
 	}()
-	lab, err := build(ctx, t)
+	lab, err := netlab.New(ctx, t, netlab.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "labctl: build:", err)
 		code = 1
@@ -155,31 +155,6 @@ func up(args []string) int {
 		code = 1
 	}
 	return code
-}
-
-// buildAttempts bounds the tries to build a lab. A build can fail for
-// reasons outside this lab: `ip netns list-id` fails while another process's
-// namespace is being deleted, which netlab reports as an error.
-const buildAttempts = 3
-
-// build builds a lab, trying again after a failure that left nothing behind.
-func build(ctx context.Context, t *programTB) (*netlab.Lab, error) {
-	var err error
-	for i := 1; i <= buildAttempts; i++ {
-		var lab *netlab.Lab
-		if lab, err = netlab.New(ctx, t, netlab.Options{}); err == nil {
-			return lab, nil
-		}
-		if ctx.Err() != nil || t.Failed() {
-			break
-		}
-		fmt.Fprintf(os.Stderr, "labctl: build attempt %d of %d failed: %v\n", i, buildAttempts, err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	return nil, err
 }
 
 // teardown runs the cleanups (copy the log, netlab's Close) and checks that
