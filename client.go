@@ -37,7 +37,8 @@ const probeTTL = 10 * time.Minute
 type Client struct {
 	// Gateway is the router to talk to. Zero means the default gateway from
 	// the routing table (discovery.DefaultGateways); SSDP then also searches
-	// by multicast. A loopback Gateway (tests, the CLI's demo) never causes
+	// by multicast when the gateway has not answered its unicast search
+	// within 100 ms. A loopback Gateway (tests, the CLI's demo) never causes
 	// multicast or a group join.
 	Gateway netip.Addr
 	// Location is a UPnP description URL learned earlier (e.g. cached by the
@@ -56,14 +57,16 @@ type Client struct {
 	// [ff02::1]:5350 for an IPv6 gateway) joined on the interface facing the
 	// gateway, except for a loopback Gateway, which gets no listener unless
 	// AnnounceAddr is set. Tests pass a unicast loopback address. The
-	// listener runs while the Client has live mappings.
+	// listener runs while the Client has live mappings, from 20 ms after
+	// the first one's Map returned (a mapping detached at once opens none).
 	AnnounceAddr netip.AddrPort
 	// ProbeTimeout bounds a probe (Discover, or the one Map makes first)
 	// when nothing answers; default DefaultProbeTimeout. Once one method has
 	// answered, the others get a grace of 250 ms instead (twice the first
 	// answer's round trip on a slow link), and a method half-way through
 	// (UPnP: SSDP answered, the description is being fetched) gets
-	// RequestTimeout from its first answer. See Discover.
+	// RequestTimeout from its first answer. See Discover; Map's probe stops
+	// sooner, once the best method still possible has answered (see Map).
 	ProbeTimeout time.Duration
 	// RequestTimeout bounds one exchange with one method (create, renew,
 	// delete, a UPnP check), retransmissions included, before Map falls back
@@ -85,11 +88,16 @@ type Client struct {
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
 
-	// Seams for tests; nil means the real thing.
+	// Seams for tests; nil (zero) means the real thing.
 	clk            clock
 	mappersFor     func(gw *gateway) []mapper
 	announceJitter func(Method) time.Duration
 	randFloat      func() float64
+	settleAfter    time.Duration // replaces settleDelay when > 0
+	// ssdpGroup, when valid, allows the multicast SSDP search for any
+	// gateway and sends it there, on the loopback interface, instead of to
+	// 239.255.255.250: tests point it at a fake router's SSDP address.
+	ssdpGroup netip.AddrPort
 }
 
 func (c *Client) log() *slog.Logger {
@@ -135,6 +143,13 @@ func (c *Client) pollInterval() time.Duration {
 		return DefaultPollInterval
 	}
 	return c.PollInterval
+}
+
+func (c *Client) settleDelay() time.Duration {
+	if c.settleAfter > 0 {
+		return c.settleAfter
+	}
+	return settleDelay
 }
 
 func (c *Client) rand() float64 {

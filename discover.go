@@ -20,8 +20,9 @@ const probeGrace = 250 * time.Millisecond
 
 // Discover probes the gateway with every enabled method at once (a PCP
 // ANNOUNCE, a NAT-PMP external address request, an SSDP search unicast to the
-// gateway, plus multicast when the gateway came from the routing table or
-// Interfaces are set) and returns as soon as the answers are in:
+// gateway, plus multicast from 100 ms on when the gateway came from the
+// routing table or Interfaces are set) and returns as soon as the answers
+// are in:
 //
 //   - at once when every method has answered or failed for good (an ICMP
 //     port unreachable, a PCP server that speaks only NAT-PMP);
@@ -38,6 +39,8 @@ const probeGrace = 250 * time.Millisecond
 // What it learns is kept for later calls to Map (for ten minutes). A method
 // that was cut short by the grace is not recorded as missing: Map falls back
 // to it, and List and ExternalAddr use it, after asking it again on its own.
+// (A Map with nothing cached makes a probe of its own that stops sooner; see
+// Map.)
 func (c *Client) Discover(ctx context.Context) (*DiscoverResult, error) {
 	gw, err := c.gateway(ctx)
 	if err != nil {
@@ -92,16 +95,22 @@ func (gw *gateway) discoverLocked(ctx context.Context) (*DiscoverResult, error) 
 	if len(gw.mappers) == 0 {
 		return nil, fmt.Errorf("upnpmap: %w: no method enabled", ErrInvalidArgs)
 	}
-	out := gw.collect(ctx, gw.mappers)
+	out := gw.collect(ctx, gw.mappers, nil)
+	return gw.record(ctx, out, start, true)
+}
 
+// record makes a probe's outcome the cached result. fill asks UPnP for the
+// external address when only it can tell (Discover reports it; Map's probe
+// skips it, as the UPnP mapping asks anyway).
+func (gw *gateway) record(ctx context.Context, out *probeOutcome, start time.Time, fill bool) (*DiscoverResult, error) {
 	r := &DiscoverResult{Gateway: gw.addr, Local: gw.local}
-	unsure := make(map[Method]bool)
+	unsure := make(map[Method]cutReason)
 	for _, mp := range gw.mappers {
 		m := mp.method()
 		info := out.infos[m]
 		if info == nil {
 			if out.unsure(m) {
-				unsure[m] = true
+				unsure[m] = out.cut[m]
 			}
 			continue
 		}
@@ -115,9 +124,11 @@ func (gw *gateway) discoverLocked(ctx context.Context) (*DiscoverResult, error) 
 		gw.forget()
 		return nil, gw.noAnswer(out.errs, ctx.Err())
 	}
-	gw.fillExternal(ctx, r)
+	if fill {
+		gw.fillExternal(ctx, r)
+	}
 	r.Elapsed = time.Since(start)
-	gw.log.Debug("probe done", "methods", r.Methods, "unsure", keys(unsure), "external", r.ExternalAddr, "elapsed", r.Elapsed)
+	gw.log.Debug("probe done", "methods", r.Methods, "unsure", cutKeys(unsure), "external", r.ExternalAddr, "elapsed", r.Elapsed)
 
 	gw.mu.Lock()
 	gw.result, gw.probedAt, gw.unsure = r, gw.c.clock().Now(), unsure
@@ -180,7 +191,7 @@ func (gw *gateway) state(m Method) (answered, unsure bool) {
 	if gw.result == nil {
 		return false, false
 	}
-	return gw.result.Has(m), gw.unsure[m]
+	return gw.result.Has(m), gw.unsure[m] != cutNone
 }
 
 // reprobe asks one method again that the cached probe cut short, with the
@@ -199,7 +210,7 @@ func (gw *gateway) reprobe(ctx context.Context, mp mapper) error {
 		return fmt.Errorf("%w: %s did not answer the probe", ErrTimeout, m)
 	}
 	gw.log.Debug("asking again a method the probe cut short", "method", m)
-	out := gw.collect(ctx, []mapper{mp})
+	out := gw.collect(ctx, []mapper{mp}, nil)
 	info := out.infos[m]
 
 	gw.mu.Lock()
@@ -236,11 +247,12 @@ func (gw *gateway) reprobe(ctx context.Context, mp mapper) error {
 type cutReason int
 
 const (
-	cutNone   cutReason = iota
-	cutGrace            // another method answered and the grace ran out
-	cutBudget           // ProbeTimeout ran out
-	cutAlive            // half-way, it did not finish within RequestTimeout
-	cutCaller           // the caller's context ended
+	cutNone    cutReason = iota
+	cutGrace             // another method answered and the grace ran out
+	cutBudget            // ProbeTimeout ran out
+	cutAlive             // half-way, it did not finish within RequestTimeout
+	cutCaller            // the caller's context ended
+	cutSettled           // Map's path: a preferred method had answered
 )
 
 // probeOutcome is what collect gathered.
@@ -249,6 +261,18 @@ type probeOutcome struct {
 	errs  map[Method]error
 	cut   map[Method]cutReason
 	any   bool // some method answered
+	// mapped is the outcome of the probe that was a mapping request (Map's
+	// path, see mapProber); nil when there was none, or it was cut short
+	// (unless its grant came just then: the mapping exists, it is used).
+	mapped *mapTry
+}
+
+// mapTry is the outcome of a probe that was a mapping request: the grant,
+// or the gateway's refusal.
+type mapTry struct {
+	mp  mapper
+	g   *grant
+	err error
 }
 
 // unsure says whether m neither answered nor failed for good: its probe was
@@ -270,6 +294,9 @@ type probeMsg struct {
 	alive bool // a first answer arrived, more work follows
 	info  *probeInfo
 	err   error
+	// mapped is set by a probe that was a mapping request and was answered
+	// (info is then set too, err nil).
+	mapped *mapTry
 }
 
 // probeRun is the collector's view of one running probe.
@@ -280,6 +307,17 @@ type probeRun struct {
 	deadline *time.Timer // RequestTimeout after alive
 }
 
+// mapHeadStart is how long, on Map's path, the mapping probe of the first
+// method (see mapProber) goes alone before the other methods' probes follow;
+// they start at once when it fails. A router that maps by PCP — its answer
+// takes a round trip and the time to add a rule — never sees the others: no
+// SSDP search on the LAN, no NAT-PMP request queued before the MAP on a
+// single-threaded daemon (miniupnpd answers one request at a time, and a
+// burst of M-SEARCHes delayed its MAP answer by 10–30 ms in the lab). A
+// router that drops PCP silently costs this much more; one that refuses it
+// (ICMP port unreachable, a NAT-PMP server's version error) nothing.
+const mapHeadStart = 50 * time.Millisecond
+
 // errProbeOver cancels the probes still running when collect returns.
 var errProbeOver = errors.New("probe over")
 
@@ -289,7 +327,16 @@ var errProbeOver = errors.New("probe over")
 // out — unless it is half-way (alive: UPnP's SSDP answer is in), which gets
 // RequestTimeout from then instead. collect returns when no probe is left,
 // and waits for the goroutines, so no probe outlives Discover.
-func (gw *gateway) collect(ctx context.Context, mappers []mapper) *probeOutcome {
+//
+// With q (Map's path) two things change. The first mapper, if its probe can
+// lead straight to the mapping (mapProber: PCP's MAP, NAT-PMP's address
+// request and MAP), makes q's mapping as its probe, and the other probes
+// follow it after mapHeadStart (at once if it fails). And collect stops as
+// soon as the best method still possible has answered — every method it
+// prefers has failed (or, for the mapping, been refused) — cutting the
+// others short (they count as unsure, see ready): Map needs one method, not
+// the list Discover reports.
+func (gw *gateway) collect(ctx context.Context, mappers []mapper, q *mapReq) *probeOutcome {
 	out := &probeOutcome{
 		infos: make(map[Method]*probeInfo),
 		errs:  make(map[Method]error),
@@ -300,11 +347,39 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper) *probeOutcome 
 	runs := make(map[Method]*probeRun, len(mappers))
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for _, mp := range mappers {
+	var held []func() // probes waiting for the MAP probe's head start
+	mpr, mapFirst := mappers[0].(mapProber)
+	mapFirst = mapFirst && q != nil
+	for i, mp := range mappers {
 		pctx, cancel := context.WithCancelCause(ctx)
 		runs[mp.method()] = &probeRun{cancel: cancel}
-		wg.Add(1)
-		go probeOne(pctx, mp, ch, &wg)
+		switch {
+		case mapFirst && i == 0:
+			wg.Add(1)
+			go gw.probeByMapping(pctx, mp, mpr, q, ch, &wg)
+		case mapFirst:
+			held = append(held, func() {
+				wg.Add(1)
+				go probeOne(pctx, mp, ch, &wg)
+			})
+		default:
+			wg.Add(1)
+			go probeOne(pctx, mp, ch, &wg)
+		}
+	}
+	// The other probes follow a MAP probe after mapHeadStart, or at once
+	// when it fails.
+	var headStart <-chan time.Time
+	if len(held) > 0 {
+		t := time.NewTimer(mapHeadStart)
+		defer t.Stop()
+		headStart = t.C
+	}
+	release := func() {
+		for _, start := range held {
+			start()
+		}
+		held, headStart = nil, nil
 	}
 	defer func() { // runs before wg.Wait
 		for _, r := range runs {
@@ -329,7 +404,7 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper) *probeOutcome 
 	pending := len(mappers)
 	cut := func(m Method, why cutReason, err error) {
 		r := runs[m]
-		r.cancel(err)
+		r.cancel(err) // a held probe, never started, is just marked
 		r.done = true
 		pending--
 		out.cut[m], out.errs[m] = why, err
@@ -338,6 +413,14 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper) *probeOutcome 
 	cutWaiting := func(why cutReason, err error) {
 		for m, r := range runs {
 			if !r.done && !r.alive {
+				cut(m, why, err)
+			}
+		}
+	}
+	// cutAll cuts every probe still running, half-way or not.
+	cutAll := func(why cutReason, err error) {
+		for m, r := range runs {
+			if !r.done {
 				cut(m, why, err)
 			}
 		}
@@ -357,16 +440,24 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper) *probeOutcome 
 			}
 			r.done = true
 			pending--
+			if msg.mapped == nil || msg.mapped.err != nil {
+				release() // no mapping from the MAP probe (if it was one)
+			}
 			if msg.err != nil {
 				out.errs[m] = msg.err
 				gw.log.Debug("probe", "method", m, "err", msg.err)
-				continue
+			} else {
+				out.infos[m], out.any = msg.info, true
+				if msg.mapped != nil {
+					out.mapped = msg.mapped
+				}
+				if grace == nil {
+					grace = time.NewTimer(max(probeGrace, 2*time.Since(start)))
+					graceC = grace.C
+				}
 			}
-			out.infos[m], out.any = msg.info, true
-			if grace == nil {
-				grace = time.NewTimer(max(probeGrace, 2*time.Since(start)))
-				graceC = grace.C
-			}
+		case <-headStart:
+			release()
 		case <-graceC:
 			cutWaiting(cutGrace, fmt.Errorf("%w: no answer within %v of the first method's", ErrTimeout, probeGrace))
 		case <-budget.C:
@@ -376,14 +467,51 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper) *probeOutcome 
 				cut(m, cutAlive, fmt.Errorf("%w: answered, but did not finish within %v", ErrTimeout, gw.c.requestTimeout()))
 			}
 		case <-ctx.Done():
-			for m, r := range runs {
-				if !r.done {
-					cut(m, cutCaller, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err()))
-				}
-			}
+			cutAll(cutCaller, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err()))
+		}
+		if q != nil && pending > 0 && out.settled(mappers, runs) {
+			cutAll(cutSettled, errProbeSettled)
+		}
+	}
+	// Stop the probes cut short and wait for them. A MAP probe whose grant
+	// came just as it was cut made a mapping on the gateway: it is used, not
+	// leaked.
+	for _, r := range runs {
+		r.cancel(errProbeOver)
+	}
+	wg.Wait()
+	for len(ch) > 0 {
+		msg := <-ch
+		if t := msg.mapped; t != nil && t.g != nil && out.mapped == nil {
+			m := msg.mp.method()
+			out.mapped, out.infos[m], out.any = t, msg.info, true
+			delete(out.errs, m)
+			delete(out.cut, m)
 		}
 	}
 	return out
+}
+
+// errProbeSettled is the error of a probe that Map's path cut short because
+// a method it prefers had answered.
+var errProbeSettled = fmt.Errorf("%w: not needed, a preferred method answered first", ErrTimeout)
+
+// settled says, on Map's path, whether the probe can stop: going down the
+// preference order past the methods that failed (or whose MAP was refused),
+// the first one left has answered. A method still running before it means
+// waiting on (until it answers, fails, or the grace runs out).
+func (o *probeOutcome) settled(mappers []mapper, runs map[Method]*probeRun) bool {
+	for _, mp := range mappers {
+		m := mp.method()
+		if !runs[m].done {
+			return false
+		}
+		refused := o.mapped != nil && o.mapped.mp == mp && o.mapped.err != nil
+		if o.infos[m] != nil && !refused {
+			return true
+		}
+	}
+	return false
 }
 
 // probeOne runs one method's probe and reports on ch.
@@ -397,6 +525,34 @@ func probeOne(ctx context.Context, mp mapper, ch chan<- probeMsg, wg *sync.WaitG
 		info = &probeInfo{}
 	}
 	ch <- probeMsg{mp: mp, info: info, err: err}
+}
+
+// probeByMapping runs a mapProber's probe: q's mapping request itself, with
+// the gateway's lock held as for any change to its table.
+func (gw *gateway) probeByMapping(ctx context.Context, mp mapper, mpr mapProber, q *mapReq, ch chan<- probeMsg, wg *sync.WaitGroup) {
+	defer wg.Done()
+	var (
+		g        *grant
+		answered bool
+	)
+	err := gw.call(ctx, func(ctx context.Context) (err error) {
+		g, answered, err = mpr.probeMap(ctx, q)
+		return err
+	})
+	if !answered {
+		ch <- probeMsg{mp: mp, err: err}
+		return
+	}
+	ch <- probeMsg{mp: mp, info: &probeInfo{}, mapped: &mapTry{mp: mp, g: g, err: err}}
+}
+
+// cutKeys lists the methods of a set of cut probes, for logs.
+func cutKeys(set map[Method]cutReason) []Method {
+	out := make(map[Method]bool, len(set))
+	for m := range set {
+		out[m] = true
+	}
+	return keys(out)
 }
 
 // keys lists the methods of a set, for logs.

@@ -21,19 +21,29 @@
 //
 // # Probing
 //
-// Discover (and the first Map of a Client) probes the gateway with all
-// methods at once — a PCP ANNOUNCE, a NAT-PMP external address request, an
-// SSDP search unicast to the gateway — and returns as soon as the answers are
-// in: immediately when every method answered (or failed for good), 250 ms
-// after the first answer otherwise (SSDP responders delay their answers on
-// purpose; miniupnpd by up to 120 ms), after Client.ProbeTimeout (1 s) when
-// nothing answers. UPnP's description fetch, once the SSDP answer is in, is
-// bounded by Client.RequestTimeout instead. The result names the methods
-// that answered, the external address (flagging a private or CGNAT one:
-// double NAT), and the UPnP device. A Client remembers it, and the UPnP
-// control URL, for ten minutes; a method that missed the grace is asked
-// again, alone, when Map needs to fall back to it (or List, ExternalAddr
-// need it).
+// Discover probes the gateway with all methods at once — a PCP ANNOUNCE, a
+// NAT-PMP external address request, an SSDP search unicast to the gateway —
+// and returns as soon as the answers are in: immediately when every method
+// answered (or failed for good), 250 ms after the first answer otherwise
+// (SSDP responders delay their answers on purpose; miniupnpd by up to
+// 120 ms), after Client.ProbeTimeout (1 s) when nothing answers. UPnP's
+// description fetch, once the SSDP answer is in, is bounded by
+// Client.RequestTimeout instead. The result names the methods that
+// answered, the external address (flagging a private or CGNAT one: double
+// NAT), and the UPnP device. A Client remembers it, and the UPnP control
+// URL, for ten minutes; a method that missed the grace is asked again,
+// alone, when Map needs to fall back to it (or List, ExternalAddr need it).
+//
+// The first Map of a Client probes too, but for one method, not the list:
+// the first method's probe leads straight to the mapping where it can (PCP:
+// the MAP request itself; NAT-PMP: its external address request, then the
+// MAP; the others' probes follow 50 ms later, or at once if it fails), and
+// the probe ends as soon as the best method still possible has answered.
+// With the default order, a router that maps by PCP is asked one MAP
+// request and nothing else; NAT-PMP costs its external address request and
+// the MAP; UPnP the SSDP search (unicast to the gateway, multicast too if it
+// has not answered within 100 ms), the description, GetExternalIPAddress and
+// AddPortMapping.
 //
 // # Mapping and renewal
 //
@@ -44,7 +54,9 @@
 // read before a permanent entry is made, 725 (only permanent leases) is
 // retried with lease 0 and such an entry is deleted on Close, 718/729
 // (conflict) moves to AddAnyPortMapping or the next ports, and every entry is
-// read back with GetSpecificPortMappingEntry. A 718 to a mapping for another
+// read back with GetSpecificPortMappingEntry — a new one by the mapping's
+// goroutine once Map has returned (a gateway that does not hold it makes the
+// mapping Lost, and it is restored). A 718 to a mapping for another
 // host whose port nobody holds is UPnP secure mode refusing the host
 // (miniupnpd answers so, not 606): ErrNotAuthorized, no other port tried.
 //

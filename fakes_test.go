@@ -141,6 +141,7 @@ type fakeMapper struct {
 	reset      bool    // the next mapPort reports a reset
 	checkErr   error   // next check's error
 	table      map[uint16]bool
+	probeCause error // why the last probe's context ended, if it did
 	calls      []string
 	prevs      []*grant
 	inFlight   int
@@ -196,6 +197,7 @@ func (f *fakeMapper) probe(ctx context.Context, alive func()) (*probeInfo, error
 		case <-time.After(d):
 			return nil
 		case <-ctx.Done():
+			f.set(func(f *fakeMapper) { f.probeCause = context.Cause(ctx) })
 			return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 		}
 	}
@@ -368,3 +370,25 @@ func noEvent(t testing.TB, m *Mapping) {
 }
 
 var errFake = errors.New("fake failure")
+
+// fakeMapProber is a fakeMapper whose probe on Map's path is the mapping
+// request itself, as PCP's is: after probeDelay, probeErr is an unanswered
+// probe (silence, port unreachable), a mapErrs entry the gateway's refusal.
+type fakeMapProber struct{ *fakeMapper }
+
+func (f fakeMapProber) probeMap(ctx context.Context, q *mapReq) (*grant, bool, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, "probemap")
+	err, delay := f.probeErr, f.probeDelay
+	f.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	g, err := f.mapPort(ctx, q, nil)
+	return g, true, err
+}

@@ -33,9 +33,9 @@ type gateway struct {
 	mu       sync.Mutex
 	result   *DiscoverResult // last probe; nil before the first
 	probedAt time.Time
-	unsure   map[Method]bool // methods the last probe cut short (see ready)
+	unsure   map[Method]cutReason // methods the last probe cut short, and why (see ready)
 	mappings map[*Mapping]struct{}
-	ann      *announcer // running while mappings is not empty
+	ann      *announcer // opened by listen, stopped with the last mapping
 }
 
 func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Method) *gateway {
@@ -94,6 +94,9 @@ func (gw *gateway) call(ctx context.Context, fn func(ctx context.Context) error)
 // came from the routing table or interfaces were named, and never for a
 // loopback gateway.
 func (gw *gateway) multicast() bool {
+	if gw.c.ssdpGroup.IsValid() {
+		return true // a test's stand-in group on loopback
+	}
 	return (gw.fromTable || len(gw.c.Interfaces) > 0) && !gw.addr.IsLoopback()
 }
 
@@ -114,13 +117,21 @@ func (gw *gateway) forget() {
 	gw.mu.Unlock()
 }
 
-// register adds a live mapping; the first one starts the announcement
-// listener.
+// register adds a live mapping.
 func (gw *gateway) register(m *Mapping) {
 	gw.mu.Lock()
 	defer gw.mu.Unlock()
 	gw.mappings[m] = struct{}{}
-	if gw.ann == nil {
+}
+
+// listen opens the announcement listener unless it is open, for m's sake
+// (a mapping's goroutine calls it once Map has returned, see settleDelay).
+// A mapping no longer registered opens nothing: the listener lives only
+// while some mapping does, and unregister of the last one stops it.
+func (gw *gateway) listen(m *Mapping) {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	if _, live := gw.mappings[m]; live && gw.ann == nil {
 		gw.ann = gw.startAnnouncer()
 	}
 }

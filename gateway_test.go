@@ -56,8 +56,26 @@ func testGateway(t testing.TB, cfg gatewaytest.Config, methods ...Method) (*gate
 		RequestTimeout: 2 * time.Second,
 		CloseTimeout:   2 * time.Second,
 		announceJitter: func(Method) time.Duration { return 0 },
+		settleAfter:    time.Millisecond,
 	}
 	return gw, c
+}
+
+// waitListening waits until the gateway's announcement listener, which a
+// mapping's goroutine opens once Map has returned, is open.
+func waitListening(t testing.TB, m *Mapping) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		m.gw.mu.Lock()
+		open := m.gw.ann != nil
+		m.gw.mu.Unlock()
+		if open {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("announcement listener not open within 5 s")
 }
 
 // waitFor reads events until one of kind arrives (others are skipped).
@@ -173,6 +191,7 @@ func TestGatewayReboot(t *testing.T) {
 			c.PollInterval = 50 * time.Millisecond // UPnP notices by polling
 			sc.Shift(time.Hour)                    // the router has been up for an hour
 			m := mustMap(t, c, Request{InternalPort: 4100, Lifetime: time.Hour})
+			waitListening(t, m)
 			gw.Reboot()
 			waitFor(t, m, Lost)
 			ev := waitFor(t, m, Restored)
@@ -192,6 +211,7 @@ func TestGatewayExternalAddressChange(t *testing.T) {
 			gw, c := testGateway(t, gatewaytest.Config{}, method)
 			c.PollInterval = 50 * time.Millisecond
 			m := mustMap(t, c, Request{InternalPort: 4200, Lifetime: time.Hour})
+			waitListening(t, m)
 			newAddr := netip.MustParseAddr("198.51.100.77")
 			gw.SetExternalAddr(newAddr)
 			ev := waitFor(t, m, ExternalAddressChanged)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Map opens a port on the gateway and keeps it open until the Mapping is
@@ -16,6 +17,16 @@ import (
 // it is used. The granted external port and lifetime are honoured (read
 // Mapping.External; with Request.ExactPort another port is an error). ctx
 // bounds the creation only; the mapping then lives until Close.
+//
+// Map's own probe (when none is cached) is Discover's made for one answer:
+// the first method's probe leads straight to the mapping where it can (PCP:
+// the MAP request itself; NAT-PMP: its external address request, then the
+// MAP), the others follow after a 50 ms head start or as soon as it fails,
+// and the probe ends once the best method still possible has answered
+// rather than after a grace. What Map leaves to the mapping's
+// goroutine — opening the announcement listener, reading a new UPnP entry
+// back — happens 20 ms after it returns, and not at all for a mapping
+// detached or closed before then.
 //
 // Errors wrap the sentinels: ErrNoGateway when nothing answered,
 // ErrPortInUse, ErrNotAuthorized, ErrNoResources … from the methods tried
@@ -29,45 +40,135 @@ func (c *Client) Map(ctx context.Context, r Request) (*Mapping, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := gw.probed(ctx); err != nil {
+	st := newCreateState()
+	if _, ok := gw.answered(); !ok {
+		m, err := gw.probeForMap(ctx, q, st)
+		if m != nil || err != nil {
+			return m, err
+		}
+	}
+	return gw.create(ctx, q, gw.order(st), st)
+}
+
+// probeForMap is Map's probe when none is cached: every method, as
+// Discover's, but the first method's probe makes the mapping where it can
+// (see mapProber), and it ends as soon as the best method still possible
+// has answered (see collect). A mapping made by the probe is
+// returned; otherwise st records what the probe learned for create (a
+// refused MAP, a PCP server that speaks NAT-PMP). Concurrent Maps share one
+// probe: the others wait and use its cached result.
+func (gw *gateway) probeForMap(ctx context.Context, q *mapReq, st *createState) (*Mapping, error) {
+	if len(gw.mappers) == 0 {
+		return nil, fmt.Errorf("upnpmap: %w: no method enabled", ErrInvalidArgs)
+	}
+	if err := gw.lockProbe(ctx); err != nil {
 		return nil, err
 	}
-	return gw.create(ctx, q, gw.order())
+	if _, ok := gw.answered(); ok { // a probe ran while we waited
+		gw.unlockProbe()
+		return nil, nil
+	}
+	start := time.Now()
+	out := gw.collect(ctx, gw.mappers, q)
+	_, err := gw.record(ctx, out, start, false)
+	gw.unlockProbe()
+	if t := out.mapped; t != nil && t.g != nil {
+		// Made by the probe; it stands even if record found fault (it
+		// cannot: the method answered).
+		return gw.adopt(t.mp, q, t.g), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t := out.mapped; t != nil {
+		st.fail(t.mp.method(), t.err)
+	}
+	if first := gw.mappers[0]; errors.Is(out.errs[first.method()], errSpeaksNATPMP) {
+		st.speaksNATPMP = true
+	}
+	return nil, nil
+}
+
+// adopt makes a fresh grant a live Mapping.
+func (gw *gateway) adopt(mp mapper, q *mapReq, g *grant) *Mapping {
+	g.start = gw.c.clock().Now()
+	m := newMapping(gw, mp, q, g)
+	m.log.Info("mapped", "external", g.external, "lifetime", g.lifetime)
+	if g.reset {
+		// The gateway lost its state since we last heard from it: the
+		// other mappings are gone too.
+		gw.noteReset(m, mp.method())
+	}
+	return m
 }
 
 // order is the list of mappers to try: the enabled ones that answered the
-// cached probe, in preference order, then those it cut short.
-func (gw *gateway) order() []mapper {
-	var answered, unsure []mapper
+// cached probe, in preference order, then those it cut short for being late;
+// NAT-PMP first when the probe found a PCP server that speaks NAT-PMP (st).
+// A method that Map's probe did not wait for because a preferred one had
+// answered keeps its rank (it is asked again before it is used, see ready).
+func (gw *gateway) order(st *createState) []mapper {
+	var first, late []mapper
+	if pmp := gw.mapper(NATPMP); st.speaksNATPMP && pmp != nil {
+		st.direct[NATPMP] = true
+		first = append(first, pmp)
+	}
 	for _, mp := range gw.mappers {
-		switch a, u := gw.state(mp.method()); {
-		case a:
-			answered = append(answered, mp)
-		case u:
-			unsure = append(unsure, mp)
+		switch a, why := gw.standing(mp.method()); {
+		case a, why == cutSettled:
+			first = append(first, mp)
+		case why != cutNone:
+			late = append(late, mp)
 		}
 	}
-	return append(answered, unsure...)
+	return append(first, late...)
 }
 
-// create tries the mappers in turn.
-func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper) (*Mapping, error) {
-	var failures []error
-	var parts []string
+// standing reports what the cached probe says about m: answered, or why it
+// was cut short (cutNone: neither, it failed or was never probed).
+func (gw *gateway) standing(m Method) (answered bool, cut cutReason) {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	if gw.result == nil {
+		return false, cutNone
+	}
+	return gw.result.Has(m), gw.unsure[m]
+}
+
+// createState is what create knows before it starts and gathers as it goes.
+type createState struct {
+	failures []error
+	parts    []string
+	tried    map[Method]bool
+	direct   map[Method]bool // to try without asking the probe's cache
+	// speaksNATPMP: Map's probe found a PCP server that speaks NAT-PMP.
+	speaksNATPMP bool
+}
+
+func newCreateState() *createState {
+	return &createState{tried: make(map[Method]bool), direct: make(map[Method]bool)}
+}
+
+// fail records that m was tried and failed with err.
+func (st *createState) fail(m Method, err error) {
+	st.tried[m] = true
+	st.failures = append(st.failures, err)
+	st.parts = append(st.parts, fmt.Sprintf("%s: %v", m, err))
+}
+
+// create tries the mappers in turn, skipping those st says were tried.
+func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *createState) (*Mapping, error) {
 	fail := func(m Method, err error) {
 		gw.log.Debug("map failed", "method", m, "err", err)
-		failures = append(failures, err)
-		parts = append(parts, fmt.Sprintf("%s: %v", m, err))
+		st.fail(m, err)
 	}
-	tried := make(map[Method]bool)
-	direct := make(map[Method]bool) // to try without asking the probe's cache
 	for i := 0; i < len(order); i++ {
 		mp := order[i]
-		if tried[mp.method()] {
+		if st.tried[mp.method()] {
 			continue
 		}
-		tried[mp.method()] = true
-		if !direct[mp.method()] {
+		st.tried[mp.method()] = true
+		if !st.direct[mp.method()] {
 			if ok, err := gw.ready(ctx, mp); !ok {
 				if err != nil { // asked again, and it did not answer
 					fail(mp.method(), err)
@@ -81,15 +182,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper) (*Mapp
 			return err
 		})
 		if err == nil {
-			g.start = gw.c.clock().Now()
-			m := newMapping(gw, mp, q, g)
-			m.log.Info("mapped", "external", g.external, "lifetime", g.lifetime)
-			if g.reset {
-				// The gateway lost its state since we last heard from it:
-				// the other mappings are gone too.
-				gw.noteReset(m, mp.method())
-			}
-			return m, nil
+			return gw.adopt(mp, q, g), nil
 		}
 		fail(mp.method(), err)
 		if ctx.Err() != nil {
@@ -97,19 +190,19 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper) (*Mapp
 		}
 		// A PCP server that answers in NAT-PMP's version: NAT-PMP next,
 		// whether or not it answered the probe.
-		if errors.Is(err, errSpeaksNATPMP) && !tried[NATPMP] {
+		if errors.Is(err, errSpeaksNATPMP) && !st.tried[NATPMP] {
 			if pmp := gw.mapper(NATPMP); pmp != nil {
-				direct[NATPMP] = true
+				st.direct[NATPMP] = true
 				order = append(order[:i+1], append([]mapper{pmp}, order[i+1:]...)...)
 			}
 		}
 	}
-	if len(failures) == 0 {
+	if len(st.failures) == 0 {
 		return nil, fmt.Errorf("upnpmap: %w: no enabled method answered gateway %v", ErrNoGateway, gw.addr)
 	}
 	// Every method failed: what the probe learned may be stale.
 	gw.forget()
-	return nil, &mapError{q: q, msg: strings.Join(parts, "; "), errs: failures}
+	return nil, &mapError{q: q, msg: strings.Join(st.parts, "; "), errs: st.failures}
 }
 
 // mapError is the error of a Map that every method failed; it wraps each

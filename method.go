@@ -37,6 +37,30 @@ type mapper interface {
 	remove(ctx context.Context, d DeleteRequest) error
 }
 
+// mapProber is implemented by the methods whose probe, on Map's path, can
+// lead straight to the mapping when the method is the first choice: PCP's
+// probe is the MAP request itself (its answer tells whether the gateway
+// speaks PCP as well as an ANNOUNCE would, and saves a round trip); NAT-PMP's
+// is the external address request a mapping needs anyway, followed at once
+// by the MAP.
+type mapProber interface {
+	// probeMap creates q's mapping as the method's probe, with the
+	// gateway's lock held. answered reports whether the gateway answered: a
+	// refusal is an answer (the method is there, this mapping is not), a
+	// timeout, an ICMP unreachable or a "speaks another version" is not.
+	probeMap(ctx context.Context, q *mapReq) (g *grant, answered bool, err error)
+}
+
+// verifier is implemented by the methods whose new mappings are read back
+// after Map has returned, by the mapping's goroutine (UPnP: some routers
+// accept an AddPortMapping and keep another host's forward, libp2p/go-nat
+// #8). The read-back costs a round trip that Map's caller need not wait for.
+type verifier interface {
+	// verify reads g back: nil when the gateway holds it or cannot say,
+	// errGone when it does not hold it (or forwards the port elsewhere).
+	verify(ctx context.Context, q *mapReq, g *grant) error
+}
+
 // grant is what the gateway granted for one mapping.
 type grant struct {
 	external netip.AddrPort
@@ -54,6 +78,9 @@ type grant struct {
 	// reset says that the mapping had been lost on the gateway (epoch reset,
 	// vanished UPnP entry, moved control URL) and this call re-created it.
 	reset bool
+	// unverified says that the entry was not read back yet (a new UPnP
+	// mapping): the mapping's goroutine does it first (see verifier).
+	unverified bool
 }
 
 func (g *grant) permanent() bool { return g.lifetime <= 0 }

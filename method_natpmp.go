@@ -2,20 +2,34 @@ package upnpmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/upnpmap/upnpmap/natpmp"
 )
 
 // natpmpMapper adapts package natpmp. NAT-PMP maps only to the asking host,
-// does not tell the external address in a mapping reply (so each mapping
-// exchange asks for it too: a renewal then notices a new address), and
+// does not tell the external address in a mapping reply (so a mapping needs
+// an external address request too: a new mapping takes the probe's answer
+// when it is fresh, a renewal asks again and so notices a new address), and
 // cannot check a mapping; lost state shows in the epoch.
 type natpmpMapper struct {
 	gw *gateway
 	cl *natpmp.Client
+
+	mu     sync.Mutex
+	ext    netip.Addr // the external address the last answer told
+	extAt  time.Time  // when it came (monotonic wall time)
+	extGot bool
 }
+
+// extFresh is how long an external address answer stands in for a new
+// request when a mapping is made: long enough for the probe that Map made a
+// moment before, short enough that an address change is not missed.
+const extFresh = time.Second
 
 func newNATPMP(gw *gateway) *natpmpMapper {
 	return &natpmpMapper{gw: gw, cl: &natpmp.Client{
@@ -48,7 +62,65 @@ func (n *natpmpMapper) probe(ctx context.Context, _ func()) (*probeInfo, error) 
 	if err != nil {
 		return nil, err
 	}
+	n.remember(r.Addr)
 	return &probeInfo{external: r.Addr, reset: r.GatewayReset}, nil
+}
+
+// probeMap is NAT-PMP's probe on Map's path when it is the first method
+// (see mapProber): the external address request a mapping needs anyway, and
+// the MAP right after it, without handing back to the collector in between.
+// The two stay one after the other (RFC 6886 §3.1: one request at a time).
+func (n *natpmpMapper) probeMap(ctx context.Context, q *mapReq) (*grant, bool, error) {
+	if err := n.ipv4(); err != nil {
+		return nil, false, err
+	}
+	r, err := n.cl.ExternalAddress(ctx)
+	var re *natpmp.ResultError
+	switch {
+	case errors.As(err, &re) && re.Code != natpmp.UnsupportedVersion:
+		return nil, true, err // NAT-PMP is there, and cannot (e.g. uplink down)
+	case err != nil:
+		return nil, false, err
+	}
+	n.remember(r.Addr)
+	g, err := n.mapPort(ctx, q, nil)
+	if g != nil && r.GatewayReset {
+		g.reset = true
+	}
+	return g, true, err
+}
+
+// remember keeps an external address answer for the next new mapping.
+func (n *natpmpMapper) remember(a netip.Addr) {
+	n.mu.Lock()
+	n.ext, n.extAt, n.extGot = a, time.Now(), true
+	n.mu.Unlock()
+}
+
+// recent returns the last external address answer if it is fresh, and
+// forgets it: it serves one mapping.
+func (n *natpmpMapper) recent() (netip.Addr, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	a, ok := n.ext, n.extGot && time.Since(n.extAt) < extFresh
+	n.extGot = false
+	return a, ok
+}
+
+// externalFor is the external address for a mapping exchange: the probe's
+// fresh answer for a new mapping, otherwise a request of its own (whose
+// epoch check then also counts). reset reports the epoch check's verdict.
+func (n *natpmpMapper) externalFor(ctx context.Context, prev *grant) (ext netip.Addr, reset bool, err error) {
+	if prev == nil {
+		if a, ok := n.recent(); ok {
+			return a, false, nil
+		}
+	}
+	r, err := n.cl.ExternalAddress(ctx)
+	if err != nil {
+		return netip.Addr{}, false, err
+	}
+	return r.Addr, r.GatewayReset, nil
 }
 
 func (n *natpmpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant, error) {
@@ -58,7 +130,7 @@ func (n *natpmpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gr
 	if q.thirdParty {
 		return nil, fmt.Errorf("%w: NAT-PMP maps only to the asking host, not %v", ErrUnsupported, q.internal.Addr())
 	}
-	ext, err := n.cl.ExternalAddress(ctx)
+	ext, extReset, err := n.externalFor(ctx, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +153,10 @@ func (n *natpmpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gr
 		return nil, fmt.Errorf("%w: NAT-PMP offered port %d instead of %d", ErrPortInUse, r.ExternalPort, q.wish)
 	}
 	return &grant{
-		external: netip.AddrPortFrom(ext.Addr, r.ExternalPort),
+		external: netip.AddrPortFrom(ext, r.ExternalPort),
 		internal: q.internal,
 		lifetime: r.Lifetime,
-		reset:    ext.GatewayReset || r.GatewayReset,
+		reset:    extReset || r.GatewayReset,
 	}, nil
 }
 
@@ -107,6 +179,7 @@ func (n *natpmpMapper) externalAddr(ctx context.Context) (netip.Addr, error) {
 	if r.GatewayReset {
 		n.gw.noteReset(nil, NATPMP)
 	}
+	n.remember(r.Addr)
 	return r.Addr, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/upnpmap/upnpmap/pcp"
@@ -60,6 +61,56 @@ func (p *pcpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant
 	if err != nil {
 		return nil, err
 	}
+	return p.granted(ctx, q, r)
+}
+
+// probeMap is PCP's probe on Map's path: the MAP request itself (see
+// mapProber). The nonce is picked here so that a MAP left unanswered — the
+// reply lost, or the probe cut short while the gateway was still at it —
+// can be withdrawn: the gateway may hold it, and would refuse the next
+// request for the port under another nonce.
+func (p *pcpMapper) probeMap(ctx context.Context, q *mapReq) (*grant, bool, error) {
+	req := p.request(q, nil)
+	req.Nonce = pcp.NewNonce()
+	r, err := p.cl.Map(ctx, req)
+	var re *pcp.ResultError
+	switch {
+	case err == nil:
+		g, err := p.granted(ctx, q, r)
+		return g, true, err
+	case errors.Is(err, errSpeaksNATPMP):
+		return nil, false, err // a NAT-PMP server: no PCP here
+	case errors.As(err, &re):
+		return nil, true, err // PCP is there and refused this mapping
+	case errors.Is(err, ErrUnsupported):
+		return nil, false, err // port closed (ICMP): nothing was made
+	}
+	p.forget(q, req.Nonce)
+	return nil, false, err
+}
+
+// forget sends one delete for a MAP whose answer never came, without waiting
+// for the reply: best effort, it costs one datagram.
+func (p *pcpMapper) forget(q *mapReq, nonce pcp.Nonce) {
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.cl.Server))
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	del := pcp.MapRequest{Protocol: q.proto.ianaNumber(), InternalPort: q.internal.Port(), Nonce: nonce}
+	if q.thirdParty {
+		del.ThirdParty = q.internal.Addr()
+	}
+	b, err := pcp.AppendMapRequest(nil, local, &del)
+	if err == nil {
+		_, err = conn.Write(b)
+	}
+	p.gw.log.Debug("PCP MAP unanswered; sent a delete for it", "nonce", nonce, "err", err)
+}
+
+// granted checks a MAP response against the request and makes it a grant.
+func (p *pcpMapper) granted(ctx context.Context, q *mapReq, r *pcp.MapResponse) (*grant, error) {
 	if r.Lifetime <= 0 || r.External.Port() == 0 {
 		return nil, fmt.Errorf("%w: PCP granted %v for %v", ErrMalformed, r.External, r.Lifetime)
 	}

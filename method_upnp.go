@@ -128,8 +128,8 @@ func (u *upnpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 		if q.thirdParty && upnpCode(err) == igd.CodeConflictInMappingEntry {
 			err = u.secureMode(ctx, cl, q, port, err)
 		}
-		if err == nil {
-			entry, err = u.verify(ctx, cl, q, port)
+		if err == nil && (prev != nil || lease == 0) {
+			entry, err = u.readBack(ctx, cl, q, port)
 		}
 		switch {
 		case err == nil:
@@ -144,7 +144,10 @@ func (u *upnpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 				var reserved uint16
 				reserved, err = cl.AddAnyPortMapping(ctx, pm)
 				if err == nil && reserved != 0 {
-					if entry, err = u.verify(ctx, cl, q, reserved); err == nil {
+					if prev != nil || lease == 0 {
+						entry, err = u.readBack(ctx, cl, q, reserved)
+					}
+					if err == nil {
 						port = reserved
 						break
 					}
@@ -163,6 +166,12 @@ func (u *upnpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 	}
 	g.external = netip.AddrPortFrom(ext, port)
 	g.asked, g.lifetime = lease, lease
+	// Every entry is read back (readBack). A new mapping with a lease is
+	// read back after Map returned, by its goroutine (verify), so that Map
+	// returns after AddPortMapping; a renewal or restoration, which nobody
+	// waits for, and a lease asked as permanent, whose real length only the
+	// entry tells (IGD:2 makes lease 0 its maximum), here and now.
+	g.unverified = prev == nil && lease != 0
 	if lease == 0 {
 		// Permanent, unless the gateway says otherwise: IGD:2 reads lease 0
 		// as its maximum (604800 s), so renew before that runs out.
@@ -243,10 +252,22 @@ func (e *secureModeError) As(target any) bool {
 	return false
 }
 
-// verify reads the entry back: some routers accept an AddPortMapping and
+// verify reads a new mapping back, after Map returned (see verifier).
+func (u *upnpMapper) verify(ctx context.Context, q *mapReq, g *grant) error {
+	err := u.do(ctx, func(cl *igd.Client) error {
+		_, err := u.readBack(ctx, cl, q, g.external.Port())
+		return err
+	})
+	if errors.Is(err, ErrPortInUse) || errors.Is(err, ErrNoSuchEntry) {
+		return fmt.Errorf("%w: %w", errGone, err)
+	}
+	return err
+}
+
+// readBack reads the entry back: some routers accept an AddPortMapping and
 // keep another host's manual forward (libp2p/go-nat #8). Routers that cannot
 // answer are believed (the entry is nil then).
-func (u *upnpMapper) verify(ctx context.Context, cl *igd.Client, q *mapReq, port uint16) (*igd.PortMapping, error) {
+func (u *upnpMapper) readBack(ctx context.Context, cl *igd.Client, q *mapReq, port uint16) (*igd.PortMapping, error) {
 	e, err := cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
 	switch {
 	case err == nil && !ours(e, q):

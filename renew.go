@@ -44,18 +44,32 @@ type renewer struct {
 	nextPoll time.Time // next UPnP check; zero = none
 }
 
+// settleDelay is how long a new mapping's goroutine waits before it opens
+// the gateway's announcement listener and reads a new UPnP entry back. Map
+// has returned by then; a mapping detached (or closed) at once — the CLI's
+// `add` detaches right after Map — does neither, and joins no multicast
+// group only to leave it again.
+const settleDelay = 20 * time.Millisecond
+
 // renewLoop is the mapping's goroutine: it sleeps until the next renewal,
 // check or signal, acts, and reschedules, until Close or Detach cancels ctx.
+// Its first act, settleDelay after Map, is settle.
 func (m *Mapping) renewLoop(ctx context.Context) {
 	defer close(m.done)
 	r := &renewer{m: m}
 	r.plan(m.grant())
 	t := m.clk.NewTimer(r.wait())
 	defer t.Stop()
+	// Real time, not the renewers' clock: this is about Map's caller, and
+	// tests that step the clock should not see it.
+	settle := time.NewTimer(m.c.settleDelay())
+	defer settle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-settle.C:
+			r.settle(ctx)
 		case <-m.wake:
 			r.onSignal(ctx, m.pending.Swap(0))
 		case <-t.C():
@@ -69,6 +83,46 @@ func (m *Mapping) renewLoop(ctx context.Context) {
 }
 
 func (r *renewer) now() time.Time { return r.m.clk.Now() }
+
+// settle finishes what Map left to the goroutine: the announcement listener
+// of the gateway (opened with its first live mapping) and the read-back of a
+// new UPnP entry (see verifier). A gateway that accepted the mapping but does
+// not hold it, or forwards the port elsewhere, makes the mapping Lost; it is
+// then restored at once, as any vanished entry (the restoration reads its
+// entry back itself, and moves to another port unless ExactPort). A gateway
+// that cannot say is believed.
+func (r *renewer) settle(ctx context.Context) {
+	m := r.m
+	m.gw.listen(m)
+	g := m.grant()
+	v, ok := m.mp.(verifier)
+	if !ok || !g.unverified {
+		return
+	}
+	err := m.gw.call(ctx, func(ctx context.Context) error {
+		return v.verify(ctx, m.q, g)
+	})
+	if ctx.Err() != nil {
+		return // closing
+	}
+	now := r.now()
+	if errors.Is(err, errGone) {
+		m.log.Warn("the gateway does not hold the new mapping", "external", g.external, "err", err)
+		if !r.lost {
+			r.lost = true
+			m.emit(Event{Kind: Lost, External: g.external, Expires: g.expires(), Err: err, Time: now})
+		}
+		r.fails, r.restores = 0, 0
+		r.next = now
+		return
+	}
+	if err != nil {
+		m.log.Debug("UPnP verification not possible", "err", err)
+	}
+	ng := *g
+	ng.unverified = false
+	m.setGrant(&ng)
+}
 
 // wait is the time until the earliest scheduled action.
 func (r *renewer) wait() time.Duration {
