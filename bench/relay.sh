@@ -231,11 +231,13 @@ fds() {
 
 echo "idle connections" >&2
 HOLD=5000
+NOTES=()
 for p in upnpmap socat rinetd proxyd; do
 	root=${PID2[$p]} # ip netns exec execs the command, so this is the server
 	m0=$(pss_kib "$root")
 	f0=$(fds "$root")
 	coproc HOLDER { nsx "$LOAD" hold -addr "127.0.0.1:$(port "$p" 2)" -n $HOLD 2>&1; }
+	hpid=$HOLDER_PID hin=${HOLDER[1]} # bash unsets these when the holder exits
 	if read -r -t 90 line <&"${HOLDER[0]}" && [ "$line" = "held $HOLD" ]; then
 		# Let quiet connections settle (upnpmap parks a direction after
 		# 250 ms and releases pooled splice pipes within a few seconds).
@@ -247,11 +249,12 @@ for p in upnpmap socat rinetd proxyd; do
 		echo "  $p: ${R[mem,$p]} KiB, ${R[fd,$p]} fds per connection" >&2
 	else
 		echo "  $p: holder said: ${line:-nothing}" >&2
+		NOTES+=("idle test, $p: the holder did not get $HOLD connections through (${line:-no answer within 90 s}); $(fds "${PID2[$p]}") descriptors open in its process tree at that point")
 		R[mem,$p]=fail
 		R[fd,$p]=fail
 	fi
-	eval "exec ${HOLDER[1]}>&-" # EOF on the holder's stdin: it closes everything
-	wait "$HOLDER_PID" 2>/dev/null || true
+	eval "exec $hin>&-" 2>/dev/null || true # EOF on the holder's stdin: it closes everything
+	wait "$hpid" 2>/dev/null || true
 	sleep 2
 done
 R[mem,direct]="-"
@@ -272,6 +275,9 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/)
 le() { ge "$2" "$1"; }
 
 died
+for p in "${PIDS[@]}"; do
+	kill -0 "$p" 2>/dev/null || NOTES+=("exited during the run: ${NAMES[$p]}")
+done
 U=upnpmap
 t1=$(ratio "${R[tput1,$U]}" "${R[tput1,direct]}")
 lbest=$(best_peer p50 low)
@@ -290,8 +296,10 @@ table=$(
 	row "fds per idle conn" fd ""
 	row "UDP 64 B echo, datagrams/s" pps "≥ 1.3 × rinetd: $(ge "${R[pps,$U]}" "$(awk -v r="${R[pps,rinetd]}" 'BEGIN{ if (r ~ /^[0-9.]+$/) print 1.3*r; else print "n/a" }')")"
 )
+notes=""
+for n in "${NOTES[@]}"; do notes+="- $n"$'\n'; done
 hdr="relay benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), Go $(go env GOVERSION), socat $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/\1/p'), rinetd $(rinetd --version 2>&1 | awk '{print $2}'), iperf3 $(iperf3 --version | awk 'NR==1{print $2}')"
-printf '%s\n\n%s\n' "$hdr" "$table"
+printf '%s\n\n%s\n\n%s' "$hdr" "$table" "$notes"
 if [ -n "$OUT" ]; then
-	printf '%s\n\ncommand: sudo bench/relay.sh -o %s\n\n%s\n' "$hdr" "$OUT" "$table" >"$OUT"
+	printf '%s\n\ncommand: sudo bench/relay.sh -o %s\n\n%s\n\n%s' "$hdr" "$OUT" "$table" "$notes" >"$OUT"
 fi

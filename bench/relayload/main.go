@@ -5,10 +5,10 @@
 // library. Every mode is bounded in time or count.
 //
 //	relayload echo     -tcp ADDR -udp ADDR
-//	relayload relay    -network tcp|udp -listen ADDR -target ADDR [-max-conns N]
+//	relayload relay    -network tcp|udp -listen ADDR -target ADDR [-max-conns N] [-cpuprofile FILE]
 //	relayload rr       -addr ADDR [-size 64] [-d 2s]            → "p50_us=… p99_us=… n=…"
 //	relayload connrate -addr ADDR [-c 32] [-d 3s]               → "conns_per_s=…"
-//	relayload hold     -addr ADDR [-n 5000]                     → "held N", then holds until stdin closes
+//	relayload hold     -addr ADDR [-n 5000] [-exchange=false]   → "held N", then holds until stdin closes
 //	relayload udpflood -addr ADDR [-clients 4] [-window 32] [-size 64] [-d 3s] → "pps=…"
 package main
 

@@ -1,0 +1,56 @@
+package relay
+
+import "sync/atomic"
+
+// Stats is a snapshot of a Relay's counters. Totals count from Start. Byte
+// counts of a TCP connection in full flow are added in steps of about a
+// quarter to half a second (whenever a splice slice ends), not per byte.
+type Stats struct {
+	Conns       uint64 // TCP connections accepted and allowed
+	ActiveConns int64  // TCP connections open now (dialling or relaying)
+	Denied      uint64 // TCP connections and UDP datagrams refused by Allow
+	DialErrors  uint64 // TCP connections whose target dial failed or timed out
+	IdleClosed  uint64 // TCP connections and UDP sessions ended by IdleTimeout
+	BytesUp     uint64 // TCP payload, client to target (PROXY header not counted)
+	BytesDown   uint64 // TCP payload, target to client
+
+	Sessions       uint64 // UDP sessions created
+	ActiveSessions int64  // UDP sessions alive now
+	PacketsUp      uint64 // UDP datagrams forwarded client to target
+	PacketsDown    uint64 // UDP datagrams forwarded target to client
+	UDPBytesUp     uint64
+	UDPBytesDown   uint64
+	Dropped        uint64 // UDP datagrams dropped: session cap, shutdown, dial or send failure
+}
+
+// counters are the live, atomically updated values behind Stats.
+type counters struct {
+	conns, denied, dialErrors, idleClosed atomic.Uint64
+	activeConns                           atomic.Int64
+	bytesUp, bytesDown                    atomic.Uint64
+
+	sessions                 atomic.Uint64
+	activeSessions           atomic.Int64
+	packetsUp, packetsDown   atomic.Uint64
+	udpBytesUp, udpBytesDown atomic.Uint64
+	dropped                  atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Conns:          c.conns.Load(),
+		ActiveConns:    c.activeConns.Load(),
+		Denied:         c.denied.Load(),
+		DialErrors:     c.dialErrors.Load(),
+		IdleClosed:     c.idleClosed.Load(),
+		BytesUp:        c.bytesUp.Load(),
+		BytesDown:      c.bytesDown.Load(),
+		Sessions:       c.sessions.Load(),
+		ActiveSessions: c.activeSessions.Load(),
+		PacketsUp:      c.packetsUp.Load(),
+		PacketsDown:    c.packetsDown.Load(),
+		UDPBytesUp:     c.udpBytesUp.Load(),
+		UDPBytesDown:   c.udpBytesDown.Load(),
+		Dropped:        c.dropped.Load(),
+	}
+}
