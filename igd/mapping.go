@@ -151,69 +151,28 @@ func (f *fieldSet) str(name string, required bool) string {
 	return strings.TrimSpace(v)
 }
 
-func (f *fieldSet) port(name string) uint16 {
-	v, ok := f.lookup(name)
+// field parses the required field name with parse, keeping the first problem.
+func field[T any](f *fieldSet, name string, parse func(string) (T, error)) T {
+	var zero T
 	if f.err != nil {
-		return 0
+		return zero
 	}
+	v, ok := f.lookup(name)
 	if !ok {
 		f.err = fmt.Errorf("missing %s", name)
-		return 0
+		return zero
 	}
-	p, err := parsePort(v)
+	x, err := parse(v)
 	if err != nil {
 		f.err = fmt.Errorf("%s: %w", name, err)
 	}
-	return p
+	return x
 }
 
-func (f *fieldSet) proto(name string) string {
-	v, ok := f.lookup(name)
-	if f.err != nil {
-		return ""
-	}
-	if !ok {
-		f.err = fmt.Errorf("missing %s", name)
-		return ""
-	}
-	p, err := parseProtocol(v)
-	if err != nil {
-		f.err = fmt.Errorf("%s: %w", name, err)
-	}
-	return p
-}
-
-func (f *fieldSet) boolean(name string) bool {
-	v, ok := f.lookup(name)
-	if f.err != nil {
-		return false
-	}
-	if !ok {
-		f.err = fmt.Errorf("missing %s", name)
-		return false
-	}
-	b, err := parseBool(v)
-	if err != nil {
-		f.err = fmt.Errorf("%s: %w", name, err)
-	}
-	return b
-}
-
-func (f *fieldSet) seconds(name string) time.Duration {
-	v, ok := f.lookup(name)
-	if f.err != nil {
-		return 0
-	}
-	if !ok {
-		f.err = fmt.Errorf("missing %s", name)
-		return 0
-	}
-	d, err := parseUI4Seconds(v)
-	if err != nil {
-		f.err = fmt.Errorf("%s: %w", name, err)
-	}
-	return d
-}
+func (f *fieldSet) port(name string) uint16           { return field(f, name, parsePort) }
+func (f *fieldSet) proto(name string) string          { return field(f, name, parseProtocol) }
+func (f *fieldSet) boolean(name string) bool          { return field(f, name, parseBool) }
+func (f *fieldSet) seconds(name string) time.Duration { return field(f, name, parseUI4Seconds) }
 
 func argFields(a outArgs) *fieldSet {
 	return &fieldSet{lookup: func(name string) (string, bool) {
