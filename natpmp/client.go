@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
+	"github.com/upnpmap/upnpmap/internal/epoch"
 	"github.com/upnpmap/upnpmap/internal/udpx"
 )
 
@@ -46,10 +46,8 @@ type Client struct {
 
 	lock udpx.Lock // one exchange at a time
 
-	mu           sync.Mutex // guards the fields below
-	epoch        epochTracker
-	resetPending bool             // a loss of state not yet reported to the caller
-	now          func() time.Time // for tests; nil = time.Now
+	epoch epoch.Watch      // the gateway's SSSoE, §3.6
+	now   func() time.Time // for tests; nil = time.Now
 }
 
 // ExternalAddressResponse is the answer to an external address request, or an

@@ -8,43 +8,6 @@ import (
 	"github.com/upnpmap/upnpmap/internal/udpx/udptest"
 )
 
-func TestEpochTracker(t *testing.T) {
-	t0 := time.Unix(1_000_000, 0)
-	type obs struct {
-		sssoe     uint32
-		after     time.Duration // since the previous observation
-		wantReset bool
-	}
-	tests := []struct {
-		name string
-		seq  []obs
-	}{
-		{"first value accepted", []obs{{5, 0, false}}},
-		{"steady", []obs{{100, 0, false}, {110, 10 * time.Second, false}, {200, 90 * time.Second, false}}},
-		{"gateway slightly slow: 7/8 rule", []obs{{100, 0, false}, {188, 100 * time.Second, false}}},
-		// estimate 100 + 87.5 = 187.5; 185.4 would be within 2 s, 185 is not
-		{"just over 2 s below the estimate", []obs{{100, 0, false}, {185, 100 * time.Second, true}}},
-		{"exactly 2 s below", []obs{{100, 0, false}, {186, 100*time.Second + 571*time.Millisecond, false}}},
-		{"went backwards: reboot", []obs{{5000, 0, false}, {3, time.Second, true}}},
-		{"same value within 2 s", []obs{{100, 0, false}, {100, 2 * time.Second, false}}},
-		{"stuck epoch over a long time", []obs{{100, 0, false}, {100, time.Minute, true}}},
-		{"after a reset the new value is the base", []obs{{5000, 0, false}, {3, time.Second, true}, {13, 10 * time.Second, false}}},
-		{"gateway faster than us is fine", []obs{{100, 0, false}, {1000, time.Second, false}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var e epochTracker
-			now := t0
-			for i, o := range tt.seq {
-				now = now.Add(o.after)
-				if got := e.observe(o.sssoe, now); got != o.wantReset {
-					t.Errorf("observation %d (sssoe %d after %v): reset = %v, want %v", i, o.sssoe, o.after, got, o.wantReset)
-				}
-			}
-		})
-	}
-}
-
 // The client sees the gateway's epoch go back between two calls and says so
 // once, in the response that showed it.
 func TestGatewayResetReported(t *testing.T) {

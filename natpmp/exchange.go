@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/upnpmap/upnpmap/internal/epoch"
 	"github.com/upnpmap/upnpmap/internal/udpx"
 )
 
@@ -129,29 +130,20 @@ func pcpUnsupportedVersion(b []byte) bool {
 	return len(b) >= 24 && b[1]&0x80 != 0 && b[3] == 1
 }
 
-// observeEpoch runs the §3.6 check on an SSSoE the gateway just sent and
-// remembers a loss of state until takeReset reports it.
+// observeEpoch runs the §3.6 check on an SSSoE the gateway just sent; a loss
+// of state stays pending until takeReset reports it.
 func (c *Client) observeEpoch(sssoe uint32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := time.Now
 	if c.now != nil {
 		now = c.now
 	}
-	if c.epoch.observe(sssoe, now()) {
-		c.resetPending = true
+	if c.epoch.Observe(epoch.NATPMP, sssoe, now()) {
 		c.debug("gateway lost its state (epoch went back)", "sssoe", sssoe)
 	}
 }
 
 // takeReset returns and clears the pending loss-of-state report.
-func (c *Client) takeReset() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.resetPending
-	c.resetPending = false
-	return r
-}
+func (c *Client) takeReset() bool { return c.epoch.TakeReset() }
 
 func (c *Client) debug(msg string, args ...any) {
 	if c.Logger != nil {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
+	"github.com/upnpmap/upnpmap/internal/epoch"
 	"github.com/upnpmap/upnpmap/internal/udpx"
 )
 
@@ -49,9 +49,7 @@ type Client struct {
 
 	lock udpx.Lock // one exchange at a time
 
-	mu           sync.Mutex // guards the fields below
-	epoch        epochState
-	resetPending bool // a loss of server state not yet reported
+	epoch epoch.Watch // the server's epoch, §8.5
 
 	// Test hooks.
 	now  func() time.Time // nil = time.Now

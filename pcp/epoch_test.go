@@ -7,46 +7,6 @@ import (
 	"github.com/upnpmap/upnpmap/internal/udpx/udptest"
 )
 
-func TestEpochState(t *testing.T) {
-	type obs struct {
-		epoch   uint32
-		after   time.Duration
-		invalid bool
-	}
-	tests := []struct {
-		name string
-		seq  []obs
-	}{
-		{"first is valid", []obs{{12345, 0, false}}},
-		{"in step", []obs{{100, 0, false}, {160, time.Minute, false}}},
-		{"one second back is tolerated", []obs{{100, 0, false}, {99, 0, false}}},
-		{"two seconds back is a reset", []obs{{100, 0, false}, {98, 0, true}}},
-		{"restart: small epoch after a while", []obs{{100, 0, false}, {5, 10 * time.Second, true}}},
-		// client_delta = 100, server_delta = 90: 90+2 < 100-6 is true
-		{"server too slow", []obs{{100, 0, false}, {190, 100 * time.Second, true}}},
-		// client_delta = 100, server_delta = 92: 92+2 < 94 is false
-		{"server slow within 1/16 + 2", []obs{{100, 0, false}, {192, 100 * time.Second, false}}},
-		// client_delta = 100, server_delta = 109: 102 < 109-6 = 103 is true
-		{"server too fast", []obs{{100, 0, false}, {209, 100 * time.Second, true}}},
-		{"server fast within bounds", []obs{{100, 0, false}, {208, 100 * time.Second, false}}},
-		{"stuck epoch", []obs{{100, 0, false}, {100, 10 * time.Second, true}}},
-		{"times recorded even when invalid", []obs{{100, 0, false}, {5, 10 * time.Second, true}, {15, 10 * time.Second, false}}},
-		{"sub-second client time counts as 0", []obs{{100, 0, false}, {102, 900 * time.Millisecond, false}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var e epochState
-			now := time.Unix(1_000_000, 0)
-			for i, o := range tt.seq {
-				now = now.Add(o.after)
-				if got := e.observe(o.epoch, now); got != o.invalid {
-					t.Errorf("observation %d (epoch %d after %v): invalid = %v, want %v", i, o.epoch, o.after, got, o.invalid)
-				}
-			}
-		})
-	}
-}
-
 func TestGatewayReset(t *testing.T) {
 	epochs := []uint32{5000, 5010, 4, 14, 24}
 	r := udptest.New(t, "127.0.0.1:0", func(r *udptest.Responder, req udptest.Request) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/upnpmap/upnpmap/internal/epoch"
 	"github.com/upnpmap/upnpmap/internal/udpx"
 )
 
@@ -112,29 +113,20 @@ func (c *Client) exchange(ctx context.Context, op uint8, build func(client netip
 	return result, nil
 }
 
-// observeEpoch runs the §8.5 check and remembers a loss of state until
-// takeReset reports it (a reset seen in an error response is not lost).
-func (c *Client) observeEpoch(epoch uint32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// observeEpoch runs the §8.5 check; a loss of state stays pending until
+// takeReset reports it (so a reset seen in an error response is not lost).
+func (c *Client) observeEpoch(e uint32) {
 	now := time.Now
 	if c.now != nil {
 		now = c.now
 	}
-	if c.epoch.observe(epoch, now()) {
-		c.resetPending = true
-		c.debug("server lost its state (epoch check failed)", "epoch", epoch)
+	if c.epoch.Observe(epoch.PCP, e, now()) {
+		c.debug("server lost its state (epoch check failed)", "epoch", e)
 	}
 }
 
 // takeReset returns and clears the pending loss-of-state report.
-func (c *Client) takeReset() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.resetPending
-	c.resetPending = false
-	return r
-}
+func (c *Client) takeReset() bool { return c.epoch.TakeReset() }
 
 func (c *Client) debug(msg string, args ...any) {
 	if c.Logger != nil {
