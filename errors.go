@@ -35,6 +35,13 @@ var (
 	// ErrInvalidArgs: the request was invalid (a zero internal port, an
 	// unknown protocol or method) or the gateway rejected its arguments.
 	ErrInvalidArgs = errs.InvalidArgs
+	// ErrRefused: the gateway answered no with a result code that names no
+	// more specific cause (an unknown NAT-PMP or PCP code, an unlisted UPnP
+	// error).
+	ErrRefused = errs.Refused
+	// ErrUnusableDevice: a UPnP device answered but its description is too
+	// big, malformed, or offers no port-mapping service.
+	ErrUnusableDevice = errs.UnusableDevice
 	// ErrTimeout: no answer within the budget. Where a context ended the
 	// wait, the error also wraps the context's error.
 	ErrTimeout = errs.Timeout

@@ -35,6 +35,14 @@ var (
 	// InvalidArgs: the gateway rejected the arguments (UPnP 402, PCP
 	// MALFORMED_REQUEST/MALFORMED_OPTION).
 	InvalidArgs = errors.New("gateway rejected the arguments")
+	// Refused: the gateway answered with a result code that names no more
+	// specific cause (an unknown NAT-PMP or PCP result code, an unlisted UPnP
+	// error). Any answer that says no is a refusal, never a usage error.
+	Refused = errors.New("gateway refused the request")
+	// UnusableDevice: something answered at the gateway's address, but its UPnP
+	// description is too big, malformed, or offers no port-mapping service.
+	// It is not NoGateway: a gateway is there, and naming it again will not help.
+	UnusableDevice = errors.New("gateway's UPnP description offers no usable port-mapping service")
 	// Timeout: no answer within the budget (wrapped together with the context's
 	// own error where one applies).
 	Timeout = errors.New("no answer from the gateway")
