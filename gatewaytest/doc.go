@@ -29,7 +29,9 @@
 //		gw.Reboot()                            // table and epoch lost
 //	}
 //
-// Use Start and Close where no testing.TB is at hand (the CLI's demo).
+// Use Start and Close where no test is at hand (the CLI's demo). New takes
+// a TB, the few methods of testing.TB it calls, so that the package does not
+// link package testing into a program that imports it.
 //
 // Time: expiry and epochs follow Config.Now, so a test can inject a clock
 // and age mappings without sleeping; the gateway never fires timers on its

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -210,8 +209,9 @@ func Start(cfg Config) (*Gateway, error) {
 }
 
 // New starts a Gateway for a test and closes it when the test ends. It
-// fails the test if the gateway cannot start.
-func New(t testing.TB, cfg Config) *Gateway {
+// fails the test if the gateway cannot start. Pass the test's *testing.T
+// (or *testing.B, *testing.F).
+func New(t TB, cfg Config) *Gateway {
 	t.Helper()
 	g, err := Start(cfg)
 	if err != nil {

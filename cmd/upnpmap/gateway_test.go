@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,4 +54,19 @@ func TestGatewayCommandHuman(t *testing.T) {
 		t.Errorf("methods of a --no-pcp gateway: %v", m)
 	}
 	p.stop(syscall.SIGTERM)
+}
+
+// TestBinaryDoesNotLinkTesting: the shipped binary imports gatewaytest (for
+// the demo and gateway commands) but must not link package testing, whose
+// init registers test flags and whose code bloats the binary.
+func TestBinaryDoesNotLinkTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" {
+			t.Fatalf("the upnpmap binary links package testing; go list -deps:\n%s", out)
+		}
+	}
 }
