@@ -191,16 +191,31 @@ func (g *Gateway) addPortMapping(c *call) ([]arg, int) {
 	if t.conflictsHost(m.proto, m.extPort, m.client) {
 		return nil, 718
 	}
-	// The same host may overwrite its entry: that is how UPnP renews, and
-	// it may re-point the entry to another internal port.
-	n := t.remove(func(e *Mapping) bool {
-		return e.Protocol == m.proto && e.ExternalPort == m.extPort && e.InternalAddr == m.client && !e.isPeer()
-	})
-	if n == 0 && t.full() {
+	if !g.upsert(m.mapping(c.now, m.extPort)) {
 		return nil, g.noRoom()
 	}
-	t.add(m.mapping(c.now, m.extPort))
 	return nil, 0
+}
+
+// upsert puts a UPnP entry into the table. The same host may overwrite its
+// entry for the port: that is how UPnP renews, and it may re-point the entry
+// to another internal port. It reports false when the table is full.
+func (g *Gateway) upsert(e *Mapping) bool {
+	t := &g.st.table
+	own := func(o *Mapping) bool {
+		return o.Protocol == e.Protocol && o.ExternalPort == e.ExternalPort && o.InternalAddr == e.InternalAddr && !o.isPeer()
+	}
+	if old := t.find(func(o *Mapping) bool { return own(o) && o.Method == UPnP }); old != nil {
+		t.remove(func(o *Mapping) bool { return own(o) && o != old }, UPnP)
+		*old = *e
+		t.renew(old, UPnP)
+		return true
+	}
+	if t.remove(own, UPnP) == 0 && t.full() {
+		return false
+	}
+	t.add(e, UPnP)
+	return true
 }
 
 func (g *Gateway) addAnyPortMapping(c *call) ([]arg, int) {
@@ -219,13 +234,9 @@ func (g *Gateway) addAnyPortMapping(c *call) ([]arg, int) {
 			return nil, g.noRoom()
 		}
 	}
-	n := t.remove(func(e *Mapping) bool {
-		return e.Protocol == m.proto && e.ExternalPort == port && e.InternalAddr == m.client && !e.isPeer()
-	})
-	if n == 0 && t.full() {
+	if !g.upsert(m.mapping(c.now, port)) {
 		return nil, g.noRoom()
 	}
-	t.add(m.mapping(c.now, port))
 	return []arg{{"NewReservedPort", strconv.Itoa(int(port))}}, 0
 }
 
@@ -280,7 +291,7 @@ func (g *Gateway) deletePortMapping(c *call) ([]arg, int) {
 		}
 		return nil, 714
 	}
-	t.remove(func(m *Mapping) bool { return m == e })
+	t.remove(func(m *Mapping) bool { return m == e }, UPnP)
 	return nil, 0
 }
 
@@ -292,7 +303,7 @@ func (g *Gateway) deletePortMappingRange(c *call) ([]arg, int) {
 	n := g.st.table.remove(func(m *Mapping) bool {
 		return upnpVisible(m) && m.Protocol == proto && m.ExternalPort >= start && m.ExternalPort <= end &&
 			(m.InternalAddr == c.caller || (manage && !g.cfg.SecureMode))
-	})
+	}, UPnP)
 	if n == 0 {
 		return nil, 730
 	}

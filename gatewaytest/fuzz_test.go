@@ -9,7 +9,7 @@ import (
 // fuzzGateway is a Gateway without sockets: the handlers run on their own.
 func fuzzGateway(cfg Config) *Gateway {
 	cfg = cfg.withDefaults()
-	return &Gateway{cfg: cfg, log: slog.New(slog.DiscardHandler), st: newState(cfg), model: newModel(cfg), done: make(chan struct{})}
+	return &Gateway{cfg: cfg, log: slog.New(slog.DiscardHandler), st: newState(cfg, nil), model: newModel(cfg), done: make(chan struct{})}
 }
 
 var fuzzFrom = netip.MustParseAddrPort("127.0.0.1:40000")

@@ -93,6 +93,14 @@ type Config struct {
 	// inject a clock to expire mappings or age the epoch without sleeping.
 	Now func() time.Time
 
+	// OnChange, when set, is called on every change to the mapping table
+	// (added, renewed, removed; by which protocol, or by expiry or reboot),
+	// synchronously and in order, while the gateway holds its lock: it must
+	// not call the Gateway's methods, and should return quickly (queue the
+	// change, print it). Expiry is noticed when the table is next read (any
+	// request, or Mappings), as the gateway fires no timers of its own.
+	OnChange func(Change)
+
 	// Logger receives one debug line per request; nil is silent.
 	Logger *slog.Logger
 }
@@ -173,7 +181,7 @@ func Start(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
-	g.st = newState(cfg)
+	g.st = newState(cfg, g.emitter())
 	g.model = newModel(cfg)
 
 	socks, err := bindLoopback(!(cfg.DisableNATPMP && cfg.DisablePCP), !cfg.DisableUPnP)

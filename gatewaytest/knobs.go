@@ -81,8 +81,8 @@ func (g *Gateway) AddMapping(m Mapping) {
 	}
 	g.st.table.remove(func(e *Mapping) bool {
 		return e.Protocol == m.Protocol && e.ExternalPort == m.ExternalPort && space(e.InternalAddr) == space(m.InternalAddr)
-	})
-	g.st.table.add(&m)
+	}, Manual)
+	g.st.table.add(&m, Manual)
 }
 
 // Reboot simulates a router restart: the table is lost, the epoch starts
@@ -96,7 +96,7 @@ func (g *Gateway) Reboot() {
 		g.mu.Unlock()
 		return
 	}
-	g.st.table = table{max: g.cfg.MaxMappings}
+	g.st.table.remove(func(*Mapping) bool { return true }, ByReboot)
 	g.st.origin = g.cfg.Now()
 	g.st.boots++
 	if g.http != nil {

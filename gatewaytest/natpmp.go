@@ -121,6 +121,7 @@ func (g *Gateway) natpmpMap(req natpmpRequest, client netip.Addr, now time.Time)
 		return m.Method == NATPMP && m.Protocol == proto && m.InternalAddr == client && m.InternalPort == req.internalPort
 	}); m != nil {
 		m.Lifetime, m.Expires = life, expiry(now, life)
+		t.renew(m, NATPMP)
 		return NATPMPSuccess, m.ExternalPort, req.lifetime
 	}
 	if t.full() {
@@ -140,7 +141,7 @@ func (g *Gateway) natpmpMap(req natpmpRequest, client netip.Addr, now time.Time)
 		Enabled:      true,
 		Lifetime:     life,
 		Expires:      expiry(now, life),
-	})
+	}, NATPMP)
 	return NATPMPSuccess, ext, req.lifetime
 }
 
@@ -157,7 +158,7 @@ func (g *Gateway) natpmpDelete(req natpmpRequest, client netip.Addr, proto strin
 	t.remove(func(m *Mapping) bool {
 		return m.Method == NATPMP && m.Protocol == proto && m.InternalAddr == client &&
 			(req.internalPort == 0 || m.InternalPort == req.internalPort)
-	})
+	}, NATPMP)
 	return NATPMPSuccess
 }
 

@@ -107,7 +107,7 @@ func (g *Gateway) pcpMap(r *pcpRequest, sender netip.Addr, now time.Time) (code 
 			// see the research notes).
 			return PCPSuccess, netip.AddrPortFrom(r.extAddrOr(extAddr), r.extPort), 0
 		}
-		t.remove(func(m *Mapping) bool { return m == existing })
+		t.remove(func(m *Mapping) bool { return m == existing }, PCP)
 		return PCPSuccess, netip.AddrPortFrom(extAddr, existing.ExternalPort), 0
 	}
 	if !pinhole && !g.st.hasExternal() {
@@ -118,6 +118,7 @@ func (g *Gateway) pcpMap(r *pcpRequest, sender netip.Addr, now time.Time) (code 
 	if existing != nil {
 		existing.Lifetime, existing.Expires = life, expiry(now, life)
 		existing.Filters = r.filters
+		t.renew(existing, PCP)
 		return PCPSuccess, netip.AddrPortFrom(extAddr, existing.ExternalPort), secs
 	}
 	if t.full() {
@@ -165,7 +166,7 @@ func (g *Gateway) pcpMap(r *pcpRequest, sender netip.Addr, now time.Time) (code 
 		Lifetime:     life,
 		Expires:      expiry(now, life),
 		Nonce:        r.nonce,
-	})
+	}, PCP)
 	return PCPSuccess, netip.AddrPortFrom(extAddr, port), secs
 }
 

@@ -23,9 +23,9 @@ type state struct {
 	requests map[string]int
 }
 
-func newState(cfg Config) state {
+func newState(cfg Config, emit func(ChangeKind, string, *Mapping)) state {
 	return state{
-		table:    table{max: cfg.MaxMappings},
+		table:    table{max: cfg.MaxMappings, emit: emit},
 		ext:      cfg.ExternalAddr,
 		origin:   cfg.Now(),
 		boots:    1,

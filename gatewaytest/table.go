@@ -42,6 +42,15 @@ func (m *Mapping) isPeer() bool { return m.RemotePeer.IsValid() }
 type table struct {
 	max     int
 	entries []*Mapping
+	// emit, when set, is told of every change (see Config.OnChange).
+	emit func(kind ChangeKind, by string, m *Mapping)
+}
+
+// changed reports one change to emit.
+func (t *table) changed(kind ChangeKind, by string, m *Mapping) {
+	if t.emit != nil {
+		t.emit(kind, by, m)
+	}
 }
 
 // space names the external port space an internal address draws from: every
@@ -56,9 +65,9 @@ func space(internal netip.Addr) string {
 
 // prune drops entries that expired at or before now.
 func (t *table) prune(now time.Time) {
-	t.entries = slices.DeleteFunc(t.entries, func(m *Mapping) bool {
+	t.remove(func(m *Mapping) bool {
 		return !m.Expires.IsZero() && !now.Before(m.Expires)
-	})
+	}, ByExpiry)
 }
 
 // holder returns the entry that holds the external port in the space of
@@ -130,14 +139,27 @@ func (t *table) allocate(proto string, want uint16, internal netip.Addr, interna
 // full reports whether another entry would exceed the table's bound.
 func (t *table) full() bool { return len(t.entries) >= t.max }
 
-// add appends m.
-func (t *table) add(m *Mapping) { t.entries = append(t.entries, m) }
+// add appends m, made by by.
+func (t *table) add(m *Mapping, by string) {
+	t.entries = append(t.entries, m)
+	t.changed(Added, by, m)
+}
+
+// renew records that by rewrote m in place (its lease, or a UPnP entry's
+// fields).
+func (t *table) renew(m *Mapping, by string) { t.changed(Renewed, by, m) }
 
 // remove deletes the entries for which drop returns true and reports how
 // many it removed.
-func (t *table) remove(drop func(*Mapping) bool) int {
+func (t *table) remove(drop func(*Mapping) bool, by string) int {
 	n := len(t.entries)
-	t.entries = slices.DeleteFunc(t.entries, drop)
+	t.entries = slices.DeleteFunc(t.entries, func(m *Mapping) bool {
+		if drop(m) {
+			t.changed(Removed, by, m)
+			return true
+		}
+		return false
+	})
 	return n - len(t.entries)
 }
 

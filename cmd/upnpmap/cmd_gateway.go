@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -51,8 +52,9 @@ type gatewayJSON struct {
 
 // tableEventJSON is a change in the fake router's table.
 type tableEventJSON struct {
-	Event    string `json:"event"` // "added", "removed"
-	Method   string `json:"method"`
+	Event    string `json:"event"`  // "added", "renewed", "removed"
+	Method   string `json:"method"` // the entry's protocol (natpmp, pcp, upnp, manual)
+	By       string `json:"by"`     // what made the change: natpmp, pcp, upnp, manual, expiry, reboot
 	Protocol string `json:"protocol"`
 	External uint16 `json:"external_port"`
 	Internal string `json:"internal"`
@@ -90,6 +92,8 @@ func runGateway(ctx context.Context, a *app, o *options, _ []string) error {
 	if err != nil {
 		return err
 	}
+	q := newChangeQueue()
+	cfg.OnChange = q.push
 	gw, err := gatewaytest.Start(cfg)
 	if err != nil {
 		return err
@@ -121,59 +125,103 @@ func runGateway(ctx context.Context, a *app, o *options, _ []string) error {
 		}
 		fmt.Fprintf(a.stdout, "try: upnpmap discover --gateway %s\n", info.Gateway)
 	}
-	watchTable(ctx, gw, p, o.logger)
+	watchTable(ctx, gw, q, p, o.logger)
 	return nil
 }
 
-// watchTable prints the changes to the fake router's table until ctx ends.
-// Polling a snapshot is enough for a person watching; the table changes only
-// a few times a second at most.
-func watchTable(ctx context.Context, gw *gatewaytest.Gateway, p *printer, log *slog.Logger) {
-	type key struct {
-		method, proto string
-		port          uint16
-		internal      netip.AddrPort
+// changeQueue carries the fake router's table changes from its OnChange
+// hook to the printing loop, in order and none lost. The hook runs under
+// the gateway's lock, so it only appends and signals; it never blocks.
+type changeQueue struct {
+	mu      sync.Mutex
+	pending []gatewaytest.Change
+	wake    chan struct{} // capacity 1: "pending may be non-empty"
+}
+
+func newChangeQueue() *changeQueue { return &changeQueue{wake: make(chan struct{}, 1)} }
+
+// push is the gateway's OnChange hook.
+func (q *changeQueue) push(c gatewaytest.Change) {
+	q.mu.Lock()
+	q.pending = append(q.pending, c)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
-	seen := map[key]gatewaytest.Mapping{}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
+}
+
+// drain returns the queued changes and empties the queue.
+func (q *changeQueue) drain() []gatewaytest.Change {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.pending
+	q.pending = nil
+	return out
+}
+
+// watchTable prints every change to the fake router's table, as the
+// gateway reports it, until ctx ends. The gateway fires no timers, so
+// expiry is noticed by reading the table when the earliest lease runs out.
+func watchTable(ctx context.Context, gw *gatewaytest.Gateway, q *changeQueue, p *printer, log *slog.Logger) {
+	expire := time.NewTimer(time.Hour)
+	expire.Stop()
+	defer expire.Stop()
 	for {
-		now := map[key]gatewaytest.Mapping{}
-		for _, m := range gw.Mappings() {
-			now[key{m.Method, m.Protocol, m.ExternalPort, netip.AddrPortFrom(m.InternalAddr, m.InternalPort)}] = m
+		for _, c := range q.drain() {
+			printTableEvent(p, c)
 		}
-		for k, m := range now {
-			if _, ok := seen[k]; !ok {
-				printTableEvent(p, "added", m)
-			}
+		// Reading the table prunes what has expired; the removals arrive
+		// through the queue (and wake this loop again).
+		if next := earliestExpiry(gw.Mappings()); !next.IsZero() {
+			expire.Reset(max(time.Until(next), 0))
+		} else {
+			expire.Stop()
 		}
-		for k, m := range seen {
-			if _, ok := now[k]; !ok {
-				printTableEvent(p, "removed", m)
-			}
-		}
-		seen = now
 		select {
 		case <-ctx.Done():
+			for _, c := range q.drain() {
+				printTableEvent(p, c)
+			}
 			if log != nil {
 				log.Debug("fake gateway stopping")
 			}
 			return
-		case <-tick.C:
+		case <-q.wake:
+		case <-expire.C:
 		}
 	}
 }
 
-func printTableEvent(p *printer, what string, m gatewaytest.Mapping) {
+// earliestExpiry is the soonest lease end among ms, or zero if every one is
+// permanent.
+func earliestExpiry(ms []gatewaytest.Mapping) time.Time {
+	var t time.Time
+	for _, m := range ms {
+		if !m.Expires.IsZero() && (t.IsZero() || m.Expires.Before(t)) {
+			t = m.Expires
+		}
+	}
+	return t
+}
+
+func printTableEvent(p *printer, c gatewaytest.Change) {
+	m := c.Mapping
 	internal := netip.AddrPortFrom(m.InternalAddr, m.InternalPort).String()
 	if p.json {
-		_ = p.object(tableEventJSON{Event: what, Method: m.Method, Protocol: m.Protocol,
+		_ = p.object(tableEventJSON{Event: string(c.Kind), Method: m.Method, By: c.By, Protocol: m.Protocol,
 			External: m.ExternalPort, Internal: internal, Lifetime: seconds(m.Lifetime)})
 		return
 	}
-	life := "permanent"
+	note := "permanent"
 	if m.Lifetime > 0 {
-		life = "lifetime " + m.Lifetime.String()
+		note = "lifetime " + m.Lifetime.String()
 	}
-	p.line("%s %s %s %d -> %s (%s)", what, m.Method, m.Protocol, m.ExternalPort, internal, life)
+	switch c.By {
+	case gatewaytest.ByExpiry:
+		note = "expired"
+	case gatewaytest.ByReboot:
+		note = "lost in a reboot"
+	}
+	p.line("%s %s %s %d -> %s (%s)", c.Kind, m.Method, m.Protocol, m.ExternalPort, internal, note)
 }

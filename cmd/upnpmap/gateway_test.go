@@ -1,6 +1,8 @@
 package main
 
 import (
+	be "encoding/binary"
+	"net"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -69,4 +71,43 @@ func TestBinaryDoesNotLinkTesting(t *testing.T) {
 			t.Fatalf("the upnpmap binary links package testing; go list -deps:\n%s", out)
 		}
 	}
+}
+
+// TestGatewayCommandPrintsFastChanges: a mapping added and deleted within a
+// few milliseconds is printed twice, added then removed, with the protocol
+// that made each change (a 200 ms poll used to miss both).
+func TestGatewayCommandPrintsFastChanges(t *testing.T) {
+	e := newEnv(t)
+	p := e.start("gateway", "--json")
+	info := p.waitEvent("listening", 10*time.Second)
+	addr, _ := info["pcp"].(string)
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// NAT-PMP (RFC 6886 §3.3): map TCP 4321 for an hour, then delete it.
+	for _, lifetime := range []uint32{3600, 0} {
+		req := make([]byte, 12)
+		req[1] = 2
+		be.BigEndian.PutUint16(req[4:], 4321)
+		be.BigEndian.PutUint16(req[6:], 4321)
+		be.BigEndian.PutUint32(req[8:], lifetime)
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		reply := make([]byte, 16)
+		if n, err := c.Read(reply); err != nil || n != 16 || be.BigEndian.Uint16(reply[2:]) != 0 {
+			t.Fatalf("NAT-PMP reply % x, %v", reply, err)
+		}
+	}
+	added := p.waitEvent("added", 5*time.Second)
+	removed := p.waitEvent("removed", 5*time.Second)
+	for _, ev := range []map[string]any{added, removed} {
+		if ev["external_port"] != float64(4321) || ev["method"] != "natpmp" || ev["by"] != "natpmp" {
+			t.Errorf("event %v", ev)
+		}
+	}
+	p.stop(syscall.SIGINT)
 }
