@@ -33,9 +33,10 @@ func connActions(svc service) []string {
 
 // call is one action invocation.
 type call struct {
-	args   map[string]string
-	caller netip.Addr
-	now    time.Time
+	args        map[string]string
+	caller      netip.Addr
+	now         time.Time
+	strictProto bool // Config.RejectLowerCaseProtocol
 }
 
 // runAction dispatches an action; it returns the output arguments or a UPnP
@@ -52,7 +53,7 @@ func (g *Gateway) runAction(svc service, req *soapRequest, caller netip.Addr) ([
 	if !found {
 		return nil, 401
 	}
-	c := &call{args: req.args, caller: caller, now: g.cfg.Now()}
+	c := &call{args: req.args, caller: caller, now: g.cfg.Now(), strictProto: g.cfg.RejectLowerCaseProtocol}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.st.table.prune(c.now)
@@ -123,7 +124,7 @@ func (c *call) parseMappingArgs() (m mappingArgs, code int) {
 	if m.extPort, ok = parsePort(c.args["NewExternalPort"]); !ok {
 		return m, 402
 	}
-	if m.proto, ok = parseProto(c.args["NewProtocol"]); !ok {
+	if m.proto, ok = c.parseProto(c.args["NewProtocol"]); !ok {
 		return m, 402
 	}
 	if m.intPort, ok = parsePort(c.args["NewInternalPort"]); !ok || m.intPort == 0 {
@@ -160,7 +161,7 @@ func (g *Gateway) checkPolicy(m *mappingArgs, caller netip.Addr) int {
 		m.lease = maxLeaseV2
 	}
 	if g.cfg.SecureMode && m.client != caller {
-		if g.cfg.IGDVersion >= 2 {
+		if g.cfg.IGDVersion >= 2 && !g.cfg.SecureModeConflict {
 			return 606
 		}
 		return 718
@@ -265,7 +266,7 @@ func (c *call) lookupArgs() (port uint16, proto string, code int) {
 	if !ok {
 		return 0, "", 402
 	}
-	if proto, ok = parseProto(c.args["NewProtocol"]); !ok {
+	if proto, ok = c.parseProto(c.args["NewProtocol"]); !ok {
 		return 0, "", 402
 	}
 	return port, proto, 0
@@ -283,6 +284,9 @@ func (g *Gateway) deletePortMapping(c *call) ([]arg, int) {
 	t := &g.st.table
 	e := t.find(func(m *Mapping) bool { return upnpVisible(m) && m.Protocol == proto && m.ExternalPort == port })
 	if e == nil {
+		if g.cfg.DeleteMissingSucceeds {
+			return nil, 0
+		}
 		return nil, 714
 	}
 	if g.cfg.SecureMode && e.InternalAddr != c.caller {
@@ -319,7 +323,7 @@ func (c *call) rangeArgs() (start, end uint16, proto string, manage bool, code i
 	if end, ok = parsePort(c.args["NewEndPort"]); !ok {
 		return 0, 0, "", false, 402
 	}
-	if proto, ok = parseProto(c.args["NewProtocol"]); !ok {
+	if proto, ok = c.parseProto(c.args["NewProtocol"]); !ok {
 		return 0, 0, "", false, 402
 	}
 	if manage, ok = parseBool(c.args["NewManage"]); !ok {
@@ -446,8 +450,14 @@ func parsePort(s string) (uint16, bool) {
 	return uint16(v), err == nil
 }
 
-func parseProto(s string) (string, bool) {
-	switch p := strings.ToUpper(strings.TrimSpace(s)); p {
+// parseProto accepts TCP or UDP, in any case unless the router is strict
+// (Config.RejectLowerCaseProtocol).
+func (c *call) parseProto(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if c.strictProto {
+		return s, s == "TCP" || s == "UDP"
+	}
+	switch p := strings.ToUpper(s); p {
 	case "TCP", "UDP":
 		return p, true
 	}

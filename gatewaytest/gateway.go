@@ -74,6 +74,37 @@ type Config struct {
 	// NO_RESOURCES and UPnP 728. Default 1024.
 	MaxMappings int
 
+	// Miniupnpd turns on every deviation of miniupnpd 2.3.1 (Debian's build,
+	// as measured in the lab; see research/miniupnpd-lab.md) that the
+	// individual knobs below describe: SecureModeConflict,
+	// PCPDeleteMissingNoResources, IgnorePreferFailure and
+	// DeleteMissingSucceeds. Without it the gateway follows the
+	// specifications. Lower-case protocols are accepted either way, as
+	// miniupnpd accepts them.
+	Miniupnpd bool
+	// SecureModeConflict: under SecureMode and IGD:2, AddPortMapping and
+	// AddAnyPortMapping for another host fail with 718 ConflictInMappingEntry
+	// instead of the spec's 606, as miniupnpd 2.3.1 answers.
+	SecureModeConflict bool
+	// PCPDeleteMissingNoResources: a PCP delete (lifetime 0) that matches no
+	// mapping fails with NO_RESOURCES (lifetime 30 s), as miniupnpd 2.3.1
+	// answers, where RFC 6887 §15 says SUCCESS.
+	PCPDeleteMissingNoResources bool
+	// IgnorePreferFailure: the PCP PREFER_FAILURE option is accepted but not
+	// obeyed; a suggested port that is taken yields another port and
+	// SUCCESS, as miniupnpd 2.3.1 does, where RFC 6887 §13.2 says
+	// CANNOT_PROVIDE_EXTERNAL.
+	IgnorePreferFailure bool
+	// DeleteMissingSucceeds: UPnP DeletePortMapping of an entry that does not
+	// exist succeeds, as on miniupnpd 2.3.1, instead of failing with 714
+	// NoSuchEntryInArray.
+	DeleteMissingSucceeds bool
+	// RejectLowerCaseProtocol: UPnP actions whose NewProtocol is not exactly
+	// "TCP" or "UDP" (e.g. "tcp") fail with 402 Invalid Args, as on some
+	// routers (TP-Link ER605, tailscale#7377). By default, as on miniupnpd,
+	// the protocol is matched without regard to case.
+	RejectLowerCaseProtocol bool
+
 	// IPv6 also serves PCP on [::1] at an ephemeral port (see PCPAddr6).
 	IPv6 bool
 
@@ -134,6 +165,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Miniupnpd {
+		cfg.SecureModeConflict = true
+		cfg.PCPDeleteMissingNoResources = true
+		cfg.IgnorePreferFailure = true
+		cfg.DeleteMissingSucceeds = true
 	}
 	if cfg.DisablePCP && !cfg.DisableNATPMP {
 		cfg.NATPMPOnly = true

@@ -103,8 +103,10 @@ func (g *Gateway) pcpMap(r *pcpRequest, sender netip.Addr, now time.Time) (code 
 
 	if r.lifetime == 0 {
 		if existing == nil {
-			// Deleting nothing succeeds (miniupnpd answers NO_RESOURCES here;
-			// see the research notes).
+			// Deleting nothing succeeds (§15); miniupnpd answers NO_RESOURCES.
+			if g.cfg.PCPDeleteMissingNoResources {
+				return PCPNoResources, ext, 0
+			}
 			return PCPSuccess, netip.AddrPortFrom(r.extAddrOr(extAddr), r.extPort), 0
 		}
 		t.remove(func(m *Mapping) bool { return m == existing }, PCP)
@@ -140,6 +142,8 @@ func (g *Gateway) pcpMap(r *pcpRequest, sender netip.Addr, now time.Time) (code 
 		if want == 0 && (!r.extAddr.IsValid() || r.extAddr.IsUnspecified()) {
 			return PCPMalformedOption, ext, 0 // nothing to prefer
 		}
+	}
+	if r.preferFailure && !g.cfg.IgnorePreferFailure {
 		addrOK := !r.extAddr.IsValid() || r.extAddr.IsUnspecified() || r.extAddr == extAddr
 		if !addrOK || (want != 0 && t.conflicts(proto, want, internal, r.internalPort)) {
 			return PCPCannotProvideExternal, ext, 0
