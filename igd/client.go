@@ -283,7 +283,7 @@ func (c *Client) interpret(action string, status int, body []byte) (outArgs, err
 			}
 			return nil, &ResponseError{Action: action, StatusCode: status, Reason: reason}
 		}
-		return nil, &UPnPError{Action: action, Code: f.code, Description: f.description}
+		return nil, newUPnPError(action, f.code, f.description)
 	case status < 200 || status > 299:
 		return nil, &ResponseError{Action: action, StatusCode: status, Reason: "action response with HTTP status " + strconv.Itoa(status)}
 	}

@@ -758,11 +758,19 @@ func TestIsRetryWithPermanentLease(t *testing.T) {
 
 func TestUPnPErrorMessage(t *testing.T) {
 	e := &UPnPError{Action: "AddPortMapping", Code: 718, Description: "ConflictInMappingEntry"}
-	if got, want := e.Error(), "igd: AddPortMapping: UPnP error 718 ConflictInMappingEntry"; got != want {
+	if got, want := e.Error(), "igd: AddPortMapping: 718 ConflictInMappingEntry"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	if e.FailedAction() != "AddPortMapping" || e.UPnPCode() != 718 {
+		t.Errorf("FailedAction %q, UPnPCode %d", e.FailedAction(), e.UPnPCode())
+	}
 	e = &UPnPError{Action: "AddPortMapping", Code: 799, Description: "Vendor says no"}
-	if got, want := e.Error(), "igd: AddPortMapping: UPnP error 799: Vendor says no"; got != want {
+	if got, want := e.Error(), "igd: AddPortMapping: 799 UPnP error (router says: Vendor says no)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// A hand-built error with hostile text is still safe to print.
+	e = &UPnPError{Action: "GetExternalIPAddress", Code: 718, Description: "x\x1b[2J\u202Ey"}
+	if got, want := e.Error(), "igd: GetExternalIPAddress: 718 ConflictInMappingEntry (router says: x[2Jy)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
