@@ -113,6 +113,7 @@ func get(ctx context.Context, u *url.URL, responder netip.Addr, maxSize int64, l
 	if log != nil {
 		log.Debug("fetching device description", "url", u.String())
 	}
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fetchErr(ctx, err)
@@ -135,6 +136,10 @@ func get(ctx context.Context, u *url.URL, responder netip.Addr, maxSize int64, l
 	}
 	if int64(len(body)) > maxSize {
 		return nil, unusable(fmt.Errorf("%w: description larger than %d bytes", ErrTooLarge, maxSize))
+	}
+	if log != nil {
+		log.Debug("device description fetched", "url", u.String(), "status", resp.StatusCode,
+			"bytes", len(body), "elapsed", time.Since(start))
 	}
 	return body, nil
 }

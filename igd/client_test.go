@@ -851,13 +851,20 @@ func TestLogger(t *testing.T) {
 	c := f.client(ServiceWANIP2)
 	c.Logger = slog.New(h)
 	_ = c.DeletePortMapping(context.Background(), "", 1, TCP)
-	if len(h.recs) != 1 {
-		t.Fatalf("%d records, want 1", len(h.recs))
+	// One record for the request, one for the response.
+	if len(h.recs) != 2 {
+		t.Fatalf("%d records, want 2", len(h.recs))
 	}
-	r := h.recs[0]
+	req := map[string]string{}
+	h.recs[0].Attrs(func(a slog.Attr) bool { req[a.Key] = a.Value.String(); return true })
+	if h.recs[0].Message != "igd: soap request" || req["action"] != "DeletePortMapping" || req["service"] != ServiceWANIP2 {
+		t.Errorf("request record %q %v", h.recs[0].Message, req)
+	}
+	r := h.recs[1]
 	attrs := map[string]string{}
 	r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
-	if r.Level != slog.LevelDebug || attrs["action"] != "DeletePortMapping" || attrs["status"] != "500" || !strings.Contains(attrs["err"], "606") {
-		t.Errorf("record %v %v", r.Level, attrs)
+	if r.Level != slog.LevelDebug || r.Message != "igd: soap response" || attrs["action"] != "DeletePortMapping" ||
+		attrs["status"] != "500" || !strings.Contains(attrs["err"], "606") || attrs["upnp_code"] != "606" || attrs["elapsed"] == "" {
+		t.Errorf("record %v %q %v", r.Level, r.Message, attrs)
 	}
 }
