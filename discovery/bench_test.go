@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,6 +70,37 @@ func BenchmarkParseResponse(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := ParseResponse(msg, from); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// hostileDeepDescription is issue 21's hostile description: devices nested
+// 6,000 deep, about 250 KB, under the 256 KiB fetch limit.
+func hostileDeepDescription() []byte {
+	const depth = 6000
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><device>`)
+	for i := 0; i < depth; i++ {
+		b.WriteString("<deviceList><device>")
+	}
+	for i := 0; i < depth; i++ {
+		b.WriteString("</device></deviceList>")
+	}
+	b.WriteString("</device></root>")
+	return []byte(b.String())
+}
+
+// BenchmarkParseHostileDeep measures what rejecting the 6,000-deep
+// description costs (B/op is the figure: the limits are checked as tokens
+// arrive, so the cost stops at the depth limit).
+func BenchmarkParseHostileDeep(b *testing.B) {
+	loc := mustURL(b, "http://192.168.1.1:5000/rootDesc.xml")
+	doc := hostileDeepDescription()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(doc)))
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseDescription(doc, loc, gw); err == nil {
+			b.Fatal("accepted")
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package discovery
 
 import (
-	"bytes"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net/netip"
@@ -109,40 +107,6 @@ const (
 	maxTextField   = 1024
 )
 
-// The XML shapes of the UPnP device description (UDA 1.1 §2.3). Element
-// names are matched without namespace: devices disagree on it.
-type xmlRoot struct {
-	XMLName     xml.Name   `xml:"root"`
-	SpecVersion xmlVersion `xml:"specVersion"`
-	URLBase     string     `xml:"URLBase"`
-	Device      *xmlDevice `xml:"device"`
-}
-
-type xmlVersion struct {
-	Major string `xml:"major"`
-	Minor string `xml:"minor"`
-}
-
-type xmlDevice struct {
-	DeviceType       string       `xml:"deviceType"`
-	FriendlyName     string       `xml:"friendlyName"`
-	Manufacturer     string       `xml:"manufacturer"`
-	ModelName        string       `xml:"modelName"`
-	ModelNumber      string       `xml:"modelNumber"`
-	ModelDescription string       `xml:"modelDescription"`
-	UDN              string       `xml:"UDN"`
-	Services         []xmlService `xml:"serviceList>service"`
-	Devices          []xmlDevice  `xml:"deviceList>device"`
-}
-
-type xmlService struct {
-	ServiceType string `xml:"serviceType"`
-	ServiceID   string `xml:"serviceId"`
-	ControlURL  string `xml:"controlURL"`
-	SCPDURL     string `xml:"SCPDURL"`
-	EventSubURL string `xml:"eventSubURL"`
-}
-
 // ParseDescription parses a device description fetched from location (which
 // must be an absolute http URL) served by responder. Every URL in the result
 // is resolved against URLBase, or location when there is none, and pinned to
@@ -151,6 +115,12 @@ type xmlService struct {
 //
 // Documents in UTF-8, US-ASCII and ISO-8859-1 (Latin-1) are accepted; other
 // declared encodings are rejected with ErrMalformed.
+//
+// A document that cannot be used (malformed, beyond the limits, no root
+// device) gives an error wrapping both ErrMalformed and ErrUnusableDevice:
+// the device answered, but not with anything a client can use. The limits
+// are enforced while decoding, so a hostile document costs no more than the
+// part read before it crossed one.
 func ParseDescription(b []byte, location *url.URL, responder netip.Addr) (*Root, error) {
 	if location == nil {
 		return nil, fmt.Errorf("%w: nil location", ErrInvalidArgs)
@@ -165,14 +135,12 @@ func ParseDescription(b []byte, location *url.URL, responder netip.Addr) (*Root,
 	}
 	loc = pinHost(loc, responder)
 
-	var x xmlRoot
-	d := xml.NewDecoder(bytes.NewReader(b))
-	d.CharsetReader = charsetReader
-	if err := d.Decode(&x); err != nil {
-		return nil, malformed("device description: %v", err)
+	x, err := newTreeDecoder(b).root()
+	if err != nil {
+		return nil, unusable(err)
 	}
 	if x.Device == nil {
-		return nil, malformed("device description without a root device")
+		return nil, unusable(malformed("device description without a root device"))
 	}
 	root := &Root{Location: loc, SpecVersion: specVersion(x.SpecVersion)}
 	base := loc
@@ -185,29 +153,18 @@ func ParseDescription(b []byte, location *url.URL, responder netip.Addr) (*Root,
 		}
 	}
 	c := converter{base: base, responder: responder}
-	dev, err := c.device(x.Device, 1)
-	if err != nil {
-		return nil, err
-	}
-	root.Device = dev
+	root.Device = c.device(x.Device)
 	return root, nil
 }
 
-// converter turns the XML tree into the public one, counting as it goes.
+// converter turns the XML tree (already bounded by the decoder) into the
+// public one.
 type converter struct {
 	base      *url.URL
 	responder netip.Addr
-	devices   int
-	services  int
 }
 
-func (c *converter) device(x *xmlDevice, depth int) (Device, error) {
-	if depth > maxDeviceDepth {
-		return Device{}, malformed("device description nested deeper than %d", maxDeviceDepth)
-	}
-	if c.devices++; c.devices > maxDevices {
-		return Device{}, malformed("device description with more than %d devices", maxDevices)
-	}
+func (c *converter) device(x *xmlDevice) Device {
 	d := Device{
 		DeviceType:       text(x.DeviceType),
 		FriendlyName:     text(x.FriendlyName),
@@ -218,9 +175,6 @@ func (c *converter) device(x *xmlDevice, depth int) (Device, error) {
 		UDN:              text(x.UDN),
 	}
 	for _, s := range x.Services {
-		if c.services++; c.services > maxServices {
-			return Device{}, malformed("device description with more than %d services", maxServices)
-		}
 		d.Services = append(d.Services, Service{
 			ServiceType: text(s.ServiceType),
 			ServiceID:   text(s.ServiceID),
@@ -230,13 +184,9 @@ func (c *converter) device(x *xmlDevice, depth int) (Device, error) {
 		})
 	}
 	for i := range x.Devices {
-		sub, err := c.device(&x.Devices[i], depth+1)
-		if err != nil {
-			return Device{}, err
-		}
-		d.Devices = append(d.Devices, sub)
+		d.Devices = append(d.Devices, c.device(&x.Devices[i]))
 	}
-	return d, nil
+	return d
 }
 
 // text trims a text field and bounds its length (on a rune boundary).

@@ -135,8 +135,9 @@ func TestParseDescriptionRejects(t *testing.T) {
 		"unclosed entity": "<root><device><friendlyName>&bogus;</friendlyName></device></root>",
 	}
 	for name, doc := range cases {
-		if _, err := ParseDescription([]byte(doc), mustURL(t, "http://192.168.1.1/d.xml"), gw); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		_, err := ParseDescription([]byte(doc), mustURL(t, "http://192.168.1.1/d.xml"), gw)
+		if !errors.Is(err, ErrMalformed) || !errors.Is(err, ErrUnusableDevice) {
+			t.Errorf("%s: %v, want ErrMalformed and ErrUnusableDevice", name, err)
 		}
 	}
 	if _, err := ParseDescription([]byte(igdDescription), mustURL(t, "http://192.168.1.1/d.xml"), netip.Addr{}); !errors.Is(err, ErrInvalidArgs) {

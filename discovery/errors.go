@@ -15,6 +15,10 @@ var (
 	ErrTimeout     = errs.Timeout
 	ErrUnsupported = errs.Unsupported
 	ErrInvalidArgs = errs.InvalidArgs
+	// ErrUnusableDevice: a device answered but its description is too big,
+	// malformed, or offers no port-mapping service. The error's message
+	// names what the device offered, where that is known.
+	ErrUnusableDevice = errs.UnusableDevice
 )
 
 // Errors of this package. Each wraps one of the shared sentinels above, so a
@@ -44,6 +48,14 @@ var (
 // malformed returns an error that wraps ErrMalformed with a reason.
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errs.Malformed}, args...)...)
+}
+
+// unusable marks a description error as the device's: it wraps
+// ErrUnusableDevice besides err (which keeps its own sentinels, ErrMalformed
+// or ErrTooLarge), so that a caller can tell "this device cannot be used"
+// from "no device answered".
+func unusable(err error) error {
+	return fmt.Errorf("%w: %w", errs.UnusableDevice, err)
 }
 
 // timeoutErr wraps both the shared timeout sentinel and the context's error,

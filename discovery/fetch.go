@@ -51,7 +51,8 @@ const userAgent = "Go UPnP/1.1 upnpmap/1"
 // names are refused because resolving them would let DNS choose the host.
 //
 // A timeout (Timeout or the context's deadline) gives an error wrapping
-// ErrTimeout and the context error.
+// ErrTimeout and the context error. A description that is too big or
+// unusable (see ParseDescription) gives an error wrapping ErrUnusableDevice.
 func Fetch(ctx context.Context, location *url.URL, responder netip.Addr, opt *FetchOptions) (*Root, error) {
 	if opt == nil {
 		opt = &FetchOptions{}
@@ -112,6 +113,7 @@ func get(ctx context.Context, u *url.URL, responder netip.Addr, maxSize int64, l
 	if log != nil {
 		log.Debug("fetching device description", "url", u.String())
 	}
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fetchErr(ctx, err)
@@ -126,14 +128,18 @@ func get(ctx context.Context, u *url.URL, responder netip.Addr, maxSize int64, l
 		return nil, fmt.Errorf("%w: description request: HTTP status %d", ErrUnsupported, resp.StatusCode)
 	}
 	if resp.ContentLength > maxSize {
-		return nil, fmt.Errorf("%w: description of %d bytes (limit %d)", ErrTooLarge, resp.ContentLength, maxSize)
+		return nil, unusable(fmt.Errorf("%w: description of %d bytes (limit %d)", ErrTooLarge, resp.ContentLength, maxSize))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSize+1))
 	if err != nil {
 		return nil, fetchErr(ctx, err)
 	}
 	if int64(len(body)) > maxSize {
-		return nil, fmt.Errorf("%w: description larger than %d bytes", ErrTooLarge, maxSize)
+		return nil, unusable(fmt.Errorf("%w: description larger than %d bytes", ErrTooLarge, maxSize))
+	}
+	if log != nil {
+		log.Debug("device description fetched", "url", u.String(), "status", resp.StatusCode,
+			"bytes", len(body), "elapsed", time.Since(start))
 	}
 	return body, nil
 }

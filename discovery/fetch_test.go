@@ -136,7 +136,7 @@ func TestFetchSizeLimit(t *testing.T) {
 	}))
 	for name, srv := range map[string]netip.AddrPort{"content-length": withLength, "chunked": chunked} {
 		_, err := Fetch(context.Background(), mustURL(t, "http://"+srv.String()+"/d.xml"), srv.Addr(), nil)
-		if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrMalformed) {
+		if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrMalformed) || !errors.Is(err, ErrUnusableDevice) {
 			t.Errorf("%s: %v, want ErrTooLarge", name, err)
 		}
 	}

@@ -42,6 +42,25 @@ func TestSearchReportsAnswersAsTheyArrive(t *testing.T) {
 	}
 }
 
+// With a Logger, every search sent and every answer received is a debug
+// record (what `upnpmap -v` shows).
+func TestSearchLogsExchanges(t *testing.T) {
+	resp := newResponder(t, "127.0.0.2:0", 0, echoST("http://127.0.0.2:5000/rootDesc.xml", "uuid:gw"))
+	var logs syncBuffer
+	s := &Searcher{Unicast: []netip.AddrPort{resp.Addr}, Targets: []string{TargetIGD1},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if got, _ := searchUntil(t, s, 1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("%d answers", len(got))
+	}
+	out := logs.String()
+	for _, want := range []string{`msg="ssdp: search sent"`, "st=" + TargetIGD1, `msg="ssdp: answer"`, "from=" + resp.Addr.String(),
+		"location=http://127.0.0.2:5000/rootDesc.xml"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %q:\n%s", want, out)
+		}
+	}
+}
+
 // Each request goes out several times, well formed: HOST names the
 // destination, MAN is quoted, unicast carries MX 1.
 func TestSearchRepeatsRequests(t *testing.T) {

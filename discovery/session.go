@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 // session is one running search.
@@ -71,6 +74,9 @@ func (sess *session) run(ctx context.Context, found func(Response)) {
 			// context is still live, so no answer is reported after the
 			// caller cancelled.
 			if ctx.Err() == nil && sess.accept(r) {
+				sess.log.Debug("ssdp: answer", "from", r.From, "st", safetext.Clean(r.ST, safetext.Short),
+					"location", r.Location.Redacted(), "server", safetext.Clean(r.Server, safetext.Short),
+					"after", time.Since(sess.start))
 				found(*r)
 			}
 		}
@@ -108,6 +114,8 @@ func (sess *session) sendRound() error {
 					errs = append(errs, err)
 					continue
 				}
+				sess.log.Debug("ssdp: search sent", "socket", sk.name, "to", d.dst,
+					"st", searchTarget(msg), "round", sess.sent)
 				ok++
 			}
 		}
@@ -116,6 +124,20 @@ func (sess *session) sendRound() error {
 		return fmt.Errorf("%w: every send failed: %w", ErrNoSocket, errors.Join(errs...))
 	}
 	return nil
+}
+
+// searchTarget returns the ST header of a search we built (for logs).
+func searchTarget(msg []byte) string {
+	const key = "\r\nST: "
+	i := bytes.Index(msg, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := msg[i+len(key):]
+	if j := bytes.Index(rest, []byte("\r\n")); j >= 0 {
+		rest = rest[:j]
+	}
+	return string(rest)
 }
 
 // readLoop reads datagrams from one socket and hands the valid answers to

@@ -73,7 +73,9 @@ type Client struct {
 	// client is used as given, except that redirects are never followed
 	// (a 3xx is returned as a *ResponseError) and Connection: close is sent.
 	HTTPClient *http.Client
-	// Logger receives one debug record per call. nil = silent.
+	// Logger receives debug records: one when a request is sent (action,
+	// URL, service type) and one when its reply is in or the call failed
+	// (action, HTTP status, elapsed, error). nil = silent.
 	Logger *slog.Logger
 
 	once sync.Once
@@ -171,6 +173,11 @@ func (c *Client) call(ctx context.Context, action string, args []arg) (*reply, e
 	defer func() { <-c.sem }()
 
 	start := time.Now()
+	if c.Logger != nil {
+		c.Logger.LogAttrs(ctx, slog.LevelDebug, "igd: soap request",
+			slog.String("action", action), slog.String("url", c.ControlURL.Redacted()),
+			slog.String("service", c.ServiceType), slog.Int("bytes", len(body)))
+	}
 	status, raw, err := c.roundTrip(ctx, action, body)
 	if err == nil {
 		var args outArgs
@@ -283,7 +290,7 @@ func (c *Client) interpret(action string, status int, body []byte) (outArgs, err
 			}
 			return nil, &ResponseError{Action: action, StatusCode: status, Reason: reason}
 		}
-		return nil, &UPnPError{Action: action, Code: f.code, Description: f.description}
+		return nil, newUPnPError(action, f.code, f.description)
 	case status < 200 || status > 299:
 		return nil, &ResponseError{Action: action, StatusCode: status, Reason: "action response with HTTP status " + strconv.Itoa(status)}
 	}
@@ -331,8 +338,12 @@ func (c *Client) log(ctx context.Context, action string, status int, start time.
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("err", err.Error()))
+		var ue *UPnPError
+		if errors.As(err, &ue) {
+			attrs = append(attrs, slog.Int("upnp_code", ue.Code))
+		}
 	}
-	c.Logger.LogAttrs(ctx, slog.LevelDebug, "igd: soap call", attrs...)
+	c.Logger.LogAttrs(ctx, slog.LevelDebug, "igd: soap response", attrs...)
 }
 
 // requireV2 fails without sending when the service is older than IGD:2.

@@ -758,11 +758,19 @@ func TestIsRetryWithPermanentLease(t *testing.T) {
 
 func TestUPnPErrorMessage(t *testing.T) {
 	e := &UPnPError{Action: "AddPortMapping", Code: 718, Description: "ConflictInMappingEntry"}
-	if got, want := e.Error(), "igd: AddPortMapping: UPnP error 718 ConflictInMappingEntry"; got != want {
+	if got, want := e.Error(), "igd: AddPortMapping: 718 ConflictInMappingEntry"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	if e.FailedAction() != "AddPortMapping" || e.UPnPCode() != 718 {
+		t.Errorf("FailedAction %q, UPnPCode %d", e.FailedAction(), e.UPnPCode())
+	}
 	e = &UPnPError{Action: "AddPortMapping", Code: 799, Description: "Vendor says no"}
-	if got, want := e.Error(), "igd: AddPortMapping: UPnP error 799: Vendor says no"; got != want {
+	if got, want := e.Error(), "igd: AddPortMapping: 799 UPnP error (router says: Vendor says no)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// A hand-built error with hostile text is still safe to print.
+	e = &UPnPError{Action: "GetExternalIPAddress", Code: 718, Description: "x\x1b[2J\u202Ey"}
+	if got, want := e.Error(), "igd: GetExternalIPAddress: 718 ConflictInMappingEntry (router says: x[2Jy)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -843,13 +851,20 @@ func TestLogger(t *testing.T) {
 	c := f.client(ServiceWANIP2)
 	c.Logger = slog.New(h)
 	_ = c.DeletePortMapping(context.Background(), "", 1, TCP)
-	if len(h.recs) != 1 {
-		t.Fatalf("%d records, want 1", len(h.recs))
+	// One record for the request, one for the response.
+	if len(h.recs) != 2 {
+		t.Fatalf("%d records, want 2", len(h.recs))
 	}
-	r := h.recs[0]
+	req := map[string]string{}
+	h.recs[0].Attrs(func(a slog.Attr) bool { req[a.Key] = a.Value.String(); return true })
+	if h.recs[0].Message != "igd: soap request" || req["action"] != "DeletePortMapping" || req["service"] != ServiceWANIP2 {
+		t.Errorf("request record %q %v", h.recs[0].Message, req)
+	}
+	r := h.recs[1]
 	attrs := map[string]string{}
 	r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
-	if r.Level != slog.LevelDebug || attrs["action"] != "DeletePortMapping" || attrs["status"] != "500" || !strings.Contains(attrs["err"], "606") {
-		t.Errorf("record %v %v", r.Level, attrs)
+	if r.Level != slog.LevelDebug || r.Message != "igd: soap response" || attrs["action"] != "DeletePortMapping" ||
+		attrs["status"] != "500" || !strings.Contains(attrs["err"], "606") || attrs["upnp_code"] != "606" || attrs["elapsed"] == "" {
+		t.Errorf("record %v %q %v", r.Level, r.Message, attrs)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/upnpmap/upnpmap/internal/errs"
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 // Sentinels shared with the other protocol packages and the front door (the
@@ -157,11 +158,27 @@ func ErrorName(code int) string { return codeInfo[code].name }
 // it with <UPnPError><errorCode>. Unwrap yields the sentinel for the code
 // (see the Code constants and the Err variables), or nil for a code this
 // package does not classify.
+//
+// Error() names the action and the code ("igd: AddPortMapping: 718
+// ConflictInMappingEntry"), so that a fault is read in the context of the
+// call that failed (a 718 from GetExternalIPAddress is not a port conflict).
 type UPnPError struct {
-	Action      string // the SOAP action that failed, e.g. "AddPortMapping"
-	Code        int    // errorCode
-	Description string // errorDescription as the gateway sent it (may be empty)
+	Action string // the SOAP action that failed, e.g. "AddPortMapping"
+	Code   int    // errorCode
+	// Description is the gateway's errorDescription, capped and stripped of
+	// control and bidirectional-override characters (safetext.Clean, Short):
+	// the router chooses every byte of it, and it reaches terminals and logs.
+	// It may be empty.
+	Description string
 }
+
+// FailedAction returns the SOAP action the gateway refused, e.g.
+// "AddPortMapping". Callers that explain a fault (the CLI) use it through an
+// interface, without importing this package.
+func (e *UPnPError) FailedAction() string { return e.Action }
+
+// UPnPCode returns the fault's errorCode.
+func (e *UPnPError) UPnPCode() int { return e.Code }
 
 func (e *UPnPError) Error() string {
 	var b strings.Builder
@@ -170,18 +187,27 @@ func (e *UPnPError) Error() string {
 		b.WriteString(e.Action)
 		b.WriteString(": ")
 	}
-	b.WriteString("UPnP error ")
 	b.WriteString(strconv.Itoa(e.Code))
 	name := ErrorName(e.Code)
-	if name != "" {
+	if name == "" {
+		b.WriteString(" UPnP error")
+	} else {
 		b.WriteString(" ")
 		b.WriteString(name)
 	}
-	if e.Description != "" && !strings.EqualFold(e.Description, name) {
-		b.WriteString(": ")
-		b.WriteString(e.Description)
+	// Description is already clean (see newUPnPError); cleaning again keeps
+	// a hand-built UPnPError safe too.
+	if d := safetext.Clean(e.Description, safetext.Short); d != "" && !strings.EqualFold(d, name) {
+		b.WriteString(" (router says: ")
+		b.WriteString(d)
+		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// newUPnPError builds the error for a fault, cleaning the router's text.
+func newUPnPError(action string, code int, description string) *UPnPError {
+	return &UPnPError{Action: action, Code: code, Description: safetext.Clean(description, safetext.Short)}
 }
 
 // Unwrap returns the sentinel for e.Code, or nil.

@@ -115,7 +115,7 @@ func ExampleIsRetryWithPermanentLease() {
 	}
 	fmt.Println("with lease 0:", err)
 	// Output:
-	// first try: igd: AddPortMapping: UPnP error 725 OnlyPermanentLeasesSupported
+	// first try: igd: AddPortMapping: 725 OnlyPermanentLeasesSupported
 	// with lease 0: <nil>
 }
 
@@ -142,6 +142,6 @@ func ExampleClient_AddAnyPortMapping() {
 		fmt.Println("the router reserved port", port)
 	}
 	// Output:
-	// port 80 is taken: igd: AddPortMapping: UPnP error 718 ConflictInMappingEntry
+	// port 80 is taken: igd: AddPortMapping: 718 ConflictInMappingEntry
 	// the router reserved port 81
 }

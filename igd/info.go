@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -49,8 +50,13 @@ type StatusInfo struct {
 	Uptime time.Duration
 }
 
-// Connected reports whether ConnectionStatus is "Connected".
-func (s *StatusInfo) Connected() bool { return s.ConnectionStatus == "Connected" }
+// Connected reports whether ConnectionStatus says the WAN connection is up:
+// "Connected", or "Up", which some routers answer instead (Tailscale's
+// selectBestService accepts both), in any case.
+func (s *StatusInfo) Connected() bool {
+	st := strings.TrimSpace(s.ConnectionStatus)
+	return strings.EqualFold(st, "Connected") || strings.EqualFold(st, "Up")
+}
 
 // GetStatusInfo returns the WAN connection's status. NewConnectionStatus and
 // NewUptime are required in the reply; NewLastConnectionError is optional
