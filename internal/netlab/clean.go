@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,18 +174,22 @@ func ownerAlive(name string) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// deleteNetns kills every process that is inside namespace name or holds it
-// open, deletes the name, and kills again whatever entered it meanwhile. The
-// namespace's links (veths, bridge) and nft tables go with it.
+// deleteNetns kills every process that is inside namespace name or on its
+// way in, deletes the name, and kills again whatever entered it meanwhile.
+// The namespace's links (veths, bridge) and nft tables go with it.
 //
 // Looking for processes by `ip netns pids` alone is not enough: `ip netns
-// exec` opens /run/netns/NAME, then joins the namespace, then execs, so a
-// process caught between the first two steps is not in it yet; once the name
-// is gone it joins anyway and outlives the cleanup. So processes are found by
-// the namespace's inode, in /proc/PID/ns/net and among /proc/PID/fd, and are
-// looked for again after the name is removed, when nothing new can open it.
-// deleteNetns keeps the namespace open itself all along, so that its inode
-// cannot be given to a new namespace (another lab's) while it looks.
+// exec NAME` opens /run/netns/NAME, then joins the namespace, then execs, so
+// a process caught between the first two steps is not in it yet; once the
+// name is gone it joins anyway and outlives the cleanup. So processes are
+// found by the namespace's inode, in /proc/PID/ns/net, and among the open
+// descriptors of processes that name the namespace on their command line (a
+// process that merely holds it open for a moment, as `ip netns list-id` of
+// another lab does with every namespace, is not on its way in and is left
+// alone). They are looked for again after the name is removed, when nothing
+// new can open it. deleteNetns keeps the namespace open itself all along, so
+// that its inode cannot be given to a new namespace (another lab's) while it
+// looks.
 func deleteNetns(ctx context.Context, name string) error {
 	f, err := os.Open(filepath.Join(netnsDir, name))
 	if errors.Is(err, os.ErrNotExist) {
@@ -223,7 +228,7 @@ const (
 func killNetnsProcs(ctx context.Context, name string, ns fileID) error {
 	deadline := time.Now().Add(killWait)
 	for {
-		pids := netnsUsers(ns)
+		pids := netnsUsers(name, ns)
 		if len(pids) == 0 {
 			return nil
 		}
@@ -253,11 +258,12 @@ func statID(path string) (fileID, bool) {
 }
 
 // netnsUsers returns the live processes, other than this one, that are in
-// namespace ns or hold a descriptor of it. (This process is left out: its
+// namespace ns, or hold a descriptor of it and name it (name) on their
+// command line. (This process is left out: its
 // doInNetns threads go back before returning, and its own descriptors are
 // deleteNetns's.) Zombies are left out too: they are dead already and only
 // wait for their parent.
-func netnsUsers(ns fileID) []int {
+func netnsUsers(name string, ns fileID) []int {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -269,7 +275,7 @@ func netnsUsers(ns fileID) []int {
 		if err != nil || pid <= 1 || pid == self {
 			continue
 		}
-		if usesNetns(filepath.Join("/proc", p.Name()), ns) && processAlive(pid) {
+		if usesNetns(filepath.Join("/proc", p.Name()), name, ns) && processAlive(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -277,12 +283,16 @@ func netnsUsers(ns fileID) []int {
 }
 
 // usesNetns reports whether the process at dir (/proc/PID) is in namespace
-// ns or has it open. A descriptor opened by path (/run/netns/NAME) shows that
+// ns, or has it open and name among its arguments. A descriptor opened by path (/run/netns/NAME) shows that
 // path as its link, not "net:[INODE]", so descriptors are compared by stat;
 // sockets, pipes and the like are passed over by their link text.
-func usesNetns(dir string, ns fileID) bool {
+func usesNetns(dir, name string, ns fileID) bool {
 	if id, ok := statID(filepath.Join(dir, "ns", "net")); ok && id == ns {
 		return true
+	}
+	cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+	if err != nil || !slices.Contains(strings.Split(string(cmdline), "\x00"), name) {
+		return false
 	}
 	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
 	if err != nil {

@@ -315,9 +315,11 @@ func TestLabIsolationCheck(t *testing.T) {
 
 // TestCleanStale leaves debris as a crashed run would (a lab namespace named
 // after a pid that does not exist, with a process inside, and another
-// process that holds the namespace open without being in it, as `ip netns
-// exec` does before it joins) and checks that CleanStale kills both, deletes
-// the namespace, and can run again.
+// process that names the namespace and holds it open without being in it,
+// as `ip netns exec NAME` does before it joins) and checks that CleanStale
+// kills both, deletes the namespace, and can run again; a process that
+// holds the namespace open without naming it (another lab's `ip netns
+// list-id`) is left alone.
 func TestCleanStale(t *testing.T) {
 	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -337,19 +339,25 @@ func TestCleanStale(t *testing.T) {
 	// debris of a crashed run is in it already, so wait until this is too.
 	waitInNetns(t, inside.pid, ino)
 
-	holder := command(ctx, "sleep", "60")
+	// Two sleeps holding the namespace as their fd 3 from the start; the
+	// one on its way in names the namespace (as its argv[0]).
 	nsFile, err := os.Open(filepath.Join(netnsDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder.ExtraFiles = []*os.File{nsFile} // its fd 3: open from the start
-	opener := startVictim(t, ctx, holder)
+	entering := command(ctx, "sleep", "60")
+	entering.Args[0] = name
+	bystander := command(ctx, "sleep", "60")
+	entering.ExtraFiles = []*os.File{nsFile}
+	bystander.ExtraFiles = []*os.File{nsFile}
+	opener := startVictim(t, ctx, entering)
+	other := startVictim(t, ctx, bystander)
 	nsFile.Close()
 
 	if err := CleanStale(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for what, v := range map[string]*victim{"process in the stale namespace": inside, "process holding the stale namespace open": opener} {
+	for what, v := range map[string]*victim{"process in the stale namespace": inside, "process on its way into the stale namespace": opener} {
 		select {
 		case err := <-v.waited:
 			if err == nil || !strings.Contains(err.Error(), "killed") {
@@ -358,6 +366,11 @@ func TestCleanStale(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Errorf("%s still runs", what)
 		}
+	}
+	select {
+	case err := <-other.waited:
+		t.Errorf("a process holding the namespace open without naming it ended: %v; want it left alone", err)
+	default:
 	}
 	names, err := listNetns()
 	if err != nil {
