@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -173,40 +174,61 @@ func ownerAlive(name string) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// deleteNetns kills every process inside namespace name and deletes it. The
-// namespace's links (veths, bridge) and nft tables go with it.
+// deleteNetns kills every process that is inside namespace name or on its
+// way in, deletes the name, and kills again whatever entered it meanwhile.
+// The namespace's links (veths, bridge) and nft tables go with it.
+//
+// Looking for processes by `ip netns pids` alone is not enough: `ip netns
+// exec NAME` opens /run/netns/NAME, then joins the namespace, then execs, so
+// a process caught between the first two steps is not in it yet; once the
+// name is gone it joins anyway and outlives the cleanup. So processes are
+// found by the namespace's inode, in /proc/PID/ns/net, and among the open
+// descriptors of processes that name the namespace on their command line (a
+// process that merely holds it open for a moment, as `ip netns list-id` of
+// another lab does with every namespace, is not on its way in and is left
+// alone). They are looked for again after the name is removed, when nothing
+// new can open it. deleteNetns keeps the namespace open itself all along, so
+// that its inode cannot be given to a new namespace (another lab's) while it
+// looks.
 func deleteNetns(ctx context.Context, name string) error {
-	if err := killNetnsProcs(ctx, name); err != nil {
+	f, err := os.Open(filepath.Join(netnsDir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // already gone: deleting twice is fine
+	}
+	if err != nil {
+		return fmt.Errorf("netlab: open namespace %s: %w", name, err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("netlab: namespace %s: %w", name, err)
+	}
+	ns := fileID{uint64(st.Dev), st.Ino}
+	if err := killNetnsProcs(ctx, name, ns); err != nil {
 		return err
 	}
 	if _, err := run(ctx, "", "ip", "netns", "del", name); err != nil {
-		if _, statErr := os.Stat(filepath.Join(netnsDir, name)); errors.Is(statErr, os.ErrNotExist) {
-			return nil // already gone: deleting twice is fine
-		}
-		return err
-	}
-	return nil
-}
-
-// killNetnsProcs SIGKILLs the processes in namespace name, by pid, and waits
-// (bounded) until none is left.
-func killNetnsProcs(ctx context.Context, name string) error {
-	deadline := time.Now().Add(3 * time.Second)
-	for attempt := 0; attempt < 50; attempt++ {
-		out, err := run(ctx, "", "ip", "netns", "pids", name)
-		if err != nil {
-			if _, statErr := os.Stat(filepath.Join(netnsDir, name)); errors.Is(statErr, os.ErrNotExist) {
-				return nil
-			}
+		if _, statErr := os.Stat(filepath.Join(netnsDir, name)); !errors.Is(statErr, os.ErrNotExist) {
 			return err
 		}
-		var pids []int
-		for _, p := range strings.Fields(out) {
-			// Never this process: doInNetns threads go back before returning.
-			if pid, err := strconv.Atoi(p); err == nil && pid > 1 && pid != os.Getpid() {
-				pids = append(pids, pid)
-			}
-		}
+	}
+	return killNetnsProcs(ctx, name, ns)
+}
+
+// Bounds of killNetnsProcs: how long SIGKILLed processes get to die, and how
+// often the survivors are looked for again meanwhile.
+const (
+	killWait = 3 * time.Second
+	killPoll = 20 * time.Millisecond
+)
+
+// killNetnsProcs SIGKILLs, by pid, the processes inside the network
+// namespace ns (named name, for messages) or holding it open, and waits
+// (bounded by killWait) until none is left.
+func killNetnsProcs(ctx context.Context, name string, ns fileID) error {
+	deadline := time.Now().Add(killWait)
+	for {
+		pids := netnsUsers(name, ns)
 		if len(pids) == 0 {
 			return nil
 		}
@@ -219,10 +241,74 @@ func killNetnsProcs(ctx context.Context, name string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(killPoll):
 		}
 	}
-	return fmt.Errorf("netlab: could not empty namespace %s", name)
+}
+
+// fileID names a file, here a namespace, by device and inode.
+type fileID struct{ dev, ino uint64 }
+
+func statID(path string) (fileID, bool) {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return fileID{}, false
+	}
+	return fileID{uint64(st.Dev), st.Ino}, true
+}
+
+// netnsUsers returns the live processes, other than this one, that are in
+// namespace ns, or hold a descriptor of it and name it (name) on their
+// command line. (This process is left out: its
+// doInNetns threads go back before returning, and its own descriptors are
+// deleteNetns's.) Zombies are left out too: they are dead already and only
+// wait for their parent.
+func netnsUsers(name string, ns fileID) []int {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid <= 1 || pid == self {
+			continue
+		}
+		if usesNetns(filepath.Join("/proc", p.Name()), name, ns) && processAlive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// usesNetns reports whether the process at dir (/proc/PID) is in namespace
+// ns, or has it open and name among its arguments. A descriptor opened by path (/run/netns/NAME) shows that
+// path as its link, not "net:[INODE]", so descriptors are compared by stat;
+// sockets, pipes and the like are passed over by their link text.
+func usesNetns(dir, name string, ns fileID) bool {
+	if id, ok := statID(filepath.Join(dir, "ns", "net")); ok && id == ns {
+		return true
+	}
+	cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+	if err != nil || !slices.Contains(strings.Split(string(cmdline), "\x00"), name) {
+		return false
+	}
+	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		path := filepath.Join(dir, "fd", fd.Name())
+		link, err := os.Readlink(path)
+		if err != nil || !(strings.HasPrefix(link, "/") || strings.HasPrefix(link, "net:")) {
+			continue
+		}
+		if id, ok := statID(path); ok && id == ns {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckClean reports what labs of this process left behind: a lab namespace

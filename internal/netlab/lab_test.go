@@ -10,6 +10,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -311,8 +314,12 @@ func TestLabIsolationCheck(t *testing.T) {
 }
 
 // TestCleanStale leaves debris as a crashed run would (a lab namespace named
-// after a pid that does not exist, with a process inside) and checks that
-// CleanStale kills the process, deletes the namespace, and can run again.
+// after a pid that does not exist, with a process inside, and another
+// process that names the namespace and holds it open without being in it,
+// as `ip netns exec NAME` does before it joins) and checks that CleanStale
+// kills both, deletes the namespace, and can run again; a process that
+// holds the namespace open without naming it (another lab's `ip netns
+// list-id`) is left alone.
 func TestCleanStale(t *testing.T) {
 	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -322,23 +329,48 @@ func TestCleanStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteNetns(context.Background(), name) })
-	victim := command(ctx, "ip", "netns", "exec", name, "sleep", "60")
-	if err := victim.Start(); err != nil {
+	ino, err := nsInode(name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- victim.Wait() }()
+
+	inside := startVictim(t, ctx, command(ctx, "ip", "netns", "exec", name, "sleep", "60"))
+	// ip netns exec joins the namespace some time after it starts; the
+	// debris of a crashed run is in it already, so wait until this is too.
+	waitInNetns(t, inside.pid, ino)
+
+	// Two sleeps holding the namespace as their fd 3 from the start; the
+	// one on its way in names the namespace (as its argv[0]).
+	nsFile, err := os.Open(filepath.Join(netnsDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entering := command(ctx, "sleep", "60")
+	entering.Args[0] = name
+	bystander := command(ctx, "sleep", "60")
+	entering.ExtraFiles = []*os.File{nsFile}
+	bystander.ExtraFiles = []*os.File{nsFile}
+	opener := startVictim(t, ctx, entering)
+	other := startVictim(t, ctx, bystander)
+	nsFile.Close()
 
 	if err := CleanStale(ctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-waited:
-		if err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("process in the stale namespace: %v, want killed", err)
+	for what, v := range map[string]*victim{"process in the stale namespace": inside, "process on its way into the stale namespace": opener} {
+		select {
+		case err := <-v.waited:
+			if err == nil || !strings.Contains(err.Error(), "killed") {
+				t.Errorf("%s: %v, want killed", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s still runs", what)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("process in the stale namespace still runs")
+	}
+	select {
+	case err := <-other.waited:
+		t.Errorf("a process holding the namespace open without naming it ended: %v; want it left alone", err)
+	default:
 	}
 	names, err := listNetns()
 	if err != nil {
@@ -351,6 +383,45 @@ func TestCleanStale(t *testing.T) {
 	}
 	if err := CleanStale(ctx); err != nil {
 		t.Fatalf("second CleanStale: %v", err)
+	}
+}
+
+// victim is a process TestCleanStale expects CleanStale to kill.
+type victim struct {
+	pid    int
+	waited chan error // Wait's result
+}
+
+// startVictim starts cmd and waits for it in the background; a victim that
+// survives is killed when the test ends.
+func startVictim(t *testing.T, ctx context.Context, cmd *exec.Cmd) *victim {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	v := &victim{pid: cmd.Process.Pid, waited: make(chan error, 1)}
+	go waitVictim(cmd, v.waited)
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return v
+}
+
+func waitVictim(cmd *exec.Cmd, waited chan<- error) { waited <- cmd.Wait() }
+
+// waitInNetns waits (bounded) until process pid is in the network namespace
+// with inode ino.
+func waitInNetns(t *testing.T, pid int, ino uint64) {
+	t.Helper()
+	want := fmt.Sprintf("net:[%d]", ino)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err == nil && link == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not enter the namespace within 10s (its namespace: %q, %v; want %s)", pid, link, err, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -37,7 +37,8 @@ const clientEnv = "UPNPMAP_LABTEST_CLIENT"
 
 // msg is one line of a client's output.
 type msg struct {
-	Type string `json:"type"` // mapped, event, external, closed, error, discover, ssdp
+	Type string `json:"type"`         // mapped, event, external, closed, error, discover, ssdp, list, deleted
+	ID   string `json:"id,omitempty"` // session: the mapping the answer is about
 
 	Method   string        `json:"method,omitempty"`
 	Protocol string        `json:"protocol,omitempty"`
@@ -56,6 +57,9 @@ type msg struct {
 	ExternalAddr string   `json:"external_addr,omitempty"`
 	Location     string   `json:"location,omitempty"`
 	Device       string   `json:"device,omitempty"`
+
+	// list (session)
+	Entries []entryMsg `json:"entries,omitempty"`
 
 	// ssdp
 	From string `json:"from,omitempty"`
@@ -77,6 +81,9 @@ var sentinels = []struct {
 	{"Malformed", upnpmap.ErrMalformed},
 	{"InvalidArgs", upnpmap.ErrInvalidArgs},
 	{"Timeout", upnpmap.ErrTimeout},
+	{"Refused", upnpmap.ErrRefused},
+	{"UnusableDevice", upnpmap.ErrUnusableDevice},
+	{"OnlyPermanentLeases", upnpmap.ErrOnlyPermanentLeases},
 }
 
 func errorMsg(err error) msg {
@@ -105,7 +112,7 @@ func (o *output) send(m msg) {
 func runClient(args []string) int {
 	out := &output{enc: json.NewEncoder(os.Stdout)}
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "labtest client: command missing (map, discover, ssdp)")
+		fmt.Fprintln(os.Stderr, "labtest client: command missing (map, discover, ssdp, session)")
 		return 2
 	}
 	var err error
@@ -116,6 +123,8 @@ func runClient(args []string) int {
 		err = clientDiscover(out, args[1:])
 	case "ssdp":
 		err = clientSSDP(out, args[1:])
+	case "session":
+		err = clientSession(out, args[1:])
 	default:
 		err = fmt.Errorf("unknown command %q", args[0])
 	}

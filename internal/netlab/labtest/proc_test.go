@@ -255,3 +255,11 @@ func indent(s string) string {
 	}
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
+
+// ask sends one command to a session client (client_session_test.go) and
+// returns its answer.
+func (p *proc) ask(command string) msg {
+	p.t.Helper()
+	p.send(command)
+	return p.next(sessionOpTimeout+5*time.Second, "the answer to "+command, isType("discover", "mapped", "error", "list", "closed", "deleted"))
+}
