@@ -11,15 +11,11 @@
 //	defer cancel()
 //	err = s.Search(ctx, func(r discovery.Response) {
 //		root, err := discovery.Fetch(ctx, r.Location, r.From.Addr(), nil)
-//		if err != nil { return }
-//		svcs := root.Services(
-//			"urn:schemas-upnp-org:service:WANIPConnection:2",
-//			"urn:schemas-upnp-org:service:WANIPConnection:1",
-//			"urn:schemas-upnp-org:service:WANPPPConnection:1")
-//		if len(svcs) > 0 {
-//			use(svcs[0].ControlURL, svcs[0].ServiceType)
-//			cancel() // done: no need to wait for more answers
-//		}
+//		if err != nil { return } // errors.Is(err, discovery.ErrUnusableDevice): too big, malformed
+//		svcs, err := root.Usable(igd.ServiceTypes...)
+//		if err != nil { return } // ErrUnusableDevice; the message names what it offers
+//		use(svcs)   // igd.Choose picks the connected one
+//		cancel()    // done: no need to wait for more answers
 //	})
 //
 // Search reports answers as they arrive and runs until its context ends;
@@ -51,8 +47,19 @@
 // # Errors
 //
 // Errors wrap the sentinels of the module (ErrNoGateway, ErrMalformed,
-// ErrTimeout, ErrUnsupported, ErrInvalidArgs), so errors.Is classifies them
-// the same way across upnpmap's packages.
+// ErrTimeout, ErrUnsupported, ErrInvalidArgs, ErrUnusableDevice), so
+// errors.Is classifies them the same way across upnpmap's packages. A device
+// that answered with a description too big, malformed or beyond the tree
+// limits (depth 8, 64 devices, 256 services, 8192 elements, checked while
+// decoding), or one that offers none of the wanted services (Root.Usable),
+// gives ErrUnusableDevice: something is there, but not a usable gateway.
+//
+// # Logs
+//
+// With a Logger (Searcher.Logger, FetchOptions.Logger), every search sent,
+// every answer accepted and every description fetched is a debug record;
+// router-supplied text in them is cleaned first. Without one, nothing is
+// logged.
 //
 // # Platforms
 //

@@ -1,13 +1,19 @@
 // Package igd is a UPnP Internet Gateway Device client: the SOAP actions of
-// the WANIPConnection:2, WANIPConnection:1 and WANPPPConnection:1 services
-// that open, renew, list and delete port mappings and read the external
-// address.
+// the WANIPConnection and WANPPPConnection services (versions 1 and 2, and the
+// DSL Forum's legacy names for them, see ServiceTypes) that open, renew, list
+// and delete port mappings and read the external address.
 //
 // It does not discover gateways: package discovery finds the device
-// description and the service's control URL. Given those, a Client is a
-// struct literal:
+// description and the services' control URLs. Given those, a Client is a
+// struct literal, and Choose picks among several (a multi-WAN router, or an
+// IP and a PPP connection) the one whose WAN is connected:
 //
-//	c := &igd.Client{ControlURL: svc.ControlURL, ServiceType: svc.ServiceType}
+//	svcs, err := root.Usable(igd.ServiceTypes...) // errs.UnusableDevice if none
+//	var cands []*igd.Client
+//	for _, s := range svcs {
+//		cands = append(cands, &igd.Client{ControlURL: s.ControlURL, ServiceType: s.ServiceType})
+//	}
+//	c, _, err := igd.Choose(ctx, cands) // GetStatusInfo only when there are several
 //	ext, err := c.GetExternalIPAddress(ctx)
 //	…
 //	m := igd.PortMapping{
@@ -36,8 +42,9 @@
 //
 // # Errors
 //
-// A gateway's refusal is a *UPnPError carrying the action, the UPnP error
-// code and description; it unwraps to the shared sentinels of
+// A gateway's refusal is a *UPnPError carrying the action (FailedAction),
+// the UPnP error code and the description, capped and cleaned of control
+// and bidirectional characters because the router wrote it; it unwraps to the shared sentinels of
 // internal/errs, re-exported here (ErrConflict, ErrOnlyPermanentLeases,
 // ErrNotAuthorized, ErrNoSuchEntry, ErrInvalidArgs, ErrNoResources,
 // ErrUnsupported) or to this package's own (ErrArrayIndexInvalid,

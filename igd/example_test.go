@@ -145,3 +145,35 @@ func ExampleClient_AddAnyPortMapping() {
 	// port 80 is taken: igd: AddPortMapping: 718 ConflictInMappingEntry
 	// the router reserved port 81
 }
+
+// statusRouter is a toy connection service that answers GetStatusInfo with
+// status.
+func statusRouter(status string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>`+
+			`<u:GetStatusInfoResponse xmlns:u="%s"><NewConnectionStatus>%s</NewConnectionStatus>`+
+			`<NewLastConnectionError>ERROR_NONE</NewLastConnectionError><NewUptime>42</NewUptime>`+
+			`</u:GetStatusInfoResponse></s:Body></s:Envelope>`, igd.ServiceWANIP1, status)
+	}))
+}
+
+// A router with two WAN connections (MikroTik multi-WAN): the first is down,
+// so Choose takes the second.
+func ExampleChoose() {
+	wan1, wan2 := statusRouter("Disconnected"), statusRouter("Connected")
+	defer wan1.Close()
+	defer wan2.Close()
+	var cands []*igd.Client
+	for _, srv := range []*httptest.Server{wan1, wan2} {
+		u, _ := url.Parse(srv.URL + "/upnp/control/wanipconn")
+		cands = append(cands, &igd.Client{ControlURL: u, ServiceType: igd.ServiceWANIP1})
+	}
+	c, status, err := igd.Choose(context.Background(), cands)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("second WAN chosen:", c == cands[1], status.ConnectionStatus)
+	// Output: second WAN chosen: true Connected
+}

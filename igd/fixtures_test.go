@@ -157,6 +157,25 @@ func TestRouterFixtures(t *testing.T) {
 					t.Errorf("GetExternalIPAddress: %v, %v", a, err)
 				}
 			}
+			if _, err := os.Stat(filepath.Join(dir, "soap", "GetStatusInfo.xml")); err == nil {
+				// Huawei's answer spells NewUpTime with a capital T.
+				if st, err := cl.GetStatusInfo(ctx); err != nil || !st.Connected() || st.Uptime <= 0 {
+					t.Errorf("GetStatusInfo: %+v, %v", st, err)
+				}
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "soap", "GetGenericPortMappingEntry.xml")); err == nil {
+				// Index 0 of the table, as the device answered it: an entry,
+				// or a fault that ends a listing (713; DD-WRT says 402).
+				pm, err := cl.GetGenericPortMappingEntry(ctx, 0)
+				switch {
+				case strings.Contains(string(b), "Fault"):
+					if !isEndOfList(err) {
+						t.Errorf("GetGenericPortMappingEntry fault: %v, want the end of the list", err)
+					}
+				case err != nil || pm.ExternalPort == 0 || (pm.Protocol != TCP && pm.Protocol != UDP):
+					t.Errorf("GetGenericPortMappingEntry: %+v, %v", pm, err)
+				}
+			}
 			m := PortMapping{ExternalPort: 8080, Protocol: TCP, InternalPort: 8080,
 				InternalClient: "192.168.1.10", Enabled: true, Description: "test", LeaseDuration: time.Hour}
 			if err := cl.AddPortMapping(ctx, m); err != nil {

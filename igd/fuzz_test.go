@@ -3,6 +3,9 @@ package igd
 import (
 	"bytes"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 // The fuzz targets feed hostile bytes to each parser: none may panic, and
@@ -58,8 +61,18 @@ func FuzzParseFault(f *testing.F) {
 			if !flt.hasUPnP || flt.code <= 0 || flt.code > maxFaultCode {
 				t.Fatalf("accepted fault %+v", flt)
 			}
-			e := &UPnPError{Action: "AddPortMapping", Code: flt.code, Description: flt.description}
-			_ = e.Error()
+			e := newUPnPError("AddPortMapping", flt.code, flt.description)
+			// Whatever the router wrote, the message is safe for a terminal
+			// and bounded.
+			msg := e.Error()
+			for _, r := range msg {
+				if r != ' ' && !safetext.Printable(r) {
+					t.Fatalf("Error() carries %U: %q", r, msg)
+				}
+			}
+			if n := utf8.RuneCountInString(msg); n > 300 {
+				t.Fatalf("Error() is %d runes", n)
+			}
 			_ = e.Unwrap()
 		}
 	})
