@@ -100,7 +100,8 @@ func FuzzSOAPBody(f *testing.F) {
 			t.Fatalf("parsed %+v", req)
 		}
 		// Whatever the arguments, an action answers or fails with a code.
-		out, code := g.runAction(g.model.conn, req, caller)
+		conn, _ := g.model.conn()
+		out, code := g.runAction(conn, req, caller)
 		if code == 0 {
 			for _, a := range out {
 				if a.name == "" {

@@ -105,6 +105,24 @@ type Config struct {
 	// the protocol is matched without regard to case.
 	RejectLowerCaseProtocol bool
 
+	// OnlyLayer3Forwarding: the description's root device offers only a
+	// Layer3Forwarding:1 service (no WANDevice, no connection service), as
+	// some routers with UPnP half turned off do; SSDP still answers for
+	// InternetGatewayDevice.
+	OnlyLayer3Forwarding bool
+	// NestedDevices puts that many bare devices, each inside the one before,
+	// at the head of the root device's deviceList (the rest of the
+	// description is unchanged and usable). Each level costs
+	// NestedDeviceBytes: 6,000 levels make a description of about 250 KB,
+	// within a 256 KiB size limit, that a parser must walk in bounded memory.
+	NestedDevices int
+	// FriendlyName and ModelName are the root device's friendlyName and
+	// modelName; defaults "gatewaytest router" and "gatewaytest". They are
+	// written XML-escaped; characters XML cannot carry (C0 controls other
+	// than tab and newline) become U+FFFD, while C1 controls and bidi marks
+	// go through as any hostile router could send them.
+	FriendlyName, ModelName string
+
 	// IPv6 also serves PCP on [::1] at an ephemeral port (see PCPAddr6).
 	IPv6 bool
 

@@ -93,11 +93,11 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == descPath:
 		g.serveXML(w, r, g.model.description())
-	case r.URL.Path == g.model.conn.scpd:
-		g.serveXML(w, r, scpd(connActions(g.model.conn)))
-	case r.URL.Path == g.model.cmn.scpd:
-		g.serveXML(w, r, scpd(cmnActions))
 	default:
+		if svc, ok := g.model.scpdAt(r.URL.Path); ok {
+			g.serveXML(w, r, scpd(actionsFor(svc)))
+			return
+		}
 		svc, ok := g.model.serviceAt(r.URL.Path)
 		if !ok {
 			http.NotFound(w, r)
