@@ -56,12 +56,14 @@ type device struct {
 	devices   []*device
 }
 
-func (d *device) typ() string {
-	p := d.urn
-	if p == "" {
-		p = urnDevice
+func (d *device) typ() string { return fmt.Sprintf("%s%s:%d", d.prefix(), d.name, d.version) }
+
+// prefix is the device type up to the name, e.g. "urn:schemas-upnp-org:device:".
+func (d *device) prefix() string {
+	if d.urn == "" {
+		return urnDevice
 	}
-	return fmt.Sprintf("%s%s:%d", p, d.name, d.version)
+	return d.urn
 }
 
 // walk calls f for d and every device below it, depth first.

@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -123,6 +124,20 @@ type Config struct {
 	// go through as any hostile router could send them.
 	FriendlyName, ModelName string
 
+	// Replay serves a captured real router's description instead of the
+	// built-in one: a directory (e.g. os.DirFS("testdata/routers/x")) holding
+	// rootDesc.xml, its SCPDs named by the last path element of their
+	// SCPDURL, optional soap/<Action>.xml response bodies and SOURCE.md. The
+	// description's URLBase and absolute URLs are moved to the gateway's own
+	// address (relative ones are kept); its WAN*Connection services answer
+	// the port-mapping actions from the gateway's table; actions without
+	// state (GetStatusInfo, GetExternalIPAddress …) answer with the captured
+	// body when there is one. IGDVersion defaults to the capture's
+	// InternetGatewayDevice version; IGDVersion, PPP, OnlyLayer3Forwarding,
+	// NestedDevices, FriendlyName and ModelName do not change what is served.
+	// Start fails if the capture cannot be read or parsed.
+	Replay fs.FS
+
 	// IPv6 also serves PCP on [::1] at an ephemeral port (see PCPAddr6).
 	IPv6 bool
 
@@ -198,10 +213,11 @@ func (cfg Config) withDefaults() Config {
 
 // Gateway is a running fake router. Its methods are safe for concurrent use.
 type Gateway struct {
-	cfg   Config
-	addr  netip.Addr
-	log   *slog.Logger
-	model *model // the UPnP device tree
+	cfg    Config
+	addr   netip.Addr
+	log    *slog.Logger
+	model  *model  // the UPnP device tree
+	replay *replay // Config.Replay, loaded; nil without it
 
 	pmp  *net.UDPConn // addr:5351, NAT-PMP and PCP; nil if both are disabled
 	pcp6 *net.UDPConn // [::1]:ephemeral, PCP only; nil unless cfg.IPv6
@@ -227,17 +243,32 @@ type httpSrv struct {
 // Start binds a fresh loopback address and starts serving. The caller must
 // Close the Gateway.
 func Start(cfg Config) (*Gateway, error) {
+	var rp *replay
+	if cfg.Replay != nil {
+		var err error
+		if rp, err = loadReplay(cfg.Replay); err != nil {
+			return nil, fmt.Errorf("gatewaytest: replay: %w", err)
+		}
+		if cfg.IGDVersion == 0 {
+			cfg.IGDVersion = rp.igdVersion()
+		}
+	}
 	cfg = cfg.withDefaults()
 	g := &Gateway{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		done: make(chan struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		done:   make(chan struct{}),
+		replay: rp,
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	g.st = newState(cfg, g.emitter())
-	g.model = newModel(cfg)
+	if rp != nil {
+		g.model = rp.model()
+	} else {
+		g.model = newModel(cfg)
+	}
 
 	socks, err := bindLoopback(!(cfg.DisableNATPMP && cfg.DisablePCP), !cfg.DisableUPnP)
 	if err != nil {

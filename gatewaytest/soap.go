@@ -183,6 +183,13 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request, svc service,
 		writeFaultText(w, code, text)
 		return
 	}
+	if b, ok := g.replay.capturedReply(req.action); ok {
+		g.log.Debug("soap replayed", "action", req.action, "caller", caller)
+		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+		w.Header().Set("EXT", "")
+		_, _ = w.Write(b)
+		return
+	}
 	out, code := g.runAction(svc, req, caller)
 	g.log.Debug("soap", "action", req.action, "caller", caller, "code", code)
 	if code != 0 {
