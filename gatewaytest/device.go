@@ -131,8 +131,16 @@ func newIGDModel(cfg Config) *model {
 	}
 }
 
-// serviceAt returns the service whose control URL is path.
-func (m *model) serviceAt(path string) (service, bool) {
+// serviceAt returns the service whose control URL is path?query, or path
+// alone when no control URL has that query.
+func (m *model) serviceAt(path, query string) (service, bool) {
+	if query != "" {
+		for _, s := range m.services {
+			if s.control == path+"?"+query {
+				return s, true
+			}
+		}
+	}
 	for _, s := range m.services {
 		if s.control == path {
 			return s, true

@@ -106,7 +106,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			g.serveXML(w, r, scpd(actionsFor(svc)))
 			return
 		}
-		svc, ok := g.model.serviceAt(r.URL.Path)
+		svc, ok := g.model.serviceAt(r.URL.Path, r.URL.RawQuery)
 		if !ok {
 			http.NotFound(w, r)
 			return

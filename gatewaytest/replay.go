@@ -57,7 +57,8 @@ func loadReplay(fsys fs.FS) (*replay, error) {
 			if !ok || walkErr != nil {
 				continue
 			}
-			b, err := readReplayFile(fsys, path.Base(p))
+			p, _, _ = strings.Cut(p, "?")
+			b, err := readSCPD(fsys, path.Base(p))
 			switch {
 			case err == nil:
 				r.scpds[p] = b
@@ -85,6 +86,17 @@ func loadReplay(fsys fs.FS) (*replay, error) {
 		r.soap[action] = b
 	}
 	return r, nil
+}
+
+// readSCPD reads the SCPD named by the last path element of its SCPDURL,
+// or by that name with ':' replaced by '_' (Go module file names cannot
+// hold ':', so fixtures rename e.g. WANPPPConnection:1.xml).
+func readSCPD(fsys fs.FS, name string) ([]byte, error) {
+	b, err := readReplayFile(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) && strings.Contains(name, ":") {
+		return readReplayFile(fsys, strings.ReplaceAll(name, ":", "_"))
+	}
+	return b, err
 }
 
 // readReplayFile reads one file of a capture, bounded by maxReplayFile.

@@ -171,9 +171,11 @@ func splitType(typ string) (prefix, name string, version int, ok bool) {
 	return typ[:j+1], typ[j+1 : i], v, true
 }
 
-// servedPath is the path a URL of the capture points at once its host is
-// the gateway's: ref resolved against URLBase (itself rewritten) or the
-// description's own URL. ok is false for an empty or unparsable ref.
+// servedPath is the path (with its query, if any: routers such as D-Link's
+// and DD-WRT tell services apart by it) a URL of the capture points at once
+// its host is the gateway's: ref resolved against URLBase (itself
+// rewritten) or the description's own URL. ok is false for an empty or
+// unparsable ref.
 func servedPath(urlBase, ref string) (string, bool) {
 	if ref == "" {
 		return "", false
@@ -188,8 +190,14 @@ func servedPath(urlBase, ref string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	p := base.ResolveReference(u).Path
-	return p, p != ""
+	r := base.ResolveReference(u)
+	if r.Path == "" {
+		return "", false
+	}
+	if r.RawQuery != "" {
+		return r.Path + "?" + r.RawQuery, true
+	}
+	return r.Path, true
 }
 
 // rewriteHost replaces the scheme and host of an absolute http(s) URL with

@@ -150,3 +150,42 @@ func TestRewriteHost(t *testing.T) {
 		}
 	}
 }
+
+func TestServedPath(t *testing.T) {
+	for _, tc := range []struct{ base, ref, want string }{
+		{"", "/ctl/IPConn", "/ctl/IPConn"},
+		{"", "ctl/IPConn", "/ctl/IPConn"}, // against the LOCATION /rootDesc.xml
+		{"http://10.0.0.1:49152", "upnp/control/x", "/upnp/control/x"},
+		{"http://10.0.0.1:49152/base/", "ctl", "/base/ctl"},
+		{"", "http://10.0.0.1:5000/abs", "/abs"},
+		{"", "/soap.cgi?service=WANIPConn1", "/soap.cgi?service=WANIPConn1"}, // D-Link: the query tells services apart
+	} {
+		if got, ok := servedPath(tc.base, tc.ref); !ok || got != tc.want {
+			t.Errorf("servedPath(%q, %q) = %q, %v; want %q", tc.base, tc.ref, got, ok, tc.want)
+		}
+	}
+	if _, ok := servedPath("", ""); ok {
+		t.Error("an empty URL has a path")
+	}
+}
+
+// TestReplayQueryControlURLs: services told apart only by the query of
+// their control URL (D-Link, DD-WRT) each get their own requests.
+func TestReplayQueryControlURLs(t *testing.T) {
+	desc, err := os.ReadFile(handmade + "/rootDesc.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc = bytes.Replace(desc, []byte("<controlURL>upnp/control/WANIPConn1</controlURL>"), []byte("<controlURL>/soap.cgi?service=WANIPConn1</controlURL>"), 1)
+	desc = bytes.Replace(desc, []byte("<controlURL>/upnp/control/WANCommonIFC1</controlURL>"), []byte("<controlURL>/soap.cgi?service=WANCommonIFC1</controlURL>"), 1)
+	g := New(t, Config{Replay: fstest.MapFS{"rootDesc.xml": {Data: desc}}})
+	mustOK(t, "AddPortMapping", soapCall{svc: wanip1, action: "AddPortMapping", path: "/soap.cgi?service=WANIPConn1",
+		args: addArgs(7000, "TCP", 7000, "127.0.0.1", "q", 0)}.do(t, g))
+	mustOK(t, "GetCommonLinkProperties", soapCall{svc: "urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1",
+		action: "GetCommonLinkProperties", path: "/soap.cgi?service=WANCommonIFC1"}.do(t, g))
+	mustFault(t, "AddPortMapping on the other service", soapCall{svc: wanip1, action: "AddPortMapping",
+		path: "/soap.cgi?service=WANCommonIFC1", args: addArgs(7001, "TCP", 7001, "127.0.0.1", "q", 0)}.do(t, g), 401)
+	if n := len(g.Mappings()); n != 1 {
+		t.Errorf("%d entries", n)
+	}
+}
