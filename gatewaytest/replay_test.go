@@ -49,6 +49,11 @@ func TestReplayDescriptionRewritten(t *testing.T) {
 	if n := bytes.Count(desc, []byte("192.168.0.1")); n != 1 {
 		t.Errorf("%d mentions of the captured address left, want 1 (manufacturerURL):\n%s", n, desc)
 	}
+	// A reboot moves the HTTP port; the served URLs follow it.
+	g.Reboot()
+	if _, desc := get(t, g, descPath); !bytes.Contains(desc, []byte("<URLBase>http://"+g.HTTPAddr().String()+"</URLBase>")) || g.HTTPAddr().String() == self[len("http://"):] {
+		t.Errorf("after a reboot (now %v) the description still says %s", g.HTTPAddr(), self)
+	}
 	for _, name := range []string{"WANIPCn.xml", "L3F.xml", "WANCfg.xml"} {
 		want, err := os.ReadFile(handmade + "/" + name)
 		if err != nil {
