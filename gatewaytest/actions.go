@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,23 @@ var (
 	}
 )
 
+// l3fActions are the Layer3Forwarding actions a router with no connection
+// service answers.
+var l3fActions = []string{"GetDefaultConnectionService"}
+
+// actionsFor lists the actions a service answers.
+func actionsFor(svc service) []string {
+	switch {
+	case svc.isConn():
+		return connActions(svc)
+	case svc.name == "WANCommonInterfaceConfig":
+		return cmnActions
+	case svc.name == "Layer3Forwarding":
+		return l3fActions
+	}
+	return nil
+}
+
 // connActions lists the actions of the connection service.
 func connActions(svc service) []string {
 	if svc.name == "WANIPConnection" && svc.version >= 2 {
@@ -42,15 +60,7 @@ type call struct {
 // runAction dispatches an action; it returns the output arguments or a UPnP
 // error code.
 func (g *Gateway) runAction(svc service, req *soapRequest, caller netip.Addr) ([]arg, int) {
-	actions := cmnActions
-	if svc == g.model.conn {
-		actions = connActions(svc)
-	}
-	found := false
-	for _, a := range actions {
-		found = found || a == req.action
-	}
-	if !found {
+	if !slices.Contains(actionsFor(svc), req.action) {
 		return nil, 401
 	}
 	c := &call{args: req.args, caller: caller, now: g.cfg.Now(), strictProto: g.cfg.RejectLowerCaseProtocol}
@@ -90,6 +100,9 @@ func (g *Gateway) runAction(svc service, req *soapRequest, caller netip.Addr) ([
 	case "GetCommonLinkProperties":
 		return []arg{{"NewWANAccessType", "Ethernet"}, {"NewLayer1UpstreamMaxBitRate", "100000000"},
 			{"NewLayer1DownstreamMaxBitRate", "100000000"}, {"NewPhysicalLinkStatus", "Up"}}, 0
+	case "GetDefaultConnectionService":
+		// No connection service to name: that is what this router lacks.
+		return []arg{{"NewDefaultConnectionService", ""}}, 0
 	case "GetTotalBytesSent", "GetTotalBytesReceived", "GetTotalPacketsSent", "GetTotalPacketsReceived":
 		return []arg{{"New" + strings.TrimPrefix(req.action, "Get"), "0"}}, 0
 	}

@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"fmt"
 )
@@ -13,19 +14,21 @@ func (m *model) description() []byte {
 	b.WriteString(xml.Header)
 	b.WriteString(`<root xmlns="urn:schemas-upnp-org:device-1-0" configId="1">` + "\n")
 	b.WriteString("<specVersion><major>1</major><minor>1</minor></specVersion>\n")
-	writeDevice(&b, m.root)
+	writeDevice(&b, m.root, m.nest)
 	b.WriteString("</root>\n")
 	return b.Bytes()
 }
 
-func writeDevice(b *bytes.Buffer, d *device) {
+// writeDevice writes d and its embedded devices; nest bare devices nested
+// inside each other come first in d's deviceList (Config.NestedDevices).
+func writeDevice(b *bytes.Buffer, d *device, nest int) {
 	b.WriteString("<device>\n")
 	tag(b, "deviceType", d.typ())
 	tag(b, "friendlyName", d.friendly)
 	tag(b, "manufacturer", "upnpmap")
 	tag(b, "manufacturerURL", "https://github.com/upnpmap/upnpmap")
 	tag(b, "modelDescription", "fake router for tests")
-	tag(b, "modelName", "gatewaytest")
+	tag(b, "modelName", cmp.Or(d.modelName, defaultModelName))
 	tag(b, "modelNumber", "1")
 	tag(b, "serialNumber", "00000001")
 	tag(b, "UDN", d.udn)
@@ -42,14 +45,30 @@ func writeDevice(b *bytes.Buffer, d *device) {
 		}
 		b.WriteString("</serviceList>\n")
 	}
-	if len(d.devices) > 0 {
+	if len(d.devices) > 0 || nest > 0 {
 		b.WriteString("<deviceList>\n")
+		writeNest(b, nest)
 		for _, c := range d.devices {
-			writeDevice(b, c)
+			writeDevice(b, c, 0)
 		}
 		b.WriteString("</deviceList>\n")
 	}
 	b.WriteString("</device>\n")
+}
+
+// NestedDeviceBytes is what each level of Config.NestedDevices adds to the
+// description.
+const NestedDeviceBytes = len("<device><deviceList>") + len("</deviceList></device>")
+
+// writeNest writes n bare devices, each inside the one before: no type, no
+// UDN, nothing but the nesting that a parser has to keep track of.
+func writeNest(b *bytes.Buffer, n int) {
+	for range n {
+		b.WriteString("<device><deviceList>")
+	}
+	for range n {
+		b.WriteString("</deviceList></device>")
+	}
 }
 
 // tag writes <name>escaped value</name>.

@@ -1,6 +1,7 @@
 package gatewaytest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 )
@@ -19,6 +20,7 @@ const (
 
 // service is one UPnP service of the model.
 type service struct {
+	urn     string // type prefix; "" means urnService
 	name    string // e.g. "WANIPConnection"
 	version int
 	id      string // serviceId
@@ -27,19 +29,42 @@ type service struct {
 	event   string // event subscription URL path (not served: 404)
 }
 
-func (s service) typ() string { return fmt.Sprintf("%s%s:%d", urnService, s.name, s.version) }
+func (s service) typ() string { return fmt.Sprintf("%s%s:%d", s.prefix(), s.name, s.version) }
+
+// prefix is the service type up to the name, e.g. "urn:schemas-upnp-org:service:".
+func (s service) prefix() string {
+	if s.urn == "" {
+		return urnService
+	}
+	return s.urn
+}
+
+// isConn reports whether s is a WAN connection service, the one that
+// answers the port-mapping actions with the gateway's table.
+func (s service) isConn() bool { return s.name == "WANIPConnection" || s.name == "WANPPPConnection" }
 
 // device is one UPnP device of the model.
 type device struct {
+	urn      string // type prefix; "" means urnDevice
 	name     string // e.g. "WANDevice"
 	version  int
 	udn      string // "uuid:…"
 	friendly string
-	services []service
-	devices  []*device
+	// modelName is the root device's modelName; "" means defaultModelName.
+	modelName string
+	services  []service
+	devices   []*device
 }
 
-func (d *device) typ() string { return fmt.Sprintf("%s%s:%d", urnDevice, d.name, d.version) }
+func (d *device) typ() string { return fmt.Sprintf("%s%s:%d", d.prefix(), d.name, d.version) }
+
+// prefix is the device type up to the name, e.g. "urn:schemas-upnp-org:device:".
+func (d *device) prefix() string {
+	if d.urn == "" {
+		return urnDevice
+	}
+	return d.urn
+}
 
 // walk calls f for d and every device below it, depth first.
 func (d *device) walk(f func(*device)) {
@@ -49,15 +74,34 @@ func (d *device) walk(f func(*device)) {
 	}
 }
 
-// model is the device tree of a configuration; conn is the connection
-// service (WANIPConnection or WANPPPConnection) that SOAP control serves.
+// model is the device tree of a configuration and the services whose
+// control URLs SOAP serves.
 type model struct {
-	root *device
-	conn service
-	cmn  service
+	root     *device
+	services []service // every service, in description order
+	// nest is Config.NestedDevices: bare devices nested inside each other,
+	// written into the description only (SSDP does not answer for them).
+	nest int
 }
 
+// Default router text of the description (Config.FriendlyName, ModelName).
+const (
+	defaultFriendlyName = "gatewaytest router"
+	defaultModelName    = "gatewaytest"
+)
+
 func newModel(cfg Config) *model {
+	m := newIGDModel(cfg)
+	m.nest = cfg.NestedDevices
+	m.root.friendly = cmp.Or(cfg.FriendlyName, defaultFriendlyName)
+	m.root.modelName = cfg.ModelName
+	m.root.walk(func(d *device) { m.services = append(m.services, d.services...) })
+	return m
+}
+
+// newIGDModel builds the device tree of cfg: the IGD layout, or a root
+// device with only Layer3Forwarding (Config.OnlyLayer3Forwarding).
+func newIGDModel(cfg Config) *model {
 	v := cfg.IGDVersion
 	conn := service{name: "WANIPConnection", version: v, id: "urn:upnp-org:serviceId:WANIPConn1",
 		control: "/ctl/IPConn", scpd: "/WANIPCn.xml", event: "/evt/IPConn"}
@@ -67,11 +111,14 @@ func newModel(cfg Config) *model {
 	}
 	cmn := service{name: "WANCommonInterfaceConfig", version: 1, id: "urn:upnp-org:serviceId:WANCommonIFC1",
 		control: "/ctl/CmnIfCfg", scpd: "/WANCfg.xml", event: "/evt/CmnIfCfg"}
+	if cfg.OnlyLayer3Forwarding {
+		l3f := service{name: "Layer3Forwarding", version: 1, id: "urn:upnp-org:serviceId:L3Forwarding1",
+			control: "/ctl/L3F", scpd: "/L3F.xml", event: "/evt/L3F"}
+		return &model{root: &device{name: "InternetGatewayDevice", version: v, udn: newUUID(), services: []service{l3f}}}
+	}
 	return &model{
-		conn: conn,
-		cmn:  cmn,
 		root: &device{
-			name: "InternetGatewayDevice", version: v, udn: newUUID(), friendly: "gatewaytest router",
+			name: "InternetGatewayDevice", version: v, udn: newUUID(),
 			devices: []*device{{
 				name: "WANDevice", version: v, udn: newUUID(), friendly: "WANDevice",
 				services: []service{cmn},
@@ -84,10 +131,38 @@ func newModel(cfg Config) *model {
 	}
 }
 
-// serviceAt returns the service whose control URL is path.
-func (m *model) serviceAt(path string) (service, bool) {
-	for _, s := range []service{m.conn, m.cmn} {
+// serviceAt returns the service whose control URL is path?query, or path
+// alone when no control URL has that query.
+func (m *model) serviceAt(path, query string) (service, bool) {
+	if query != "" {
+		for _, s := range m.services {
+			if s.control == path+"?"+query {
+				return s, true
+			}
+		}
+	}
+	for _, s := range m.services {
 		if s.control == path {
+			return s, true
+		}
+	}
+	return service{}, false
+}
+
+// conn returns the first connection service, if the model has one.
+func (m *model) conn() (service, bool) {
+	for _, s := range m.services {
+		if s.isConn() {
+			return s, true
+		}
+	}
+	return service{}, false
+}
+
+// scpdAt returns the service whose SCPD URL is path.
+func (m *model) scpdAt(path string) (service, bool) {
+	for _, s := range m.services {
+		if s.scpd == path {
 			return s, true
 		}
 	}

@@ -6,6 +6,15 @@
 // announcements, refusals, silence, slow answers, decoy replies, IGD v1 or
 // PPP only, permanent leases only, secure mode, conflicts, error injection.
 //
+// Beyond the specifications it can behave as particular routers do:
+// Config.Miniupnpd turns on every measured deviation of miniupnpd 2.3.1
+// (each also a knob of its own); FailActionText, OnlyLayer3Forwarding,
+// NestedDevices, FriendlyName and SetResult with undefined codes play
+// hostile or broken routers; and Config.Replay serves a captured real
+// router's description, SCPDs and SOAP answers (testdata/routers/…) over the
+// gateway's working table. Config.OnChange reports every change to the table
+// as it happens.
+//
 // It is written from the specifications and imports none of this module's
 // clients, so that a client passing against it has agreed with an
 // independent reading of the protocols. Where the specifications leave room

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
 )
@@ -57,4 +58,22 @@ func ExampleGateway_AddMapping() {
 	m := gw.Mappings()[0]
 	fmt.Println(m.Method, m.InternalAddr, m.ExternalPort)
 	// Output: manual 192.168.1.200 443
+}
+
+// A captured router served over the fake's working table, and every change
+// to that table reported as it happens.
+func ExampleConfig_replay() {
+	var changes []gatewaytest.Change
+	gw, err := gatewaytest.Start(gatewaytest.Config{
+		Replay:   os.DirFS("testdata/replay/handmade-igd1"),
+		OnChange: func(c gatewaytest.Change) { changes = append(changes, c) }, // called under the gateway's lock
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer gw.Close()
+	gw.AddMapping(gatewaytest.Mapping{ExternalPort: 8080})
+	fmt.Println(len(changes), changes[0].Kind, changes[0].By, changes[0].Mapping.ExternalPort)
+	// Output: 1 added manual 8080
 }

@@ -3,6 +3,7 @@ package gatewaytest
 import (
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -100,7 +101,8 @@ func FuzzSOAPBody(f *testing.F) {
 			t.Fatalf("parsed %+v", req)
 		}
 		// Whatever the arguments, an action answers or fails with a code.
-		out, code := g.runAction(g.model.conn, req, caller)
+		conn, _ := g.model.conn()
+		out, code := g.runAction(conn, req, caller)
 		if code == 0 {
 			for _, a := range out {
 				if a.name == "" {
@@ -109,6 +111,29 @@ func FuzzSOAPBody(f *testing.F) {
 			}
 		} else if upnpErrors[code] == "" {
 			t.Fatalf("undocumented error code %d", code)
+		}
+	})
+}
+
+// FuzzCapturedDescription: whatever a capture holds, parsing it, building
+// the replay model and rewriting its URLs never panics, and every served
+// path is absolute.
+func FuzzCapturedDescription(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tree, err := parseCapturedDescription(b)
+		if err != nil {
+			return
+		}
+		r := &replay{desc: b, tree: tree}
+		m := r.model()
+		for _, s := range m.services {
+			if !strings.HasPrefix(s.control, "/") {
+				t.Fatalf("control path %q", s.control)
+			}
+		}
+		_ = r.igdVersion()
+		if out := r.description("127.0.0.1:1"); len(out) > len(b)+len(b)/2+64*strings.Count(string(b), "://") {
+			t.Fatalf("rewrite grew %d bytes to %d", len(b), len(out))
 		}
 	})
 }

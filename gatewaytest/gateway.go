@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -105,6 +106,38 @@ type Config struct {
 	// the protocol is matched without regard to case.
 	RejectLowerCaseProtocol bool
 
+	// OnlyLayer3Forwarding: the description's root device offers only a
+	// Layer3Forwarding:1 service (no WANDevice, no connection service), as
+	// some routers with UPnP half turned off do; SSDP still answers for
+	// InternetGatewayDevice.
+	OnlyLayer3Forwarding bool
+	// NestedDevices puts that many bare devices, each inside the one before,
+	// at the head of the root device's deviceList (the rest of the
+	// description is unchanged and usable). Each level costs
+	// NestedDeviceBytes: 6,000 levels make a description of about 250 KB,
+	// within a 256 KiB size limit, that a parser must walk in bounded memory.
+	NestedDevices int
+	// FriendlyName and ModelName are the root device's friendlyName and
+	// modelName; defaults "gatewaytest router" and "gatewaytest". They are
+	// written XML-escaped; characters XML cannot carry (C0 controls other
+	// than tab and newline) become U+FFFD, while C1 controls and bidi marks
+	// go through as any hostile router could send them.
+	FriendlyName, ModelName string
+
+	// Replay serves a captured real router's description instead of the
+	// built-in one: a directory (e.g. os.DirFS("testdata/routers/x")) holding
+	// rootDesc.xml, its SCPDs named by the last path element of their
+	// SCPDURL, optional soap/<Action>.xml response bodies and SOURCE.md. The
+	// description's URLBase and absolute URLs are moved to the gateway's own
+	// address (relative ones are kept); its WAN*Connection services answer
+	// the port-mapping actions from the gateway's table; actions without
+	// state (GetStatusInfo, GetExternalIPAddress …) answer with the captured
+	// body when there is one. IGDVersion defaults to the capture's
+	// InternetGatewayDevice version; IGDVersion, PPP, OnlyLayer3Forwarding,
+	// NestedDevices, FriendlyName and ModelName do not change what is served.
+	// Start fails if the capture cannot be read or parsed.
+	Replay fs.FS
+
 	// IPv6 also serves PCP on [::1] at an ephemeral port (see PCPAddr6).
 	IPv6 bool
 
@@ -180,10 +213,11 @@ func (cfg Config) withDefaults() Config {
 
 // Gateway is a running fake router. Its methods are safe for concurrent use.
 type Gateway struct {
-	cfg   Config
-	addr  netip.Addr
-	log   *slog.Logger
-	model *model // the UPnP device tree
+	cfg    Config
+	addr   netip.Addr
+	log    *slog.Logger
+	model  *model  // the UPnP device tree
+	replay *replay // Config.Replay, loaded; nil without it
 
 	pmp  *net.UDPConn // addr:5351, NAT-PMP and PCP; nil if both are disabled
 	pcp6 *net.UDPConn // [::1]:ephemeral, PCP only; nil unless cfg.IPv6
@@ -209,17 +243,32 @@ type httpSrv struct {
 // Start binds a fresh loopback address and starts serving. The caller must
 // Close the Gateway.
 func Start(cfg Config) (*Gateway, error) {
+	var rp *replay
+	if cfg.Replay != nil {
+		var err error
+		if rp, err = loadReplay(cfg.Replay); err != nil {
+			return nil, fmt.Errorf("gatewaytest: replay: %w", err)
+		}
+		if cfg.IGDVersion == 0 {
+			cfg.IGDVersion = rp.igdVersion()
+		}
+	}
 	cfg = cfg.withDefaults()
 	g := &Gateway{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		done: make(chan struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		done:   make(chan struct{}),
+		replay: rp,
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	g.st = newState(cfg, g.emitter())
-	g.model = newModel(cfg)
+	if rp != nil {
+		g.model = rp.model()
+	} else {
+		g.model = newModel(cfg)
+	}
 
 	socks, err := bindLoopback(!(cfg.DisableNATPMP && cfg.DisablePCP), !cfg.DisableUPnP)
 	if err != nil {

@@ -92,13 +92,21 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Server", ServerHeader)
 	switch {
 	case r.URL.Path == descPath:
+		if g.replay != nil {
+			g.serveXML(w, r, g.replay.description(g.HTTPAddr().String()))
+			return
+		}
 		g.serveXML(w, r, g.model.description())
-	case r.URL.Path == g.model.conn.scpd:
-		g.serveXML(w, r, scpd(connActions(g.model.conn)))
-	case r.URL.Path == g.model.cmn.scpd:
-		g.serveXML(w, r, scpd(cmnActions))
 	default:
-		svc, ok := g.model.serviceAt(r.URL.Path)
+		if b, ok := g.replayedSCPD(r.URL.Path); ok {
+			g.serveXML(w, r, b)
+			return
+		}
+		if svc, ok := g.model.scpdAt(r.URL.Path); ok {
+			g.serveXML(w, r, scpd(actionsFor(svc)))
+			return
+		}
+		svc, ok := g.model.serviceAt(r.URL.Path, r.URL.RawQuery)
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -110,6 +118,15 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.serveSOAP(w, r, svc, remoteAddr(r))
 	}
+}
+
+// replayedSCPD is the captured SCPD served at path, if any.
+func (g *Gateway) replayedSCPD(path string) ([]byte, bool) {
+	if g.replay == nil {
+		return nil, false
+	}
+	b, ok := g.replay.scpds[path]
+	return b, ok
 }
 
 // serveXML answers a GET for a document.

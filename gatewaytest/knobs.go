@@ -169,16 +169,40 @@ func (g *Gateway) SetResult(method string, code int) {
 }
 
 // FailAction makes a SOAP action fail with a UPnP error code (e.g. 501,
-// 718, 725); action "*" means every action; code 0 clears the entry.
-func (g *Gateway) FailAction(action string, code int) {
+// 718, 725); action "*" means every action; code 0 clears the entry. The
+// fault's errorDescription is the spec's name for the code.
+func (g *Gateway) FailAction(action string, code int) { g.FailActionText(action, code, "") }
+
+// FailActionText is FailAction with the fault's errorDescription set to
+// text, which is written as a hostile router would: only &, < and > are
+// escaped, everything else (control characters, bidi marks, any length) goes
+// out as given. Text empty means the spec's name. See HostileText and
+// HostileTextC0 for ready-made samples; strings.Repeat makes a huge one (a
+// 60 KB text still fits the 64 KiB a client commonly accepts).
+func (g *Gateway) FailActionText(action string, code int, text string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if code == 0 {
 		delete(g.st.fail, action)
+		delete(g.st.failText, action)
 		return
 	}
 	g.st.fail[action] = code
+	g.st.failText[action] = text
 }
+
+// Router text that must never reach a terminal as it is, for
+// FailActionText, Config.FriendlyName and the like.
+const (
+	// HostileText is well-formed XML character data: C1 controls (U+009B is
+	// CSI, which some terminals treat as ESC [; U+0085 is NEL), a bidi
+	// override (U+202E) and isolate (U+2066), so it reaches a client's
+	// parser intact.
+	HostileText = "port \u009b31mbusy\u009b0m\u0085 \u202etxt.exe\u202c \u2066iso\u2069"
+	// HostileTextC0 carries ESC and BEL, which XML 1.0 cannot carry: a strict
+	// parser rejects the whole reply that holds it raw.
+	HostileTextC0 = "port \x1b[31mbusy\x1b[0m\x07"
+)
 
 // SetDecoy selects a decoy kind (DecoyWrongNonce, DecoyWrongSource,
 // DecoyTruncated) sent before every NAT-PMP/PCP reply, or DecoyNone. It

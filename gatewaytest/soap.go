@@ -143,7 +143,7 @@ func parseSOAPAction(h string) (svcType, action string, ok bool) {
 // svc: the same service name at a version no higher than svc's (services are
 // backward compatible with their earlier versions).
 func serviceAccepts(svc service, typ string) bool {
-	return typeMatches(typ, urnService, svc.name, svc.version)
+	return typeMatches(typ, svc.prefix(), svc.name, svc.version)
 }
 
 // serveSOAP checks and runs one control request.
@@ -174,13 +174,20 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request, svc service,
 	}
 	g.mu.Lock()
 	g.st.requests[req.action]++
-	code := g.st.fail[req.action]
+	code, text := g.st.fail[req.action], g.st.failText[req.action]
 	if code == 0 {
-		code = g.st.fail["*"]
+		code, text = g.st.fail["*"], g.st.failText["*"]
 	}
 	g.mu.Unlock()
 	if code != 0 {
-		writeFault(w, code)
+		writeFaultText(w, code, text)
+		return
+	}
+	if b, ok := g.replay.capturedReply(req.action); ok {
+		g.log.Debug("soap replayed", "action", req.action, "caller", caller)
+		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+		w.Header().Set("EXT", "")
+		_, _ = w.Write(b)
 		return
 	}
 	out, code := g.runAction(svc, req, caller)
@@ -211,10 +218,17 @@ func writeSOAPResponse(w http.ResponseWriter, svcType, action string, out []arg)
 
 // writeFault answers with a UPnP error: HTTP 500 and a SOAP Fault carrying
 // UPnPError (UDA 2.0 §3.2.2).
-func writeFault(w http.ResponseWriter, code int) {
+func writeFault(w http.ResponseWriter, code int) { writeFaultText(w, code, "") }
+
+// writeFaultText is writeFault with a chosen errorDescription (empty: the
+// spec's name for the code), written raw but for &, < and >.
+func writeFaultText(w http.ResponseWriter, code int, text string) {
 	desc := upnpErrors[code]
 	if desc == "" {
 		desc = "Error"
+	}
+	if text != "" {
+		desc = text
 	}
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
@@ -222,12 +236,15 @@ func writeFault(w http.ResponseWriter, code int) {
 	b.WriteString(`<faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>`)
 	b.WriteString(`<UPnPError xmlns="urn:schemas-upnp-org:control-1-0">`)
 	tag(&b, "errorCode", strconv.Itoa(code))
-	tag(&b, "errorDescription", desc)
+	b.WriteString("<errorDescription>" + markupEscaper.Replace(desc) + "</errorDescription>")
 	b.WriteString(`</UPnPError></detail></s:Fault></s:Body></s:Envelope>`)
 	w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
 	w.WriteHeader(http.StatusInternalServerError)
 	_, _ = w.Write(b.Bytes())
 }
+
+// markupEscaper escapes only what would change the document's structure.
+var markupEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // attrEscape escapes s for a double-quoted XML attribute.
 func attrEscape(s string) string {

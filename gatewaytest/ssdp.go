@@ -85,11 +85,11 @@ func (m *model) answers(st string) []ssdpAnswer {
 		})
 	default:
 		m.root.walk(func(d *device) {
-			if typeMatches(st, urnDevice, d.name, d.version) {
+			if typeMatches(st, d.prefix(), d.name, d.version) {
 				out = append(out, ssdpAnswer{st, d.udn + "::" + st})
 			}
 			for _, s := range d.services {
-				if typeMatches(st, urnService, s.name, s.version) {
+				if typeMatches(st, s.prefix(), s.name, s.version) {
 					out = append(out, ssdpAnswer{st, d.udn + "::" + st})
 				}
 			}

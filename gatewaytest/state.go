@@ -17,7 +17,8 @@ type state struct {
 	silent   map[string]bool
 	delay    map[string]time.Duration
 	result   map[string]int
-	fail     map[string]int // SOAP action -> UPnP error code
+	fail     map[string]int    // SOAP action -> UPnP error code
+	failText map[string]string // SOAP action -> errorDescription (FailActionText)
 	decoy    string
 	location string // SetLocationHost
 	requests map[string]int
@@ -33,6 +34,7 @@ func newState(cfg Config, emit func(ChangeKind, string, *Mapping)) state {
 		delay:    make(map[string]time.Duration),
 		result:   make(map[string]int),
 		fail:     make(map[string]int),
+		failText: make(map[string]string),
 		requests: make(map[string]int),
 	}
 }

@@ -65,3 +65,20 @@ func hasPCPPort(ms []gatewaytest.Mapping, port uint16) bool {
 	}
 	return false
 }
+
+// TestQuirkUnknownResultCode: a result code RFC 6887 does not define comes
+// back at once as a *ResultError carrying it, after a single request.
+func TestQuirkUnknownResultCode(t *testing.T) {
+	for _, code := range []int{14, 200, 255} {
+		gw := gatewaytest.New(t, gatewaytest.Config{})
+		gw.SetResult(gatewaytest.PCP, code)
+		_, err := client(gw.PCPAddr()).Map(t.Context(), pcp.MapRequest{Protocol: pcp.TCP, InternalPort: 18080, Lifetime: time.Hour})
+		var re *pcp.ResultError
+		if !errors.As(err, &re) || int(re.Code) != code || errors.Is(err, pcp.ErrTimeout) {
+			t.Errorf("result %d: Map error %v; want a *ResultError with that code", code, err)
+		}
+		if n := gw.Requests(gatewaytest.PCP); n != 1 {
+			t.Errorf("result %d: %d requests, want 1", code, n)
+		}
+	}
+}

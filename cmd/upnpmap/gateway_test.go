@@ -111,3 +111,33 @@ func TestGatewayCommandPrintsFastChanges(t *testing.T) {
 	}
 	p.stop(syscall.SIGINT)
 }
+
+// TestGatewayCommandPrintsExpiry: with no polling, a lease that runs out is
+// still printed, when it runs out.
+func TestGatewayCommandPrintsExpiry(t *testing.T) {
+	e := newEnv(t)
+	p := e.start("gateway", "--json")
+	info := p.waitEvent("listening", 10*time.Second)
+	c, err := net.Dial("udp4", info["pcp"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// NAT-PMP map of UDP 4322 for one second (NAT-PMP lifetimes are not
+	// clamped).
+	req := []byte{0, 1, 0, 0, 0x10, 0xe2, 0x10, 0xe2, 0, 0, 0, 1}
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := p.waitEvent("added", 5*time.Second); ev["external_port"] != float64(4322) || ev["lifetime_s"] != float64(1) {
+		t.Fatalf("added event %v", ev)
+	}
+	if ev := p.waitEvent("removed", 10*time.Second); ev["external_port"] != float64(4322) || ev["by"] != "expiry" {
+		t.Errorf("removed event %v", ev)
+	}
+	p.stop(syscall.SIGINT)
+}
