@@ -69,7 +69,7 @@ func replayFixture(t *testing.T, dir string, port uint16) {
 		}
 		return
 	}
-	c, err := choose(ctx, candidates)
+	c, _, err := igd.Choose(ctx, candidates)
 	if err != nil {
 		t.Fatalf("%v; the capture offers %v", err, serviceTypes(root))
 	}
@@ -92,23 +92,6 @@ func replayFixture(t *testing.T, dir string, port uint16) {
 	if _, err := c.GetSpecificPortMappingEntry(ctx, "", port, igd.TCP); !errors.Is(err, igd.ErrNoSuchEntry) {
 		t.Fatalf("after the delete, GetSpecificPortMappingEntry: %v", err)
 	}
-}
-
-// choose picks the connection service as igd's selection does (miniupnpc's
-// UPNP_GetValidIGD): the only candidate, or the first whose GetStatusInfo
-// says connected, else the first.
-func choose(ctx context.Context, candidates []*igd.Client) (*igd.Client, error) {
-	if len(candidates) == 0 {
-		return nil, errors.New("no connection service selected")
-	}
-	if len(candidates) > 1 {
-		for _, c := range candidates {
-			if st, err := c.GetStatusInfo(ctx); err == nil && st.Connected() {
-				return c, nil
-			}
-		}
-	}
-	return candidates[0], nil
 }
 
 // offersConnection reports whether a description names a WAN connection
