@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
@@ -73,6 +74,15 @@ type Client struct {
 	// client is used as given, except that redirects are never followed
 	// (a 3xx is returned as a *ResponseError) and Connection: close is sent.
 	HTTPClient *http.Client
+	// LocalAddr, when valid, is the source address of the requests (the
+	// private HTTP client binds its connections to it; a caller's
+	// HTTPClient is used as given). WANIPv6FirewallControl gateways accept
+	// a pinhole only from the address being opened (miniupnpd answers 606
+	// otherwise), so set it to the host's stable global IPv6 address, not a
+	// temporary or ULA one, which the kernel may otherwise pick. A
+	// link-local address needs its zone. The zero value lets the kernel
+	// choose.
+	LocalAddr netip.Addr
 	// Logger receives debug records: one when a request is sent (action,
 	// URL, service type) and one when its reply is in or the call failed
 	// (action, HTTP status, elapsed, error). nil = silent.
@@ -86,7 +96,7 @@ type Client struct {
 func (c *Client) init() {
 	c.sem = make(chan struct{}, 1)
 	if c.HTTPClient == nil {
-		c.hc = newHTTPClient(c.timeout())
+		c.hc = newHTTPClient(c.timeout(), c.LocalAddr)
 		return
 	}
 	// A shallow copy, so the caller's client keeps its own redirect policy
@@ -121,12 +131,16 @@ func (c *Client) maxList() int {
 }
 
 // newHTTPClient returns the private client: it owns its transport, so no
-// state is shared with http.DefaultTransport or other Clients.
-func newHTTPClient(timeout time.Duration) *http.Client {
+// state is shared with http.DefaultTransport or other Clients. Its
+// connections leave from local when that is valid.
+func newHTTPClient(timeout time.Duration, local netip.Addr) *http.Client {
 	if timeout <= 0 {
 		timeout = noTimeoutCap
 	}
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: -1}
+	if local.IsValid() {
+		dialer.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+	}
 	tr := &http.Transport{
 		Proxy:                  nil, // a LAN router is never reached through a proxy
 		DialContext:            dialer.DialContext,
