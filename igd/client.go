@@ -34,9 +34,11 @@ const (
 )
 
 // Client calls the actions of one WANIPConnection or WANPPPConnection
-// service. Set ControlURL and ServiceType (from the device description: the
-// service's controlURL resolved against the description's URL, and its
-// serviceType) and use it; the other fields have working defaults.
+// service, or of one WANIPv6FirewallControl service (the pinhole actions,
+// see AddPinhole). Set ControlURL and ServiceType (from the device
+// description: the service's controlURL resolved against the description's
+// URL, and its serviceType) and use it; the other fields have working
+// defaults.
 //
 // A Client is safe for concurrent use and sends one request at a time: some
 // routers answer concurrent SOAP requests wrongly (go-ethereum #21390,
