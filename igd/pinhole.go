@@ -179,9 +179,11 @@ func (c *Client) AddPinhole(ctx context.Context, p Pinhole) (uniqueID uint16, er
 }
 
 // UpdatePinhole sets the lease of pinhole uniqueID to lease (in
-// [MinPinholeLease, MaxPinholeLease]), counted from now. ErrNoSuchEntry
-// (704) means the pinhole is gone (expired or the gateway restarted): add
-// it again.
+// [MinPinholeLease, MaxPinholeLease]), counted from now. When the pinhole
+// is gone (expired, or the gateway restarted), gateways answer 704 and
+// miniupnpd 402; IsPinholeGone recognises both: add it again. Sending the
+// same AddPinhole renews as well, and re-creates a lost pinhole in the same
+// call.
 func (c *Client) UpdatePinhole(ctx context.Context, uniqueID uint16, lease time.Duration) error {
 	if err := c.requireFirewall(actionUpdatePinhole); err != nil {
 		return err
@@ -197,7 +199,7 @@ func (c *Client) UpdatePinhole(ctx context.Context, uniqueID uint16, lease time.
 	return err
 }
 
-// DeletePinhole closes pinhole uniqueID. ErrNoSuchEntry (704) means it is
+// DeletePinhole closes pinhole uniqueID. IsPinholeGone(err) means it was
 // already gone. Some gateways answer 606 (ErrNotAuthorized) to a pinhole
 // they accepted; RemovePinhole works around that.
 func (c *Client) DeletePinhole(ctx context.Context, uniqueID uint16) error {

@@ -18,8 +18,11 @@ const expireLease = MinPinholeLease
 // UpdatePinhole with a lease of one second instead, so the pinhole expires
 // moments later. It returns nil when either worked.
 //
-// ErrNoSuchEntry (704) from DeletePinhole is returned as is: the pinhole is
-// already gone, and the caller decides whether that is success. When both
+// A pinhole that is already gone (704, or miniupnpd's 402; see
+// IsPinholeGone) is reported as is, and the caller decides whether that is
+// success. On miniupnpd a 606 means the request came from another address
+// than the pinhole's, and UpdatePinhole gets the same 606: send from the
+// pinhole's address (Client.LocalAddr) instead. When both
 // requests fail, the error wraps both (errors.Is works on either), the
 // DeletePinhole refusal first.
 func (c *Client) RemovePinhole(ctx context.Context, uniqueID uint16) error {
