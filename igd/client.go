@@ -82,8 +82,9 @@ type Client struct {
 	// a pinhole only from the address being opened (miniupnpd answers 606
 	// otherwise), so set it to the host's stable global IPv6 address, not a
 	// temporary or ULA one, which the kernel may otherwise pick. A
-	// link-local address needs its zone. The zero value lets the kernel
-	// choose.
+	// link-local address needs its zone. It must be of the control URL's
+	// family (an IPv6 source cannot reach an IPv4 URL: ErrUnreachable). The
+	// zero value lets the kernel choose.
 	LocalAddr netip.Addr
 	// Logger receives debug records: one when a request is sent (action,
 	// URL, service type) and one when its reply is in or the call failed

@@ -10,9 +10,10 @@ import (
 )
 
 // ServiceWANIPv6Firewall1 is the IGD:2 service that opens IPv6 firewall
-// pinholes. A gateway lists it beside WANIPConnection:2 (miniupnpd does even
-// with IPv6 off, and then answers its actions with errors); one built
-// without IGD:2 lacks it and answers 401 to its actions.
+// pinholes. A gateway lists it beside WANIPConnection:2 (miniupnpd lists it
+// even with IPv6 off, so its presence proves nothing: ask
+// GetFirewallStatus); one built without IGD:2 lacks it and answers 401 to
+// its actions.
 const ServiceWANIPv6Firewall1 = "urn:schemas-upnp-org:service:WANIPv6FirewallControl:1"
 
 // FirewallServiceTypes lists the pinhole services this package speaks, for

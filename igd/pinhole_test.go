@@ -411,3 +411,18 @@ func TestPinholeOverIPv6(t *testing.T) {
 		t.Errorf("request sources %v, want [::1]", got)
 	}
 }
+
+// An IPv6 LocalAddr cannot reach an IPv4 control URL: the call fails before
+// anything is sent, as an unreachable control URL.
+func TestLocalAddrFamilyMismatch(t *testing.T) {
+	s := &sourceRecorder{}
+	c := &Client{ControlURL: serveOn(t, s, "127.0.0.1:0"), ServiceType: ServiceWANIPv6Firewall1,
+		LocalAddr: netip.IPv6Loopback()}
+	_, err := c.AddPinhole(context.Background(), testPinhole)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("got %v, want ErrUnreachable", err)
+	}
+	if got := s.hosts(t); len(got) != 0 {
+		t.Errorf("requests arrived from %v", got)
+	}
+}
