@@ -18,7 +18,8 @@ var (
 	ErrOnlyPermanentLeases = errs.OnlyPermanentLeases
 	// ErrNotAuthorized: 606 Action not authorized.
 	ErrNotAuthorized = errs.NotAuthorized
-	// ErrNoSuchEntry: 714 NoSuchEntryInArray and 730 PortMappingNotFound.
+	// ErrNoSuchEntry: 714 NoSuchEntryInArray and 730 PortMappingNotFound,
+	// and 704 NoSuchEntry from the firewall actions (see IsPinholeGone).
 	ErrNoSuchEntry = errs.NoSuchEntry
 	// ErrInvalidArgs: 402 Invalid Args, 600, 601 and 605, and every
 	// argument-shape code below (715, 716, 724, 726, 727, 732, 733). Also
