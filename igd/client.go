@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
@@ -33,9 +34,11 @@ const (
 )
 
 // Client calls the actions of one WANIPConnection or WANPPPConnection
-// service. Set ControlURL and ServiceType (from the device description: the
-// service's controlURL resolved against the description's URL, and its
-// serviceType) and use it; the other fields have working defaults.
+// service, or of one WANIPv6FirewallControl service (the pinhole actions,
+// see AddPinhole). Set ControlURL and ServiceType (from the device
+// description: the service's controlURL resolved against the description's
+// URL, and its serviceType) and use it; the other fields have working
+// defaults.
 //
 // A Client is safe for concurrent use and sends one request at a time: some
 // routers answer concurrent SOAP requests wrongly (go-ethereum #21390,
@@ -73,6 +76,16 @@ type Client struct {
 	// client is used as given, except that redirects are never followed
 	// (a 3xx is returned as a *ResponseError) and Connection: close is sent.
 	HTTPClient *http.Client
+	// LocalAddr, when valid, is the source address of the requests (the
+	// private HTTP client binds its connections to it; a caller's
+	// HTTPClient is used as given). WANIPv6FirewallControl gateways accept
+	// a pinhole only from the address being opened (miniupnpd answers 606
+	// otherwise), so set it to the host's stable global IPv6 address, not a
+	// temporary or ULA one, which the kernel may otherwise pick. A
+	// link-local address needs its zone. It must be of the control URL's
+	// family (an IPv6 source cannot reach an IPv4 URL: ErrUnreachable). The
+	// zero value lets the kernel choose.
+	LocalAddr netip.Addr
 	// Logger receives debug records: one when a request is sent (action,
 	// URL, service type) and one when its reply is in or the call failed
 	// (action, HTTP status, elapsed, error). nil = silent.
@@ -86,7 +99,7 @@ type Client struct {
 func (c *Client) init() {
 	c.sem = make(chan struct{}, 1)
 	if c.HTTPClient == nil {
-		c.hc = newHTTPClient(c.timeout())
+		c.hc = newHTTPClient(c.timeout(), c.LocalAddr)
 		return
 	}
 	// A shallow copy, so the caller's client keeps its own redirect policy
@@ -121,12 +134,16 @@ func (c *Client) maxList() int {
 }
 
 // newHTTPClient returns the private client: it owns its transport, so no
-// state is shared with http.DefaultTransport or other Clients.
-func newHTTPClient(timeout time.Duration) *http.Client {
+// state is shared with http.DefaultTransport or other Clients. Its
+// connections leave from local when that is valid.
+func newHTTPClient(timeout time.Duration, local netip.Addr) *http.Client {
 	if timeout <= 0 {
 		timeout = noTimeoutCap
 	}
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: -1}
+	if local.IsValid() {
+		dialer.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+	}
 	tr := &http.Transport{
 		Proxy:                  nil, // a LAN router is never reached through a proxy
 		DialContext:            dialer.DialContext,

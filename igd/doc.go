@@ -40,6 +40,20 @@
 //
 // Renew by sending the same AddPortMapping again before the lease ends.
 //
+// # IPv6 pinholes
+//
+// The same Client speaks WANIPv6FirewallControl:1 (ServiceWANIPv6Firewall1,
+// found with root.Services(igd.FirewallServiceTypes...)): AddPinhole opens
+// an inbound pinhole to this host's IPv6 address and returns its UniqueID;
+// UpdatePinhole renews it, DeletePinhole closes it, and RemovePinhole closes
+// it even on gateways that answer DeletePinhole with 606 (by letting it
+// expire). Pinholes have no translation and no permanent lease (1 s to one
+// day). Send from the address being opened, over the gateway's IPv6 control
+// URL: set Client.LocalAddr to the host's stable global address, or the
+// gateway answers 606. The service's 70x codes have sentinels of their own
+// (ErrFirewallDisabled, ErrInboundPinholeNotAllowed,
+// ErrPinholeSpaceExhausted …); see FirewallErrorName.
+//
 // # Errors
 //
 // A gateway's refusal is a *UPnPError carrying the action (FailedAction),

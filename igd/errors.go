@@ -18,7 +18,8 @@ var (
 	ErrOnlyPermanentLeases = errs.OnlyPermanentLeases
 	// ErrNotAuthorized: 606 Action not authorized.
 	ErrNotAuthorized = errs.NotAuthorized
-	// ErrNoSuchEntry: 714 NoSuchEntryInArray and 730 PortMappingNotFound.
+	// ErrNoSuchEntry: 714 NoSuchEntryInArray and 730 PortMappingNotFound,
+	// and 704 NoSuchEntry from the firewall actions (see IsPinholeGone).
 	ErrNoSuchEntry = errs.NoSuchEntry
 	// ErrInvalidArgs: 402 Invalid Args, 600, 601 and 605, and every
 	// argument-shape code below (715, 716, 724, 726, 727, 732, 733). Also
@@ -188,7 +189,7 @@ func (e *UPnPError) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(strconv.Itoa(e.Code))
-	name := ErrorName(e.Code)
+	name := lookupCode(e.Action, e.Code).name
 	if name == "" {
 		b.WriteString(" UPnP error")
 	} else {
@@ -210,8 +211,10 @@ func newUPnPError(action string, code int, description string) *UPnPError {
 	return &UPnPError{Action: action, Code: code, Description: safetext.Clean(description, safetext.Short)}
 }
 
-// Unwrap returns the sentinel for e.Code, or nil.
-func (e *UPnPError) Unwrap() error { return codeInfo[e.Code].err }
+// Unwrap returns the sentinel for e.Code, or nil. The firewall actions
+// (AddPinhole …) have codes of their own in the 70x range; see
+// FirewallErrorName.
+func (e *UPnPError) Unwrap() error { return lookupCode(e.Action, e.Code).err }
 
 // ResponseError reports a reply that is neither a well-formed SOAP response
 // to the action nor a UPnP fault: a non-XML error page, a fault without
