@@ -2,6 +2,7 @@ package natpmp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -77,9 +78,11 @@ func (c *Client) exchange(ctx context.Context, req []byte, op uint8, internalPor
 			return false
 		}
 		c.observeEpoch(r.Epoch)
+		c.debugReply(r)
 		result, rerr = r, r.Err()
 		return true
 	}
+	c.debugRequest(gw, op, req)
 	sched := c.schedule()
 	err = conn.Do(ctx, &udpx.Exchange{
 		Request: req,
@@ -144,6 +147,38 @@ func (c *Client) observeEpoch(sssoe uint32) {
 
 // takeReset returns and clears the pending loss-of-state report.
 func (c *Client) takeReset() bool { return c.epoch.TakeReset() }
+
+// debugRequest records a request about to be sent, so that -v shows every
+// exchange (the CLI's logger stamps each record with the time since start).
+func (c *Client) debugRequest(gw netip.AddrPort, op uint8, req []byte) {
+	if c.Logger == nil {
+		return
+	}
+	args := []any{"op", opName(op), "gateway", gw, "bytes", len(req)}
+	if op != OpExternalAddress && len(req) >= mapRequestSize {
+		args = append(args,
+			"internal_port", binary.BigEndian.Uint16(req[4:6]),
+			"suggested_port", binary.BigEndian.Uint16(req[6:8]),
+			"lifetime", time.Duration(binary.BigEndian.Uint32(req[8:12]))*time.Second)
+	}
+	c.debug("request", args...)
+}
+
+// debugReply records the reply that answers a request.
+func (c *Client) debugReply(r *Response) {
+	if c.Logger == nil {
+		return
+	}
+	args := []any{"op", opName(r.Op), "result", r.Result, "epoch", r.Epoch}
+	switch {
+	case r.Result != Success:
+	case r.Op == OpExternalAddress:
+		args = append(args, "external", r.ExternalAddr)
+	default:
+		args = append(args, "internal_port", r.InternalPort, "external_port", r.ExternalPort, "lifetime", r.Lifetime)
+	}
+	c.debug("reply", args...)
+}
 
 func (c *Client) debug(msg string, args ...any) {
 	if c.Logger != nil {

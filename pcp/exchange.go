@@ -2,6 +2,8 @@ package pcp
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -75,9 +77,11 @@ func (c *Client) exchange(ctx context.Context, op uint8, build func(client netip
 			return false
 		}
 		c.observeEpoch(r.Epoch)
+		c.debugReply(r)
 		result, rerr = r, r.Err()
 		return true
 	}
+	c.debugRequest(srv, op, req)
 	s := &schedule{irt: c.InitialTimeout, mrt: c.MaxTimeout, rand: c.rand}
 	if s.irt <= 0 {
 		s.irt = DefaultInitialTimeout
@@ -127,6 +131,36 @@ func (c *Client) observeEpoch(e uint32) {
 
 // takeReset returns and clears the pending loss-of-state report.
 func (c *Client) takeReset() bool { return c.epoch.TakeReset() }
+
+// debugRequest records a request about to be sent, so that -v shows every
+// exchange (the CLI's logger stamps each record with the time since start).
+func (c *Client) debugRequest(srv netip.AddrPort, op uint8, req []byte) {
+	if c.Logger == nil {
+		return
+	}
+	args := []any{"op", opName(op), "server", srv, "bytes", len(req)}
+	if len(req) >= headerSize {
+		args = append(args, "lifetime", time.Duration(binary.BigEndian.Uint32(req[4:8]))*time.Second)
+	}
+	if op != OpAnnounce && len(req) >= headerSize+mapSize {
+		d := req[headerSize:]
+		args = append(args, "nonce", hex.EncodeToString(d[:12]), "protocol", d[12],
+			"internal_port", binary.BigEndian.Uint16(d[16:18]), "suggested_port", binary.BigEndian.Uint16(d[18:20]))
+	}
+	c.debug("request", args...)
+}
+
+// debugReply records the reply that answers a request.
+func (c *Client) debugReply(r *Response) {
+	if c.Logger == nil {
+		return
+	}
+	args := []any{"op", opName(r.Opcode), "result", r.Result, "epoch", r.Epoch, "lifetime", r.Lifetime}
+	if r.HasData {
+		args = append(args, "external", r.External, "internal_port", r.InternalPort)
+	}
+	c.debug("reply", args...)
+}
 
 func (c *Client) debug(msg string, args ...any) {
 	if c.Logger != nil {

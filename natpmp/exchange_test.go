@@ -1,0 +1,40 @@
+package natpmp
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upnpmap/upnpmap/internal/udpx/udptest"
+)
+
+// TestDebugRecordsEachExchange: with a Logger, every request and the reply
+// that answers it are recorded (upnpmap -v shows them), with what a reader
+// needs to follow the exchange: opcode, ports, lifetime, result, epoch.
+func TestDebugRecordsEachExchange(t *testing.T) {
+	r := udptest.New(t, "127.0.0.1:0", fakeGateway)
+	var logs bytes.Buffer
+	c := newClient(r)
+	c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if _, err := c.ExternalAddress(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Map(t.Context(), TCP, 7000, 7001, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "natpmp: request"); n != 2 {
+		t.Errorf("%d requests logged, want 2:\n%s", n, out)
+	}
+	if n := strings.Count(out, "natpmp: reply"); n != 2 {
+		t.Errorf("%d replies logged, want 2:\n%s", n, out)
+	}
+	for _, want := range []string{`op="external address"`, `op="map TCP"`, "internal_port=7000", "suggested_port=7001",
+		"lifetime=1h0m0s", "result=success", "external="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
