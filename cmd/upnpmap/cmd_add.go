@@ -63,12 +63,20 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	var views []mappingJSON
 	var firstErr error
 	for _, proto := range spec.protos {
+		stop := a.progress(o, "the router to map "+proto+" port "+itoa(spec.ext))
 		v, err := addOne(ctx, a, o, c, spec, proto, other)
+		stop()
 		if err != nil {
 			// With --tcp --udp, one protocol may fail and the other not:
 			// report both, exit with the failure.
 			if firstErr == nil {
 				firstErr = err
+			}
+			if isSilence(err) {
+				// A router that stopped answering would make the next
+				// request wait as long (and miniupnpd, stalled on a
+				// denied port, stall again).
+				break
 			}
 			continue
 		}
@@ -90,6 +98,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		}
 		p.line("%s", deleteHint(views, spec.ext, protoFlagsFor(spec.protos)))
 	}
+	warnDescription(a, o, views)
 	for _, v := range views {
 		if ap, err := netip.ParseAddrPort(v.External); err == nil && isPrivateExternal(ap.Addr()) {
 			a.warn("%s", privateNotice(ap.Addr()))
@@ -97,6 +106,24 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		}
 	}
 	return firstErr
+}
+
+// warnDescription says when --description could not be honoured: PCP and
+// NAT-PMP requests carry no description (miniupnpd labels such mappings
+// "PCP MAP …" or "NAT-PMP …"). upnpmap keeps it in its state file for
+// `list`.
+func warnDescription(a *app, o *options, views []mappingJSON) {
+	if !o.descriptionSet {
+		return
+	}
+	for _, v := range views {
+		if v.Method == string(upnpmap.PCP) || v.Method == string(upnpmap.NATPMP) {
+			a.warn("--description %q is not sent: %s has no description field (the router shows its own label);\n"+
+				"  upnpmap keeps it in its state file, and `upnpmap list` shows it. --method upnp sends it.",
+				o.description, v.Method)
+			return
+		}
+	}
 }
 
 // addOne creates one mapping that outlives this process (no renewal), and

@@ -14,7 +14,7 @@ var versionCmd = &command{
 	about: `Print upnpmap's version (the module version 'go install' recorded, or the VCS
 revision of a local build) and the Go version it was built with.`,
 	examples: []string{"upnpmap version", "upnpmap version --json"},
-	common:   []flagGroup{jsonFlag},
+	common:   []flagGroup{outputFlags},
 	run:      runVersion,
 }
 

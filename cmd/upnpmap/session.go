@@ -124,7 +124,9 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 	ctx, cancel := context.WithTimeout(ctx, s.o.deadline())
 	defer cancel()
 	start := time.Now()
+	stop := s.a.progress(s.o, "the router to map "+proto+" port "+itoa(spec.ext))
 	m, err := s.c.Map(ctx, req)
+	stop()
 	if err != nil {
 		other := spec.host.IsValid() && !isThisMachine(spec.host)
 		return &mapErr{proto: proto, ext: spec.ext, host: spec.host, port: spec.port, otherHost: other,
@@ -224,6 +226,15 @@ func (s *session) printStarted() error {
 		}
 	}
 	return nil
+}
+
+// views returns what the session shows of its mappings.
+func (s *session) views() []mappingJSON {
+	out := make([]mappingJSON, len(s.maps))
+	for i, lm := range s.maps {
+		out[i] = lm.view
+	}
+	return out
 }
 
 // wait prints events until ctx ends, then shuts down.
