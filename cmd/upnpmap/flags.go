@@ -3,8 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
