@@ -165,9 +165,7 @@ func (a *app) help(args []string) int {
 // error object on stdout).
 func (a *app) usageError(cmd *command, err error, jsonOut bool) int {
 	if cmd != nil {
-		var fs *pflag.FlagSet
-		fs = cmd.flagSet(defaultOptions())
-		err = withFlagHint(err, fs)
+		err = withFlagHint(err, cmd.flagSet(defaultOptions()))
 	}
 	if jsonOut {
 		e := errorJSON{Error: err.Error(), Class: classUsage.String(), ExitCode: exitUsage}

@@ -43,6 +43,10 @@ type deletedJSON struct {
 	// Result is "deleted", or "already-gone" when upnpmap's record named a
 	// mapping the router no longer had.
 	Result string `json:"result"`
+	// MadeWith names the method that made a mapping deleted over UPnP,
+	// when the router's table says it was another (miniupnpd's "PCP MAP …"
+	// and "NAT-PMP …" entries).
+	MadeWith string `json:"made_with,omitempty"`
 }
 
 // deleteTarget is one protocol's mapping to delete: our record of it when
@@ -216,7 +220,7 @@ func (d *deleter) recorded(ctx context.Context, tg deleteTarget) (bool, error) {
 	if gone {
 		result = "already-gone"
 	}
-	return !gone, d.report(tg.proto, req.Method, tg.rec.Gateway, result)
+	return !gone, d.report(tg.proto, req.Method, "", tg.rec.Gateway, result)
 }
 
 // viaUPnP deletes the router's UPnP entry for proto/ext if its table has
@@ -262,22 +266,25 @@ func (d *deleter) viaUPnP(ctx context.Context, proto string) (bool, error) {
 	if err != nil {
 		return false, &mapErr{proto: proto, ext: d.ext, err: netErr(err)}
 	}
-	method := upnpmap.UPnP
+	made := ""
 	if listed != nil {
-		if m := madeBy(listed.Description); m != "" {
-			method = upnpmap.Method(m)
-		}
+		made = madeBy(listed.Description)
 	}
 	gw := netip.Addr{}
 	if d.o.gateway != "" {
 		gw = d.o.gatewayAddr()
 	}
-	return true, d.report(proto, method, gw, "deleted")
+	return true, d.report(proto, upnpmap.UPnP, made, gw, "deleted")
 }
 
-// report prints one deleted (or already gone) mapping.
-func (d *deleter) report(proto string, method upnpmap.Method, gw netip.Addr, result string) error {
+// report prints one deleted (or already gone) mapping: method is the one
+// that deleted it, made the one the router's table says made it, if
+// another.
+func (d *deleter) report(proto string, method upnpmap.Method, made string, gw netip.Addr, result string) error {
 	j := deletedJSON{Protocol: proto, ExternalPort: d.ext, Method: string(method), Result: result}
+	if made != "" && made != string(method) {
+		j.MadeWith = made
+	}
 	if gw.IsValid() {
 		j.Gateway = gw.String()
 	}
@@ -286,6 +293,10 @@ func (d *deleter) report(proto string, method upnpmap.Method, gw netip.Addr, res
 	}
 	if result == "already-gone" {
 		d.p.line("%s port %d was already gone from the router (%s); upnpmap's record of it is removed", proto, d.ext, method)
+		return nil
+	}
+	if j.MadeWith != "" {
+		d.p.line("deleted %s port %d (%s; made with %s)", proto, d.ext, method, j.MadeWith)
 		return nil
 	}
 	d.p.line("deleted %s port %d (%s)", proto, d.ext, method)

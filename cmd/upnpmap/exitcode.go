@@ -120,42 +120,42 @@ var weakRefusals = []error{upnpmap.ErrUnsupported, upnpmap.ErrMalformed}
 // Strongest first: an answer carrying a result code, then a refusal
 // sentinel, then the weak ones.
 func refusalIn(err error) error {
-	best, _ := refusalWalk(err)
+	_, best := refusalWalk(err)
 	return best
 }
 
-// refusalWalk returns the strongest refusal under err and its strength
-// (0: none, 1: weak sentinel, 2: sentinel, 3: a result code).
-func refusalWalk(err error) (error, int) {
+// refusalWalk returns the strength of the strongest refusal under err (0:
+// none, 1: weak sentinel, 2: sentinel, 3: a result code) and that refusal.
+func refusalWalk(err error) (int, error) {
 	if err == nil || otherProtocol(err) {
-		return nil, 0
+		return 0, nil
 	}
 	switch err.(type) {
 	case *natpmp.ResultError, *pcp.ResultError, *igd.UPnPError:
-		return err, 3
+		return 3, err
 	}
 	for _, s := range weakRefusals {
 		if err == s {
-			return err, 1
+			return 1, err
 		}
 	}
 	for _, s := range refusals {
 		if err == s {
-			return err, 2
+			return 2, err
 		}
 	}
 	kids := unwrapAll(err)
 	if len(kids) > 1 && closedPort(kids) {
-		return nil, 0
+		return 0, nil
 	}
 	var best error
 	strength := 0
 	for _, k := range kids {
-		if r, s := refusalWalk(k); s > strength {
+		if s, r := refusalWalk(k); s > strength {
 			best, strength = r, s
 		}
 	}
-	return best, strength
+	return strength, best
 }
 
 // otherProtocol reports an answer that means "this method is not spoken

@@ -10,13 +10,10 @@ import (
 	"time"
 )
 
-// newVerboseLogger is the -v logger: every protocol step the library logs at
-// debug level, to stderr, stamped with the time since the command started
-// ("+12.3ms") instead of the wall clock, so the timings can be read directly.
-func newVerboseLogger(w io.Writer, start time.Time) *slog.Logger {
-	return slog.New(newVerboseHandler(w, start))
-}
-
+// newVerboseHandler is the -v log handler: every protocol step the library
+// logs at debug level, to stderr, stamped with the time since the command
+// started ("+12.3ms") instead of the wall clock, so the timings can be read
+// directly.
 func newVerboseHandler(w io.Writer, start time.Time) slog.Handler {
 	return slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
