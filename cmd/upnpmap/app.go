@@ -146,10 +146,14 @@ func lookupFlag(fs *pflag.FlagSet, arg string) (f *pflag.Flag, inline bool) {
 	return f, false
 }
 
-// help implements `upnpmap help [COMMAND]`.
+// help implements `upnpmap help [COMMAND]` and `upnpmap help --man`.
 func (a *app) help(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(a.stdout, rootHelp())
+		return exitOK
+	}
+	if args[0] == "--man" {
+		fmt.Fprint(a.stdout, manPage())
 		return exitOK
 	}
 	cmd := lookupCommand(args[0])

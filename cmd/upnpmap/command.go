@@ -37,7 +37,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		discoverCmd, ipCmd, addCmd, listCmd, deleteCmd,
-		relayCmd, runCmd, gatewayCmd, demoCmd, versionCmd,
+		relayCmd, runCmd, gatewayCmd, demoCmd, versionCmd, completionCmd,
 	}
 }
 
