@@ -14,7 +14,7 @@ func TestGlobalFlagsBeforeCommand(t *testing.T) {
 	gw := gatewaytest.New(t, gatewaytest.Config{})
 	e := newEnv(t)
 	r := e.mustRun("-v", "version")
-	if !strings.HasPrefix(r.stdout, "upnpmap ") {
+	if !strings.HasPrefix(r.stdout, "upnpmap ") || !strings.Contains(r.stdout, "github.com/spf13/pflag") {
 		t.Errorf("-v version: %s", r)
 	}
 	r = e.mustRun("--json", "-g", gw.Addr().String(), "--timeout=2s", "ip")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap"
+	"github.com/upnpmap/upnpmap/internal/safetext"
 	"github.com/upnpmap/upnpmap/relay"
 )
 
@@ -268,7 +269,8 @@ func (s *session) printEvent(me mappingEvent) {
 	v := lm.view
 	v.Event = ev.Kind.String()
 	if ev.Err != nil {
-		v.Error = ev.Err.Error()
+		// The error may quote the router (a fault description).
+		v.Error = safetext.Clean(ev.Err.Error(), safetext.Long)
 	}
 	if s.o.json {
 		_ = s.p.object(v)
@@ -301,7 +303,7 @@ func (s *session) shutdown() error {
 		v.Event = "deleted"
 		if err != nil {
 			v.Event = "delete-failed"
-			v.Error = err.Error()
+			v.Error = safetext.Clean(err.Error(), safetext.Long)
 			errs = append(errs, fmt.Errorf("delete %s port %d: %w", v.Protocol, lm.rec.External.Port(), err))
 		} else if uerr := s.a.updateState(func(st *state) { st.remove(lm.rec.sameSlot) }); uerr != nil && s.o.verbose {
 			s.a.warn("state file: %v", uerr)
@@ -309,7 +311,7 @@ func (s *session) shutdown() error {
 		if s.o.json {
 			_ = s.p.object(v)
 		} else if err != nil {
-			s.p.line("could not delete %s %s: %v", v.Protocol, v.External, err)
+			s.p.line("could not delete %s %s: %s", v.Protocol, v.External, v.Error)
 		} else {
 			s.p.line("deleted %s %s", v.Protocol, v.External)
 		}
