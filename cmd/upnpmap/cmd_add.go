@@ -99,6 +99,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		p.line("%s", deleteHint(views, spec.ext, protoFlagsFor(spec.protos)))
 	}
 	warnDescription(a, o, views)
+	warnLifetime(a, o, views, time.Now())
 	for _, v := range views {
 		if ap, err := netip.ParseAddrPort(v.External); err == nil && isPrivateExternal(ap.Addr()) {
 			a.warn("%s", privateNotice(ap.Addr()))
@@ -121,6 +122,29 @@ func warnDescription(a *app, o *options, views []mappingJSON) {
 			a.warn("--description %q is not sent: %s has no description field (the router shows its own label);\n"+
 				"  upnpmap keeps it in its state file, and `upnpmap list` shows it. --method upnp sends it.",
 				o.description, v.Method)
+			return
+		}
+	}
+}
+
+// lifetimeSlack is how far a granted lease may be from --lifetime before add
+// says so: the protocols count whole seconds, and time passes between the
+// answer and the check.
+const lifetimeSlack = 10 * time.Second
+
+// warnLifetime says when the router granted another lease than --lifetime
+// asked for (PCP servers clamp it, miniupnpd to 120 s … 24 h; a router with
+// permanent leases only grants none).
+func warnLifetime(a *app, o *options, views []mappingJSON, now time.Time) {
+	for _, v := range views {
+		if v.Expires == nil {
+			continue // permanent: deleteHint says so
+		}
+		// Expires is cut to whole seconds for output: add back the second
+		// it may have lost.
+		granted := (v.Expires.Sub(now) + time.Second).Truncate(time.Second)
+		if d := granted - o.lifetime; d > lifetimeSlack || d < -lifetimeSlack {
+			a.warn("the router granted %s port %s a lease of %v, not the %v --lifetime asked for", v.Protocol, v.External, granted, o.lifetime)
 			return
 		}
 	}

@@ -152,3 +152,19 @@ func TestVerboseShowsExchanges(t *testing.T) {
 		}
 	}
 }
+
+// TestLifetimeWarning: a lease the router shortened or lengthened (PCP
+// servers clamp it; gatewaytest, like miniupnpd, to at least 120 s) is
+// reported, not silently taken.
+func TestLifetimeWarning(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{})
+	e := newEnv(t)
+	r := e.mustRun("add", "8080", "--lifetime", "30s", "--gateway", gw.Addr().String())
+	if !strings.Contains(r.stderr, "a lease of 2m0s, not the 30s --lifetime asked for") {
+		t.Errorf("%s", r)
+	}
+	r = e.mustRun("add", "8081", "--lifetime", "1h", "--gateway", gw.Addr().String())
+	if strings.Contains(r.stderr, "lease of") {
+		t.Errorf("warning for a lease granted as asked: %s", r)
+	}
+}
