@@ -37,6 +37,10 @@
 //     shared sentinels (ErrNotAuthorized is the same value as the PCP and UPnP
 //     packages' ErrNotAuthorized, and so on). Codes RFC 6886 does not define
 //     are refusals too: they unwrap to ErrRefused (upnpmap.ErrRefused).
+//   - A mapping request for a port below 1024 is sent once, not
+//     retransmitted: miniupnpd's default rules deny those ports, and it
+//     stalls about 45 s on each such request (queueing retransmissions), so
+//     a lost datagram costs the caller a timeout rather than the LAN minutes.
 //   - A debug record for every request sent and every reply that answers
 //     it, when Client.Logger is set.
 //

@@ -84,6 +84,10 @@ func (c *Client) exchange(ctx context.Context, req []byte, op uint8, internalPor
 	}
 	c.debugRequest(gw, op, req)
 	sched := c.schedule()
+	if stallRisk(op, req) {
+		sched = onceFor(sched)
+		c.debug("sending once: a request for a port below 1024 may stall the gateway", "op", opName(op))
+	}
 	err = conn.Do(ctx, &udpx.Exchange{
 		Request: req,
 		Next:    sched,
@@ -124,6 +128,48 @@ func (c *Client) schedule() func() (time.Duration, bool) {
 		w := wait
 		wait *= 2
 		return w, true
+	}
+}
+
+// privilegedPorts ends the ports that miniupnpd's default permission rules
+// deny ("allow 1024-65535 …"): a NAT-PMP or PCP request for one makes it walk
+// every external port before it answers NOT_AUTHORIZED, about 45 s in which
+// it answers nobody, and each retransmission queues another 45 s.
+const privilegedPorts = 1024
+
+// stallRisk reports whether req asks for a mapping (lifetime > 0) whose
+// internal or suggested external port is below privilegedPorts.
+func stallRisk(op uint8, req []byte) bool {
+	if op != OpMapUDP && op != OpMapTCP || len(req) < mapRequestSize {
+		return false
+	}
+	internal := binary.BigEndian.Uint16(req[4:6])
+	suggested := binary.BigEndian.Uint16(req[6:8])
+	lifetime := binary.BigEndian.Uint32(req[8:12])
+	return lifetime > 0 && (internal < privilegedPorts || (suggested != 0 && suggested < privilegedPorts))
+}
+
+// onceFor turns a retransmission schedule into one transmission that waits
+// as long as the whole schedule would have (the context still bounds it).
+// RFC 6886 §3.1 and RFC 6887 §8.1.1 retransmit; for a request that may stall
+// a miniupnpd gateway this is a deliberate deviation: a lost datagram costs
+// the caller a timeout, a retransmission costs every host on the LAN 45 s.
+func onceFor(sched func() (time.Duration, bool)) func() (time.Duration, bool) {
+	var total time.Duration
+	for {
+		w, ok := sched()
+		if !ok {
+			break
+		}
+		total += w
+	}
+	sent := false
+	return func() (time.Duration, bool) {
+		if sent {
+			return 0, false
+		}
+		sent = true
+		return total, true
 	}
 }
 

@@ -50,6 +50,9 @@
 //     the same value as natpmp's and igd's) and carries the server's
 //     lifetime for the error; a code RFC 6887 does not define, and
 //     ADDRESS_MISMATCH, unwrap to ErrRefused.
+//   - A MAP for a port below 1024 is sent once, not retransmitted:
+//     miniupnpd's default rules deny those ports, and it stalls about 45 s
+//     on each such request (queueing retransmissions).
 //   - A debug record for every request sent and every reply that answers
 //     it, when Client.Logger is set.
 //
