@@ -144,6 +144,19 @@ func (g *Gateway) SetSilent(method string, silent bool) {
 	}
 }
 
+// SetMapSilent makes the gateway drop the mapping requests of NATPMP
+// (opcodes 1 and 2) or PCP (MAP and PEER) without answering, while
+// external-address and ANNOUNCE requests are still answered: miniupnpd
+// behaves so for about 45 s after a request for a port its rules deny. The
+// requests are still counted. It panics on another method name.
+func (g *Gateway) SetMapSilent(method string, silent bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range expand(method, NATPMP, PCP) {
+		g.st.mapQuiet[m] = silent
+	}
+}
+
 // SetDelay delays the replies of a method (same names as SetSilent) by d;
 // 0 restores immediate answers. UDP replies are computed at once and sent
 // later, so a retransmission gets its own delayed reply.

@@ -63,7 +63,7 @@ func (g *Gateway) handleNATPMP(pkt []byte, from netip.AddrPort) []byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.st.requests[NATPMP]++
-	if g.st.silent[NATPMP] {
+	if g.st.silent[NATPMP] || (g.st.mapQuiet[NATPMP] && (req.op == 1 || req.op == 2)) {
 		return nil
 	}
 	now := g.cfg.Now()

@@ -15,7 +15,7 @@ func (g *Gateway) handlePCP(pkt []byte, from netip.AddrPort) []byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.st.requests[PCP]++
-	if g.st.silent[PCP] {
+	if g.st.silent[PCP] || (g.st.mapQuiet[PCP] && op != opAnnounce) {
 		return nil
 	}
 	now := g.cfg.Now()

@@ -15,6 +15,7 @@ type state struct {
 	boots  int       // BOOTID.UPNP.ORG: 1, then +1 per Reboot
 
 	silent   map[string]bool
+	mapQuiet map[string]bool // SetMapSilent
 	delay    map[string]time.Duration
 	result   map[string]int
 	fail     map[string]int    // SOAP action -> UPnP error code
@@ -31,6 +32,7 @@ func newState(cfg Config, emit func(ChangeKind, string, *Mapping)) state {
 		origin:   cfg.Now(),
 		boots:    1,
 		silent:   make(map[string]bool),
+		mapQuiet: make(map[string]bool),
 		delay:    make(map[string]time.Duration),
 		result:   make(map[string]int),
 		fail:     make(map[string]int),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -98,15 +99,15 @@ func TestDeleteManualMappingRefused(t *testing.T) {
 func TestResultCodes(t *testing.T) {
 	tests := []struct {
 		code ResultCode
-		want error // nil: no sentinel (unknown code)
+		want error
 	}{
 		{UnsupportedVersion, ErrUnsupportedVersion},
 		{NotAuthorized, errs.NotAuthorized},
 		{NetworkFailure, errs.NetworkFailure},
 		{OutOfResources, errs.NoResources},
 		{UnsupportedOpcode, ErrUnsupportedOpcode},
-		{6, nil},
-		{0xffff, nil},
+		{6, errs.Refused},
+		{0xffff, errs.Refused},
 	}
 	for _, tt := range tests {
 		for _, short := range []bool{false, true} {
@@ -126,8 +127,8 @@ func TestResultCodes(t *testing.T) {
 				if tt.want != nil && !errors.Is(err, tt.want) {
 					t.Errorf("err = %v does not match %v", err, tt.want)
 				}
-				if tt.want == nil && errors.Unwrap(err) != nil {
-					t.Errorf("unknown code unwraps to %v", errors.Unwrap(err))
+				if tt.code > UnsupportedOpcode && !strings.Contains(err.Error(), fmt.Sprint(uint16(tt.code))) {
+					t.Errorf("%q does not quote the unknown code %d", err, uint16(tt.code))
 				}
 				if n := len(r.Requests()); n != 1 {
 					t.Errorf("%d requests; an error reply must end the exchange", n)

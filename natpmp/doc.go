@@ -36,7 +36,13 @@
 //   - A non-zero result code becomes a *ResultError that unwraps to the
 //     shared sentinels (ErrNotAuthorized is the same value as the PCP and UPnP
 //     packages' ErrNotAuthorized, and so on). Codes RFC 6886 does not define
-//     are errors too.
+//     are refusals too: they unwrap to ErrRefused (upnpmap.ErrRefused).
+//   - A mapping request for a port below 1024 is sent once, not
+//     retransmitted: miniupnpd's default rules deny those ports, and it
+//     stalls about 45 s on each such request (queueing retransmissions), so
+//     a lost datagram costs the caller a timeout rather than the LAN minutes.
+//   - A debug record for every request sent and every reply that answers
+//     it, when Client.Logger is set.
 //
 // Announcements (the 12-byte packets gateways multicast to 224.0.0.1:5350)
 // are parsed by ParseAnnouncement, or by Client.CheckAnnouncement, which also

@@ -49,14 +49,17 @@ var (
 	ErrTimeout            = errs.Timeout
 	ErrMalformed          = errs.Malformed
 	ErrNoGateway          = errs.NoGateway
+	// ErrRefused matches a result code RFC 6886 does not define.
+	ErrRefused = errs.Refused
 	// ErrUnsupported matches ErrUnsupportedVersion, ErrUnsupportedOpcode and
 	// a closed port 5351 (ICMP port unreachable): NAT-PMP is not available.
 	ErrUnsupported = errs.Unsupported
 )
 
 // ResultError is a response with a non-zero result code. Unwrap returns the
-// matching sentinel (nil for codes RFC 6886 does not define, which are still
-// errors: §3.5 says a client must treat them as fatal).
+// matching sentinel; a code RFC 6886 does not define unwraps to
+// errs.Refused (upnpmap.ErrRefused): §3.5 says a client must treat it as
+// fatal, and it is the router saying no all the same, not a usage error.
 type ResultError struct {
 	Op   uint8 // the request opcode: 0 external address, 1 map UDP, 2 map TCP
 	Code ResultCode
@@ -80,7 +83,7 @@ func (e *ResultError) Unwrap() error {
 	case UnsupportedOpcode:
 		return ErrUnsupportedOpcode
 	}
-	return nil
+	return ErrRefused
 }
 
 func opName(op uint8) string {

@@ -2,6 +2,7 @@ package natpmp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -77,10 +78,16 @@ func (c *Client) exchange(ctx context.Context, req []byte, op uint8, internalPor
 			return false
 		}
 		c.observeEpoch(r.Epoch)
+		c.debugReply(r)
 		result, rerr = r, r.Err()
 		return true
 	}
+	c.debugRequest(gw, op, req)
 	sched := c.schedule()
+	if stallRisk(op, req) {
+		sched = onceFor(sched)
+		c.debug("sending once: a request for a port below 1024 may stall the gateway", "op", opName(op))
+	}
 	err = conn.Do(ctx, &udpx.Exchange{
 		Request: req,
 		Next:    sched,
@@ -124,6 +131,48 @@ func (c *Client) schedule() func() (time.Duration, bool) {
 	}
 }
 
+// privilegedPorts ends the ports that miniupnpd's default permission rules
+// deny ("allow 1024-65535 …"): a NAT-PMP or PCP request for one makes it walk
+// every external port before it answers NOT_AUTHORIZED, about 45 s in which
+// it answers nobody, and each retransmission queues another 45 s.
+const privilegedPorts = 1024
+
+// stallRisk reports whether req asks for a mapping (lifetime > 0) whose
+// internal or suggested external port is below privilegedPorts.
+func stallRisk(op uint8, req []byte) bool {
+	if op != OpMapUDP && op != OpMapTCP || len(req) < mapRequestSize {
+		return false
+	}
+	internal := binary.BigEndian.Uint16(req[4:6])
+	suggested := binary.BigEndian.Uint16(req[6:8])
+	lifetime := binary.BigEndian.Uint32(req[8:12])
+	return lifetime > 0 && (internal < privilegedPorts || (suggested != 0 && suggested < privilegedPorts))
+}
+
+// onceFor turns a retransmission schedule into one transmission that waits
+// as long as the whole schedule would have (the context still bounds it).
+// RFC 6886 §3.1 and RFC 6887 §8.1.1 retransmit; for a request that may stall
+// a miniupnpd gateway this is a deliberate deviation: a lost datagram costs
+// the caller a timeout, a retransmission costs every host on the LAN 45 s.
+func onceFor(sched func() (time.Duration, bool)) func() (time.Duration, bool) {
+	var total time.Duration
+	for {
+		w, ok := sched()
+		if !ok {
+			break
+		}
+		total += w
+	}
+	sent := false
+	return func() (time.Duration, bool) {
+		if sent {
+			return 0, false
+		}
+		sent = true
+		return total, true
+	}
+}
+
 // pcpUnsupportedVersion reports whether b is a PCP response header with
 // result UNSUPP_VERSION: R bit set and result code 1 in the fourth byte.
 func pcpUnsupportedVersion(b []byte) bool {
@@ -144,6 +193,38 @@ func (c *Client) observeEpoch(sssoe uint32) {
 
 // takeReset returns and clears the pending loss-of-state report.
 func (c *Client) takeReset() bool { return c.epoch.TakeReset() }
+
+// debugRequest records a request about to be sent, so that -v shows every
+// exchange (the CLI's logger stamps each record with the time since start).
+func (c *Client) debugRequest(gw netip.AddrPort, op uint8, req []byte) {
+	if c.Logger == nil {
+		return
+	}
+	args := []any{"op", opName(op), "gateway", gw, "bytes", len(req)}
+	if op != OpExternalAddress && len(req) >= mapRequestSize {
+		args = append(args,
+			"internal_port", binary.BigEndian.Uint16(req[4:6]),
+			"suggested_port", binary.BigEndian.Uint16(req[6:8]),
+			"lifetime", time.Duration(binary.BigEndian.Uint32(req[8:12]))*time.Second)
+	}
+	c.debug("request", args...)
+}
+
+// debugReply records the reply that answers a request.
+func (c *Client) debugReply(r *Response) {
+	if c.Logger == nil {
+		return
+	}
+	args := []any{"op", opName(r.Op), "result", r.Result, "epoch", r.Epoch}
+	switch {
+	case r.Result != Success:
+	case r.Op == OpExternalAddress:
+		args = append(args, "external", r.ExternalAddr)
+	default:
+		args = append(args, "internal_port", r.InternalPort, "external_port", r.ExternalPort, "lifetime", r.Lifetime)
+	}
+	c.debug("reply", args...)
+}
 
 func (c *Client) debug(msg string, args ...any) {
 	if c.Logger != nil {

@@ -67,7 +67,7 @@ func (c *Client) Map(ctx context.Context, req MapRequest) (*MapResponse, error) 
 		req.Nonce = NewNonce()
 	}
 	build := func(client netip.Addr) ([]byte, error) { return AppendMapRequest(nil, client, &req) }
-	r, err := c.exchange(ctx, OpMap, build, func(r *Response) bool {
+	r, err := c.exchange(ctx, OpMap, stallRisk(&req), build, func(r *Response) bool {
 		return r.Nonce == req.Nonce && r.Protocol == req.Protocol && r.InternalPort == req.InternalPort
 	})
 	if err != nil {
@@ -117,7 +117,7 @@ func (c *Client) Peer(ctx context.Context, req PeerRequest) (*PeerResponse, erro
 	}
 	remote := netip.AddrPortFrom(req.Remote.Addr().Unmap().WithZone(""), req.Remote.Port())
 	build := func(client netip.Addr) ([]byte, error) { return AppendPeerRequest(nil, client, &req) }
-	r, err := c.exchange(ctx, OpPeer, build, func(r *Response) bool {
+	r, err := c.exchange(ctx, OpPeer, false, build, func(r *Response) bool {
 		return r.Nonce == req.Nonce && r.Protocol == req.Protocol &&
 			r.InternalPort == req.InternalPort && r.Remote == remote
 	})
@@ -140,7 +140,7 @@ func (c *Client) Peer(ctx context.Context, req PeerRequest) (*PeerResponse, erro
 // whether the server speaks PCP, and to check its epoch.
 func (c *Client) Announce(ctx context.Context) (*AnnounceResponse, error) {
 	build := func(client netip.Addr) ([]byte, error) { return AppendAnnounceRequest(nil, client), nil }
-	r, err := c.exchange(ctx, OpAnnounce, build, func(*Response) bool { return true })
+	r, err := c.exchange(ctx, OpAnnounce, false, build, func(*Response) bool { return true })
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -159,10 +161,10 @@ func TestResultCodes(t *testing.T) {
 		{UnsuppProtocol, ErrUnsuppProtocol, errs.Unsupported},
 		{UserExQuota, ErrUserExQuota, errs.NoResources},
 		{CannotProvideExternal, ErrPortInUse, errs.PortInUse},
-		{AddressMismatch, ErrAddressMismatch, nil},
+		{AddressMismatch, ErrAddressMismatch, errs.Refused},
 		{ExcessiveRemotePeers, ErrExcessiveRemotePeers, errs.NoResources},
-		{14, nil, nil},
-		{255, nil, nil},
+		{14, ErrRefused, errs.Refused},
+		{255, ErrRefused, errs.Refused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code.String(), func(t *testing.T) {
@@ -180,8 +182,8 @@ func TestResultCodes(t *testing.T) {
 			if tt.shared != nil && !errors.Is(err, tt.shared) {
 				t.Errorf("err does not match the shared %v", tt.shared)
 			}
-			if tt.want == nil && errors.Unwrap(err) != nil {
-				t.Errorf("unknown code unwraps to %v", errors.Unwrap(err))
+			if tt.code > ExcessiveRemotePeers && !strings.Contains(err.Error(), fmt.Sprint(uint8(tt.code))) {
+				t.Errorf("%q does not quote the unknown code %d", err, uint8(tt.code))
 			}
 			if n := len(r.Requests()); n != 1 {
 				t.Errorf("%d requests; an error must end the exchange", n)

@@ -48,7 +48,16 @@
 //     an error matching ErrSpeaksNATPMP. Other result codes become a
 //     *ResultError that unwraps to the shared sentinels (ErrNotAuthorized is
 //     the same value as natpmp's and igd's) and carries the server's
-//     lifetime for the error.
+//     lifetime for the error; a code RFC 6887 does not define, and
+//     ADDRESS_MISMATCH, unwrap to ErrRefused.
+//   - A MAP for a port below 1024 is sent once, not retransmitted:
+//     miniupnpd's default rules deny those ports, and it stalls about 45 s
+//     on each such request (queueing retransmissions).
+//   - A debug record for every request sent and every reply that answers
+//     it, when Client.Logger is set.
+//
+// PCP has no request for the external address alone; Client.ExternalAddress
+// learns it with a short-lived mapping it deletes at once (RFC 6887 §11.6).
 //
 // ParseResponse parses any PCP response, for the unsolicited ANNOUNCE and
 // MAP responses servers multicast to port 5350; Client.CheckUnsolicited also

@@ -1,7 +1,6 @@
 package pcp
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -60,9 +59,10 @@ var (
 	ErrUserExQuota          = fmt.Errorf("pcp: user exceeded quota: %w", errs.NoResources)
 	ErrExcessiveRemotePeers = fmt.Errorf("pcp: excessive remote peers (FILTER): %w", errs.NoResources)
 	// ErrAddressMismatch: the client address in the request was not the
-	// packet's source as the server saw it, i.e. another NAT sits between
-	// this host and the server.
-	ErrAddressMismatch = errors.New("pcp: address mismatch: a NAT between this host and the PCP server")
+	// packet's source as the server saw it: another NAT sits between this
+	// host and the server, or the request left from another address than
+	// the one it names. It is a refusal (errs.Refused) like any result code.
+	ErrAddressMismatch = fmt.Errorf("pcp: address mismatch: a NAT between this host and the PCP server, or a wrong source address: %w", errs.Refused)
 
 	ErrNotAuthorized  = errs.NotAuthorized
 	ErrNetworkFailure = errs.NetworkFailure
@@ -74,6 +74,9 @@ var (
 	ErrTimeout        = errs.Timeout
 	ErrMalformed      = errs.Malformed
 	ErrNoGateway      = errs.NoGateway
+	// ErrRefused matches ADDRESS_MISMATCH and every result code RFC 6887
+	// does not define.
+	ErrRefused = errs.Refused
 )
 
 // ResultError is a response with a result code other than SUCCESS.
@@ -101,8 +104,9 @@ func (e *ResultError) Error() string {
 	return s
 }
 
-// Unwrap returns the sentinel for Code (nil for codes RFC 6887 does not
-// define, which are errors all the same).
+// Unwrap returns the sentinel for Code; a code RFC 6887 does not define
+// unwraps to ErrRefused (errs.Refused): the server said no, for a reason
+// this client cannot name.
 func (e *ResultError) Unwrap() error {
 	switch e.Code {
 	case UnsuppVersion:
@@ -132,7 +136,7 @@ func (e *ResultError) Unwrap() error {
 	case ExcessiveRemotePeers:
 		return ErrExcessiveRemotePeers
 	}
-	return nil
+	return ErrRefused
 }
 
 func opName(op uint8) string {

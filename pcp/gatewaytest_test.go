@@ -278,3 +278,33 @@ func eventually(want int, count func() int) int {
 	}
 	return n
 }
+
+// TestGatewayExternalAddress: PCP has no external-address request, so the
+// client maps a short-lived port and deletes it; the router is left with no
+// mapping, and it took two requests.
+func TestGatewayExternalAddress(t *testing.T) {
+	ext := netip.MustParseAddr("203.0.113.9")
+	gw := gatewaytest.New(t, gatewaytest.Config{ExternalAddr: ext, DisableNATPMP: true, DisableUPnP: true})
+	c := client(gw.PCPAddr())
+	got, err := c.ExternalAddress(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != ext {
+		t.Errorf("ExternalAddress = %v, want %v", got, ext)
+	}
+	if m := gw.Mappings(); len(m) != 0 {
+		t.Errorf("mappings left on the router: %+v", m)
+	}
+	if n := gw.Requests(gatewaytest.PCP); n != 2 {
+		t.Errorf("%d PCP requests, want 2 (map, delete)", n)
+	}
+	// A refusal is reported as one, and not retried.
+	gw.SetResult(gatewaytest.PCP, gatewaytest.PCPNotAuthorized)
+	if _, err := c.ExternalAddress(t.Context()); !errors.Is(err, pcp.ErrNotAuthorized) {
+		t.Errorf("refused: err = %v", err)
+	}
+	if n := gw.Requests(gatewaytest.PCP); n != 3 {
+		t.Errorf("%d PCP requests after a refusal, want 3", n)
+	}
+}

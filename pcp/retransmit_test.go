@@ -119,7 +119,7 @@ func TestAnswerToALaterTransmission(t *testing.T) {
 	var logs bytes.Buffer
 	c := newClient(r)
 	c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if _, err := c.Map(t.Context(), MapRequest{Protocol: UDP, InternalPort: 53, Lifetime: time.Hour}); err != nil {
+	if _, err := c.Map(t.Context(), MapRequest{Protocol: UDP, InternalPort: 5353, Lifetime: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(r.Requests()); n != 3 {

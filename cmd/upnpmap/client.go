@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -44,6 +45,9 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 		Interfaces: o.interfaces,
 		Logger:     o.logger,
 	}
+	if o.watch != nil {
+		c.Logger = slog.New(o.watch)
+	}
 	for _, m := range o.methodNames() {
 		c.Methods = append(c.Methods, upnpmap.Method(m))
 	}
@@ -53,6 +57,7 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 		// gateway after its own short budget (1s), so that "no gateway"
 		// comes quickly on a network without one.
 		c.ProbeTimeout = o.timeout
+		c.RequestTimeout = o.timeout
 	}
 	if st != nil {
 		c.Location = st.location(o.gatewayKey())

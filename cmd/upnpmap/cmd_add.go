@@ -63,12 +63,20 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	var views []mappingJSON
 	var firstErr error
 	for _, proto := range spec.protos {
+		stop := a.progress(o, "the router to map "+proto+" port "+itoa(spec.ext))
 		v, err := addOne(ctx, a, o, c, spec, proto, other)
+		stop()
 		if err != nil {
 			// With --tcp --udp, one protocol may fail and the other not:
 			// report both, exit with the failure.
 			if firstErr == nil {
 				firstErr = err
+			}
+			if isSilence(err) {
+				// A router that stopped answering would make the next
+				// request wait as long (and miniupnpd, stalled on a
+				// denied port, stall again).
+				break
 			}
 			continue
 		}
@@ -90,6 +98,8 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		}
 		p.line("%s", deleteHint(views, spec.ext, protoFlagsFor(spec.protos)))
 	}
+	warnDescription(a, o, views)
+	warnLifetime(a, o, views, time.Now())
 	for _, v := range views {
 		if ap, err := netip.ParseAddrPort(v.External); err == nil && isPrivateExternal(ap.Addr()) {
 			a.warn("%s", privateNotice(ap.Addr()))
@@ -97,6 +107,47 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		}
 	}
 	return firstErr
+}
+
+// warnDescription says when --description could not be honoured: PCP and
+// NAT-PMP requests carry no description (miniupnpd labels such mappings
+// "PCP MAP …" or "NAT-PMP …"). upnpmap keeps it in its state file for
+// `list`.
+func warnDescription(a *app, o *options, views []mappingJSON) {
+	if !o.descriptionSet {
+		return
+	}
+	for _, v := range views {
+		if v.Method == string(upnpmap.PCP) || v.Method == string(upnpmap.NATPMP) {
+			a.warn("--description %q is not sent: %s has no description field (the router shows its own label);\n"+
+				"  upnpmap keeps it in its state file, and `upnpmap list` shows it. --method upnp sends it.",
+				o.description, v.Method)
+			return
+		}
+	}
+}
+
+// lifetimeSlack is how far a granted lease may be from --lifetime before add
+// says so: the protocols count whole seconds, and time passes between the
+// answer and the check.
+const lifetimeSlack = 10 * time.Second
+
+// warnLifetime says when the router granted another lease than --lifetime
+// asked for (PCP servers clamp it, miniupnpd to 120 s … 24 h; a router with
+// permanent leases only grants none).
+func warnLifetime(a *app, o *options, views []mappingJSON, now time.Time) {
+	for _, v := range views {
+		if v.Expires == nil {
+			continue // permanent: deleteHint says so
+		}
+		// Expires is cut to whole seconds for output: add back the second
+		// it may have lost.
+		granted := (v.Expires.Sub(now) + time.Second).Truncate(time.Second)
+		if d := granted - o.lifetime; d > lifetimeSlack || d < -lifetimeSlack {
+			a.warn("the router granted %s port %s a lease of %v, not the %v --lifetime asked for", v.Protocol, v.External, granted, o.lifetime)
+			return
+		}
+	}
 }
 
 // addOne creates one mapping that outlives this process (no renewal), and

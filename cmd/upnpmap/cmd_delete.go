@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/upnpmap/upnpmap"
@@ -16,8 +18,11 @@ var deleteCmd = &command{
 	usage:   "delete EXTPORT [flags]",
 	summary: "remove the mapping of EXTPORT",
 	about: `Remove the mapping of external port EXTPORT. Mappings upnpmap made are deleted
-with the method that made them (PCP needs the nonce upnpmap recorded); others
-are deleted over UPnP. Without --tcp or --udp, both protocols are tried.`,
+with the method that made them (PCP needs the nonce upnpmap recorded). Without
+a record, upnpmap reads the router's UPnP table and deletes the entry over UPnP
+if it is there; PCP and NAT-PMP mappings without a record end with their lease.
+"deleted" is printed only for mappings that existed. Without --tcp or --udp,
+the protocols upnpmap recorded are deleted, or else both are tried.`,
 	examples: []string{
 		"upnpmap delete 8080",
 		"upnpmap delete 27015 --udp",
@@ -29,11 +34,27 @@ are deleted over UPnP. Without --tcp or --udp, both protocols are tried.`,
 	run:     runDelete,
 }
 
+// deletedJSON is one line of `delete --json`.
 type deletedJSON struct {
 	Protocol     string `json:"protocol"`
 	ExternalPort uint16 `json:"external_port"`
 	Method       string `json:"method"`
 	Gateway      string `json:"gateway,omitempty"`
+	// Result is "deleted", or "already-gone" when upnpmap's record named a
+	// mapping the router no longer had.
+	Result string `json:"result"`
+	// MadeWith names the method that made a mapping deleted over UPnP,
+	// when the router's table says it was another (miniupnpd's "PCP MAP …"
+	// and "NAT-PMP …" entries).
+	MadeWith string `json:"made_with,omitempty"`
+}
+
+// deleteTarget is one protocol's mapping to delete: our record of it when
+// there is one.
+type deleteTarget struct {
+	proto string
+	rec   stateMapping
+	ours  bool
 }
 
 func runDelete(ctx context.Context, a *app, o *options, args []string) error {
@@ -48,24 +69,20 @@ func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 	st := a.readState()
 	ctx, cancel := context.WithTimeout(ctx, o.deadline())
 	defer cancel()
-	p := &printer{w: a.stdout, json: o.json}
+	d := &deleter{a: a, o: o, st: st, ext: ext, p: &printer{w: a.stdout, json: o.json}}
 
 	// What to delete: for each protocol, our record of it if there is one
-	// (deleted with its own method), else a UPnP delete by external port.
-	// Without --tcp/--udp, our records decide which protocols; with none,
-	// both are tried over UPnP.
-	type target struct {
-		proto string
-		rec   stateMapping
-		ours  bool
-	}
-	var targets []target
+	// (deleted with its own method), else the router's UPnP entry. Without
+	// --tcp/--udp, our records decide which protocols; with none, both are
+	// tried.
+	var targets []deleteTarget
 	for _, proto := range protos {
 		rec, ok := st.find(o.gatewayAddr(), proto, ext)
-		targets = append(targets, target{proto, rec, ok})
+		targets = append(targets, deleteTarget{proto, rec, ok})
 	}
-	if !o.tcp && !o.udp {
-		var ours []target
+	explicit := o.tcp || o.udp
+	if !explicit {
+		var ours []deleteTarget
 		for _, tg := range targets {
 			if tg.ours {
 				ours = append(ours, tg)
@@ -77,60 +94,283 @@ func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 	}
 
 	var deleted int
-	var errs []error
+	var failures []error
 	for _, tg := range targets {
-		req := upnpmap.DeleteRequest{Protocol: upnpProto(tg.proto), ExternalPort: ext, Method: upnpmap.UPnP}
-		c := a.newClient(o, st)
-		if tg.ours {
-			// Delete it the way it was made, at the gateway it was made on.
-			req.Method = upnpmap.Method(tg.rec.Method)
-			req.InternalPort = tg.rec.Internal.Port()
-			req.InternalAddr = tg.rec.Internal.Addr()
-			if b, err := hex.DecodeString(tg.rec.Nonce); err == nil && len(b) == 12 {
-				copy(req.Nonce[:], b)
-			}
-			c.Gateway = tg.rec.Gateway
-		}
-		start := time.Now()
-		err := c.Delete(ctx, req)
-		if tg.ours && (err == nil || errors.Is(err, upnpmap.ErrNoSuchEntry)) {
-			// Gone either way: forget it.
-			if uerr := a.updateState(func(s *state) { s.remove(tg.rec.sameSlot) }); uerr != nil {
-				a.warn("state file: %v", uerr)
-			}
-		}
+		ok, err := d.one(ctx, tg)
 		if err != nil {
-			errs = append(errs, &mapErr{proto: tg.proto, ext: ext,
-				err: o.netErr(fmt.Sprintf("delete %s port %d", tg.proto, ext), start, err)})
+			failures = append(failures, err)
+			if isSilence(err) {
+				// The router stopped answering: a second request would
+				// only wait as long again (and on miniupnpd, prolong a
+				// stall).
+				break
+			}
 			continue
 		}
-		deleted++
-		d := deletedJSON{Protocol: tg.proto, ExternalPort: ext, Method: string(req.Method)}
-		if c.Gateway.IsValid() {
-			d.Gateway = c.Gateway.String()
-		}
-		if o.json {
-			if err := p.object(d); err != nil {
-				return err
-			}
-		} else {
-			p.line("deleted %s port %d (%s)", tg.proto, ext, d.Method)
+		if ok {
+			deleted++
 		}
 	}
-	if len(errs) == 0 {
+	if len(failures) == 0 {
 		return nil
 	}
-	// Without --tcp/--udp we may have tried both over UPnP: one of them
-	// missing is normal.
-	if deleted > 0 && !o.tcp && !o.udp {
-		for _, err := range errs {
+	if mr := sameMissingRecord(failures); mr != nil {
+		return mr
+	}
+	// Without --tcp/--udp both protocols may have been tried: one missing
+	// is normal once the other was deleted.
+	if deleted > 0 && !explicit {
+		for _, err := range failures {
 			if !errors.Is(err, upnpmap.ErrNoSuchEntry) {
 				return err
 			}
 		}
 		return nil
 	}
-	return errs[0]
+	if !explicit && len(failures) == len(targets) && len(failures) > 1 {
+		none := true
+		for _, err := range failures {
+			none = none && errors.Is(err, upnpmap.ErrNoSuchEntry) && refusalIn(err) != nil
+		}
+		if none {
+			// Neither protocol is mapped: one message for both.
+			return &mapErr{proto: "tcp or udp", ext: ext, err: errors.Join(failures...)}
+		}
+	}
+	return errors.Join(failures...)
+}
+
+// deleter holds what the targets of one `delete` share: one UPnP client and
+// one read of the router's table, so that both protocols cost one probe.
+type deleter struct {
+	a   *app
+	o   *options
+	st  *state
+	ext uint16
+	p   *printer
+
+	upnp      *upnpmap.Client // for deletes without a record
+	table     []upnpmap.Entry
+	tableRead bool
+	tableErr  error
+	warned    bool
+}
+
+// one deletes one target. ok is false when nothing existed to delete (a
+// record of a mapping the router had already dropped).
+func (d *deleter) one(ctx context.Context, tg deleteTarget) (ok bool, err error) {
+	allowed := d.o.methodNames()
+	if tg.ours && (len(allowed) == 0 || slices.Contains(allowed, tg.rec.Method)) {
+		return d.recorded(ctx, tg)
+	}
+	if tg.ours {
+		// --method excludes the method that made it: do as told, over UPnP
+		// if allowed, and say so.
+		if !slices.Contains(allowed, string(upnpmap.UPnP)) {
+			return false, &missingRecordErr{proto: tg.proto, ext: d.ext, methods: allowed, madeWith: tg.rec.Method}
+		}
+		d.a.warn("%s port %d was made with %s (upnpmap's record); --method %s: trying a UPnP delete,\n"+
+			"  which some routers refuse for a mapping another protocol made", tg.proto, d.ext, tg.rec.Method, strings.Join(allowed, ","))
+	} else {
+		if len(allowed) > 0 && !slices.Contains(allowed, string(upnpmap.UPnP)) {
+			return false, &missingRecordErr{proto: tg.proto, ext: d.ext, methods: allowed}
+		}
+		if !d.warned {
+			d.warned = true
+			d.a.warn("no record of port %d in upnpmap's state file: looking for it in the router's UPnP table\n"+
+				"  (PCP and NAT-PMP mappings cannot be deleted without the record; they end with their lease)", d.ext)
+		}
+	}
+	ok, err = d.viaUPnP(ctx, tg.proto)
+	if ok && tg.ours {
+		d.forget(tg.rec)
+	}
+	return ok, err
+}
+
+// recorded deletes a mapping upnpmap recorded, the way it was made, at the
+// gateway it was made on.
+func (d *deleter) recorded(ctx context.Context, tg deleteTarget) (bool, error) {
+	req := upnpmap.DeleteRequest{
+		Protocol:     upnpProto(tg.proto),
+		ExternalPort: d.ext,
+		Method:       upnpmap.Method(tg.rec.Method),
+		InternalPort: tg.rec.Internal.Port(),
+		InternalAddr: tg.rec.Internal.Addr(),
+	}
+	if b, err := hex.DecodeString(tg.rec.Nonce); err == nil && len(b) == 12 {
+		copy(req.Nonce[:], b)
+	}
+	c := d.a.newClient(d.o, d.st)
+	c.Gateway = tg.rec.Gateway
+	start := time.Now()
+	stop := d.a.progress(d.o, fmt.Sprintf("the router to delete %s port %d", tg.proto, d.ext))
+	err := c.Delete(ctx, req)
+	stop()
+	gone := errors.Is(err, upnpmap.ErrNoSuchEntry)
+	if err == nil || gone {
+		// Gone either way: forget it.
+		d.forget(tg.rec)
+	}
+	if err != nil && !gone {
+		return false, &mapErr{proto: tg.proto, ext: d.ext,
+			err: d.o.netErr(fmt.Sprintf("delete %s port %d", tg.proto, d.ext), start, err)}
+	}
+	result := "deleted"
+	if gone {
+		result = "already-gone"
+	}
+	return !gone, d.report(tg.proto, req.Method, "", tg.rec.Gateway, result)
+}
+
+// viaUPnP deletes the router's UPnP entry for proto/ext if its table has
+// one, and says that it has none otherwise (UPnP routers such as miniupnpd
+// answer success to a delete of nothing, so the table is read first).
+func (d *deleter) viaUPnP(ctx context.Context, proto string) (bool, error) {
+	op := fmt.Sprintf("delete %s port %d", proto, d.ext)
+	start := time.Now()
+	netErr := func(err error) error {
+		ne := d.o.netErr(op, start, err).(*netErr)
+		ne.methods = []string{string(upnpmap.UPnP)}
+		return ne
+	}
+	if d.upnp == nil {
+		d.upnp = d.a.newClient(d.o, d.st)
+		d.upnp.Methods = []upnpmap.Method{upnpmap.UPnP}
+	}
+	if !d.tableRead {
+		d.tableRead = true
+		stop := d.a.progress(d.o, "the router's UPnP table")
+		d.table, d.tableErr = d.upnp.List(ctx)
+		stop()
+	}
+	var listed *upnpmap.Entry
+	switch {
+	case d.tableErr != nil && refusalIn(d.tableErr) == nil:
+		// No answer: the delete would wait as long again.
+		return false, &mapErr{proto: proto, ext: d.ext, err: netErr(d.tableErr)}
+	case d.tableErr == nil:
+		for i, e := range d.table {
+			if strings.EqualFold(string(e.Protocol), proto) && e.External.Port() == d.ext {
+				listed = &d.table[i]
+			}
+		}
+		if listed == nil {
+			return false, &mapErr{proto: proto, ext: d.ext, err: netErr(
+				fmt.Errorf("%w: the router's UPnP table has no %s mapping of port %d", upnpmap.ErrNoSuchEntry, proto, d.ext))}
+		}
+	}
+	// A router that cannot list its table: delete all the same (its answer
+	// says whether there was an entry).
+	err := d.upnp.Delete(ctx, upnpmap.DeleteRequest{Protocol: upnpProto(proto), ExternalPort: d.ext, Method: upnpmap.UPnP})
+	if err != nil {
+		return false, &mapErr{proto: proto, ext: d.ext, err: netErr(err)}
+	}
+	made := ""
+	if listed != nil {
+		made = madeBy(listed.Description)
+	}
+	gw := netip.Addr{}
+	if d.o.gateway != "" {
+		gw = d.o.gatewayAddr()
+	}
+	return true, d.report(proto, upnpmap.UPnP, made, gw, "deleted")
+}
+
+// report prints one deleted (or already gone) mapping: method is the one
+// that deleted it, made the one the router's table says made it, if
+// another.
+func (d *deleter) report(proto string, method upnpmap.Method, made string, gw netip.Addr, result string) error {
+	j := deletedJSON{Protocol: proto, ExternalPort: d.ext, Method: string(method), Result: result}
+	if made != "" && made != string(method) {
+		j.MadeWith = made
+	}
+	if gw.IsValid() {
+		j.Gateway = gw.String()
+	}
+	if d.o.json {
+		return d.p.object(j)
+	}
+	if result == "already-gone" {
+		d.p.line("%s port %d was already gone from the router (%s); upnpmap's record of it is removed", proto, d.ext, method)
+		return nil
+	}
+	if j.MadeWith != "" {
+		d.p.line("deleted %s port %d (%s; made with %s)", proto, d.ext, method, j.MadeWith)
+		return nil
+	}
+	d.p.line("deleted %s port %d (%s)", proto, d.ext, method)
+	return nil
+}
+
+// forget removes rec from the state file.
+func (d *deleter) forget(rec stateMapping) {
+	if err := d.a.updateState(func(s *state) { s.remove(rec.sameSlot) }); err != nil {
+		d.a.warn("state file: %v", err)
+	}
+}
+
+// sameMissingRecord merges "no record" failures of both protocols into one
+// message; nil unless every failure is one.
+func sameMissingRecord(failures []error) *missingRecordErr {
+	var first *missingRecordErr
+	for _, err := range failures {
+		mr, ok := err.(*missingRecordErr)
+		if !ok || (first != nil && mr.madeWith != first.madeWith) {
+			return nil
+		}
+		if first == nil {
+			c := *mr
+			first = &c
+		} else {
+			first.proto += "/" + mr.proto
+		}
+	}
+	return first
+}
+
+// isSilence reports a failure that is the router not answering.
+func isSilence(err error) bool {
+	c, _ := classify(err)
+	return c == classTimeout || c == classNoGateway
+}
+
+// missingRecordErr: a delete that cannot be sent, because the methods
+// allowed (--method) need upnpmap's record of the mapping and there is none
+// (or the record names a method --method excludes). Nothing was sent.
+type missingRecordErr struct {
+	proto    string
+	ext      uint16
+	methods  []string
+	madeWith string // the recorded method, when --method excludes it
+}
+
+func (e *missingRecordErr) Error() string {
+	if e.madeWith != "" {
+		return fmt.Sprintf("%s port %d was made with %s, which --method %s excludes", e.proto, e.ext, e.madeWith, strings.Join(e.methods, ","))
+	}
+	return fmt.Sprintf("no record of %s port %d in upnpmap's state file; --method %s cannot delete without one",
+		e.proto, e.ext, strings.Join(e.methods, ","))
+}
+
+func (e *missingRecordErr) what() string {
+	if e.madeWith != "" {
+		return fmt.Sprintf("%s port %d was made with %s, and --method %s excludes it: nothing was sent",
+			e.proto, e.ext, e.madeWith, strings.Join(e.methods, ","))
+	}
+	return fmt.Sprintf("upnpmap has no record of %s port %d, and --method %s cannot delete without one: nothing was sent",
+		e.proto, e.ext, strings.Join(e.methods, ","))
+}
+
+func (e *missingRecordErr) fix() []string {
+	if e.madeWith != "" {
+		return []string{fmt.Sprintf("run `upnpmap delete %d` without --method (or with --method %s).", e.ext, e.madeWith)}
+	}
+	return []string{
+		"PCP deletes need the nonce of the request that made the mapping, and NAT-PMP deletes its",
+		"internal port; both were in the record. The mapping ends when its lease runs out, or try",
+		fmt.Sprintf("`upnpmap delete %d --method upnp` if the router lists it (`upnpmap list`).", e.ext),
+	}
 }
 
 // find returns the recorded mapping of proto/ext, on gateway gw when given.

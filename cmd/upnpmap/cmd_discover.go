@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 var discoverCmd = &command{
@@ -40,7 +42,9 @@ func runDiscover(ctx context.Context, a *app, o *options, _ []string) error {
 	ctx, cancel := context.WithTimeout(ctx, o.deadline())
 	defer cancel()
 	start := time.Now()
+	stop := a.progress(o, "the router's answers")
 	res, err := c.Discover(ctx)
+	stop()
 	if err != nil {
 		return o.netErr("find the gateway", start, err)
 	}
@@ -57,8 +61,8 @@ func runDiscover(ctx context.Context, a *app, o *options, _ []string) error {
 			Gateway:         res.Gateway.String(),
 			Methods:         methods,
 			ExternalPrivate: private,
-			Device:          res.Device,
-			Location:        res.Location,
+			Device:          capText(res.Device),
+			Location:        capText(res.Location),
 			ElapsedMS:       float64(res.Elapsed.Microseconds()) / 1000,
 		}
 		if res.ExternalAddr.IsValid() {
@@ -85,8 +89,8 @@ func runDiscover(ctx context.Context, a *app, o *options, _ []string) error {
 		{"methods", strings.Join(methods, ", ")},
 		{"external", ext},
 		{"local", local},
-		{"device", res.Device},
-		{"location", res.Location},
+		{"device", safetext.Clean(res.Device, safetext.Short)},
+		{"location", safetext.Clean(res.Location, safetext.Long)},
 		{"took", roundDuration(res.Elapsed).String()},
 	})
 	if private {
@@ -98,5 +102,6 @@ func runDiscover(ctx context.Context, a *app, o *options, _ []string) error {
 // netErr wraps err with what was tried, so that the message can say which
 // methods, where, and for how long.
 func (o *options) netErr(op string, start time.Time, err error) error {
-	return &netErr{op: op, methods: o.methodNames(), gateway: o.gateway, elapsed: time.Since(start), err: err}
+	return &netErr{op: op, methods: o.methodNames(), gateway: o.gateway, elapsed: time.Since(start),
+		answered: o.watch.answered(), err: err}
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/upnpmap/upnpmap"
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 var listCmd = &command{
@@ -47,8 +49,20 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 	// Only UPnP can read a router's table; PCP and NAT-PMP mappings come
 	// from our state file. So ask for UPnP alone, and wait for it, rather
 	// than let a quicker PCP answer end the probe before UPnP's is in.
+	stop := a.progress(o, "the router's table")
 	gw, entries, err := listUPnP(ctx, a, o, st)
+	stop()
 	switch {
+	case errors.Is(err, errNoUPnP) && len(o.methods) > 0:
+		// --method leaves UPnP out: nothing to warn about, only to find
+		// the router the records are for.
+		c := a.newClient(o, st)
+		var derr error
+		if gw, derr = c.Discover(ctx); derr != nil {
+			return o.netErr("find the gateway", start, derr)
+		}
+		a.warn("%s cannot read a router's table: showing the mappings upnpmap made (from its state file)",
+			strings.Join(o.methodNames(), " and "))
 	case errors.Is(err, errNoUPnP):
 		// The router may still be there, speaking only PCP or NAT-PMP.
 		c := a.newClient(o, st)
@@ -76,8 +90,13 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 			External:    e.External.String(),
 			Internal:    e.Internal.String(),
 			Method:      string(e.Method),
-			Description: e.Description,
+			Description: capText(e.Description),
 			Enabled:     e.Enabled,
+		}
+		if m := madeBy(e.Description); m != "" {
+			// miniupnpd lists NAT-PMP and PCP mappings in its UPnP table
+			// under descriptions of its own.
+			r.Method = m
 		}
 		if e.Lifetime > 0 {
 			r.Expires = jsonTime(now.Add(e.Lifetime))
@@ -131,13 +150,26 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 		if r.Ours {
 			mark = "yes"
 		}
-		desc := r.Description
+		desc := safetext.Clean(r.Description, safetext.Short)
 		if !r.Enabled {
 			desc += " (disabled)"
 		}
 		table[i] = []string{r.Protocol, r.External, r.Internal, r.Method, formatExpiry(exp, now), mark, desc}
 	}
 	return p.table([]string{"PROTO", "EXTERNAL", "INTERNAL", "METHOD", "EXPIRES", "OURS", "DESCRIPTION"}, table)
+}
+
+// madeBy recognises the descriptions miniupnpd gives the mappings NAT-PMP
+// and PCP made ("NAT-PMP 8080 tcp", "PCP MAP 0a1b…"), and returns that
+// method, or "".
+func madeBy(description string) string {
+	switch {
+	case strings.HasPrefix(description, "NAT-PMP "):
+		return string(upnpmap.NATPMP)
+	case strings.HasPrefix(description, "PCP MAP ") || strings.HasPrefix(description, "PCP PEER "):
+		return string(upnpmap.PCP)
+	}
+	return ""
 }
 
 // errNoUPnP: UPnP did not answer (or --method excludes it).

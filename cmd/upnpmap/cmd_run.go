@@ -82,5 +82,6 @@ func runRun(ctx context.Context, a *app, o *options, _ []string) error {
 		s.abort()
 		return err
 	}
+	warnDescription(a, o, s.views())
 	return s.wait(ctx)
 }

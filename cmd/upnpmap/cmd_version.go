@@ -12,9 +12,10 @@ var versionCmd = &command{
 	usage:   "version [flags]",
 	summary: "print the version",
 	about: `Print upnpmap's version (the module version 'go install' recorded, or the VCS
-revision of a local build) and the Go version it was built with.`,
+revision of a local build) and the Go version it was built with; -v adds the
+versions of the modules built in.`,
 	examples: []string{"upnpmap version", "upnpmap version --json"},
-	common:   []flagGroup{jsonFlag},
+	common:   []flagGroup{outputFlags},
 	run:      runVersion,
 }
 
@@ -24,6 +25,8 @@ type versionJSON struct {
 	Modified bool   `json:"modified,omitempty"`
 	Go       string `json:"go"`
 	Platform string `json:"platform"`
+	// Deps lists the modules built in, "path version" (with -v).
+	Deps []string `json:"deps,omitempty"`
 }
 
 // buildVersion reads what the Go toolchain stamped into the binary.
@@ -49,6 +52,13 @@ func buildVersion() versionJSON {
 
 func runVersion(_ context.Context, a *app, o *options, _ []string) error {
 	v := buildVersion()
+	if o.verbose {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, d := range bi.Deps {
+				v.Deps = append(v.Deps, d.Path+" "+d.Version)
+			}
+		}
+	}
 	if o.json {
 		return (&printer{w: a.stdout, json: true}).object(v)
 	}
@@ -59,6 +69,13 @@ func runVersion(_ context.Context, a *app, o *options, _ []string) error {
 			rev += "+modified"
 		}
 	}
-	_, err := fmt.Fprintf(a.stdout, "upnpmap %s%s (%s, %s)\n", v.Version, rev, v.Go, v.Platform)
-	return err
+	if _, err := fmt.Fprintf(a.stdout, "upnpmap %s%s (%s, %s)\n", v.Version, rev, v.Go, v.Platform); err != nil {
+		return err
+	}
+	for _, d := range v.Deps {
+		if _, err := fmt.Fprintf(a.stdout, "  %s\n", d); err != nil {
+			return err
+		}
+	}
+	return nil
 }

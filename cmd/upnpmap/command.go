@@ -37,7 +37,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		discoverCmd, ipCmd, addCmd, listCmd, deleteCmd,
-		relayCmd, runCmd, gatewayCmd, demoCmd, versionCmd,
+		relayCmd, runCmd, gatewayCmd, demoCmd, versionCmd, completionCmd,
 	}
 }
 
@@ -82,6 +82,7 @@ func (c *command) parse(args []string) (*options, []string, error) {
 	if err := o.check(); err != nil {
 		return nil, nil, err
 	}
+	o.descriptionSet = fs.Changed("description")
 	return o, pos, nil
 }
 
@@ -160,8 +161,8 @@ func rootHelp() string {
 	outputFlags(fs, defaultOptions())
 	b.WriteString("\nCommon flags:\n")
 	b.WriteString(fs.FlagUsagesWrapped(helpWidth))
-	b.WriteString("Exit codes: 0 ok, 1 usage, 2 no gateway found, 3 the router refused, 4 timeout.\n")
-	b.WriteString("'upnpmap help COMMAND' shows its flags and examples; 'upnpmap demo', a session.\n")
+	b.WriteString("Exit codes: 0 ok, 1 usage, 2 no gateway found, 3 the router refused, 4 timeout,\n")
+	b.WriteString("5 unusable UPnP device. 'upnpmap help COMMAND' shows its flags and examples.\n")
 	return b.String()
 }
 

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -42,7 +44,9 @@ type options struct {
 	fake fakeOptions
 
 	// filled in after parsing
-	logger *slog.Logger // nil unless -v
+	logger         *slog.Logger   // nil unless -v
+	watch          *exchangeWatch // the library's log handler (see exchangeWatch)
+	descriptionSet bool           // --description was given
 }
 
 // fakeOptions are the knobs of `upnpmap gateway` (a subset of gatewaytest.Config).
@@ -78,7 +82,7 @@ type flagGroup func(fs *pflag.FlagSet, o *options)
 func networkFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVarP(&o.gateway, "gateway", "g", "", "the router's `IP` (default: from the routing table)")
 	fs.StringSliceVarP(&o.methods, "method", "m", nil, "`METHODS` to use: pcp,natpmp,upnp (default: all)")
-	fs.StringSliceVarP(&o.interfaces, "interface", "i", nil, "search for UPnP routers on interface `NAME` only")
+	fs.StringSliceVarP(&o.interfaces, "interface", "i", nil, "UPnP search on interface `NAME` only (not upnpc's -i)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "wait up to `D` for the router to answer (default 1s)")
 }
 
@@ -120,6 +124,11 @@ func (o *options) check() error {
 			return fmt.Errorf("--method %q: want pcp, natpmp or upnp", m)
 		}
 	}
+	for _, name := range o.interfaces {
+		if err := checkInterface(name); err != nil {
+			return err
+		}
+	}
 	if o.timeout < 0 {
 		return fmt.Errorf("--timeout %v: must be positive", o.timeout)
 	}
@@ -127,6 +136,26 @@ func (o *options) check() error {
 		return fmt.Errorf("--lifetime %v: the protocols count in whole seconds; use 1s or more", o.lifetime)
 	}
 	return nil
+}
+
+// checkInterface rejects an --interface this machine does not have, rather
+// than let UPnP search nowhere. It reads the interface table; nothing is
+// sent.
+func checkInterface(name string) error {
+	if _, err := net.InterfaceByName(name); err == nil {
+		return nil
+	}
+	var names []string
+	if ifs, err := net.Interfaces(); err == nil {
+		for _, i := range ifs {
+			names = append(names, i.Name)
+		}
+	}
+	msg := fmt.Sprintf("--interface %q: no such network interface (this machine has: %s)", name, strings.Join(names, ", "))
+	if s := suggest(name, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return errors.New(msg)
 }
 
 // deadline bounds a command's exchanges with the router: --timeout, or

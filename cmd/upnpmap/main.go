@@ -14,7 +14,11 @@ func main() {
 	// second Ctrl-C kills a cleanup that hangs.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
-	code := newApp(os.Stdout, os.Stderr).run(ctx, os.Args[1:])
+	a := newApp(os.Stdout, os.Stderr)
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		a.stderrTTY = true
+	}
+	code := a.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 // printer writes results either for people (aligned tables, key/value
@@ -19,15 +23,64 @@ type printer struct {
 }
 
 // object writes v as one line of JSON. Encoding errors only come from types
-// we control, so they are reported, not hidden.
+// we control, so they are reported, not hidden. Characters a terminal would
+// act on (C1 controls, bidi overrides; encoding/json escapes only C0) are
+// written as \u escapes, so router text stays intact but harmless.
 func (p *printer) object(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding JSON output: %w", err)
 	}
+	b = escapeUnprintable(b)
 	b = append(b, '\n')
 	_, err = p.w.Write(b)
 	return err
+}
+
+// escapeUnprintable rewrites the runes of JSON text b that safetext would
+// strip as \uXXXX escapes (UTF-16 pairs above the BMP). Outside strings
+// JSON has only ASCII, so this touches string contents only.
+func escapeUnprintable(b []byte) []byte {
+	clean := true
+	for _, r := range string(b) {
+		if r >= utf8.RuneSelf && !safetext.Printable(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for _, r := range string(b) {
+		if r < utf8.RuneSelf || safetext.Printable(r) {
+			out = utf8.AppendRune(out, r)
+			continue
+		}
+		if r > 0xffff {
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, "\\u%04x\\u%04x", r1, r2)
+			continue
+		}
+		out = fmt.Appendf(out, "\\u%04x", r)
+	}
+	return out
+}
+
+// capText caps router-supplied text for --json: escaped (see object), and
+// cut to safetext.Long runes so that a hostile router cannot flood a script.
+func capText(s string) string {
+	if utf8.RuneCountInString(s) <= safetext.Long {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == safetext.Long-1 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
 }
 
 // table writes rows under an upper-case header, columns aligned.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap"
+	"github.com/upnpmap/upnpmap/internal/safetext"
 	"github.com/upnpmap/upnpmap/relay"
 )
 
@@ -124,7 +125,9 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 	ctx, cancel := context.WithTimeout(ctx, s.o.deadline())
 	defer cancel()
 	start := time.Now()
+	stop := s.a.progress(s.o, "the router to map "+proto+" port "+itoa(spec.ext))
 	m, err := s.c.Map(ctx, req)
+	stop()
 	if err != nil {
 		other := spec.host.IsValid() && !isThisMachine(spec.host)
 		return &mapErr{proto: proto, ext: spec.ext, host: spec.host, port: spec.port, otherHost: other,
@@ -226,6 +229,15 @@ func (s *session) printStarted() error {
 	return nil
 }
 
+// views returns what the session shows of its mappings.
+func (s *session) views() []mappingJSON {
+	out := make([]mappingJSON, len(s.maps))
+	for i, lm := range s.maps {
+		out[i] = lm.view
+	}
+	return out
+}
+
 // wait prints events until ctx ends, then shuts down.
 func (s *session) wait(ctx context.Context) error {
 	for {
@@ -257,7 +269,8 @@ func (s *session) printEvent(me mappingEvent) {
 	v := lm.view
 	v.Event = ev.Kind.String()
 	if ev.Err != nil {
-		v.Error = ev.Err.Error()
+		// The error may quote the router (a fault description).
+		v.Error = safetext.Clean(ev.Err.Error(), safetext.Long)
 	}
 	if s.o.json {
 		_ = s.p.object(v)
@@ -290,7 +303,7 @@ func (s *session) shutdown() error {
 		v.Event = "deleted"
 		if err != nil {
 			v.Event = "delete-failed"
-			v.Error = err.Error()
+			v.Error = safetext.Clean(err.Error(), safetext.Long)
 			errs = append(errs, fmt.Errorf("delete %s port %d: %w", v.Protocol, lm.rec.External.Port(), err))
 		} else if uerr := s.a.updateState(func(st *state) { st.remove(lm.rec.sameSlot) }); uerr != nil && s.o.verbose {
 			s.a.warn("state file: %v", uerr)
@@ -298,7 +311,7 @@ func (s *session) shutdown() error {
 		if s.o.json {
 			_ = s.p.object(v)
 		} else if err != nil {
-			s.p.line("could not delete %s %s: %v", v.Protocol, v.External, err)
+			s.p.line("could not delete %s %s: %s", v.Protocol, v.External, v.Error)
 		} else {
 			s.p.line("deleted %s %s", v.Protocol, v.External)
 		}
