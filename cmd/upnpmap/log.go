@@ -27,11 +27,16 @@ func newVerboseHandler(w io.Writer, start time.Time) slog.Handler {
 	})
 }
 
-// replyRecords are the debug records with which the natpmp and pcp packages
-// log a reply that answered one of our requests, by method.
+// replyRecords are the debug records with which the natpmp, pcp and
+// discovery packages log a reply that answered one of our requests, by
+// method. For UPnP an SSDP answer or a fetched description shows the device
+// is there; a SOAP response record is also written for transport errors, so
+// it is not one of them.
 var replyRecords = map[string]string{
-	"natpmp: reply": "natpmp",
-	"pcp: reply":    "pcp",
+	"natpmp: reply":              "natpmp",
+	"pcp: reply":                 "pcp",
+	"ssdp: answer":               "upnp",
+	"device description fetched": "upnp",
 }
 
 // exchangeWatch is the CLI's log handler. It notes which methods the router
