@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/internal/announce"
+	"github.com/upnpmap/upnpmap/internal/epoch"
 )
 
 // announcee is implemented by the mappers of methods whose gateways announce
@@ -102,9 +103,9 @@ func (gw *gateway) announceLoop(a *announcer) {
 
 // annState remembers the last announcement acted on, to skip its copies.
 type annState struct {
-	last   time.Time  // when an announcement was last acted on
-	lastEx netip.Addr // the external address it carried
-	epoch  epochClock // the epochs announcements carried
+	last   time.Time   // when an announcement was last acted on
+	lastEx netip.Addr  // the external address it carried
+	epoch  epoch.Watch // the epochs announcements carried
 }
 
 // onAnnouncement acts on a datagram from the gateway. A reset (by the epoch
@@ -115,11 +116,11 @@ type annState struct {
 // replies' own epoch checks then tell whether the gateway lost the mappings.
 // Copies of an announcement already acted on are ignored.
 //
-// The epoch check (RFC 6886 §3.6, RFC 6887 §8.5) allows 2 s of slack, so it
-// needs about 2 s of history: it sees a restart only when the epoch the
-// gateway would have reached without one is more than 2 s ahead of the new
-// epoch. A gateway whose epoch was still under ~2 s when we last heard from
-// it and that restarts at once looks unchanged. The immediate renewal covers
+// The epoch check (epoch.NATPMP, RFC 6886 §3.6) allows some slack, so it
+// needs as much history: it sees a restart only when the epoch the gateway
+// would have reached without one is beyond that slack ahead of the new
+// epoch. A gateway whose epoch was still within the slack when we last heard
+// from it and that restarts at once looks unchanged. The immediate renewal covers
 // that case: a PCP or NAT-PMP renewal is a MAP request, which re-creates the
 // mapping on a gateway that lost it (reported as Renewed, not Restored).
 func (gw *gateway) onAnnouncement(st *annState, b []byte) {
@@ -135,7 +136,7 @@ func (gw *gateway) onAnnouncement(st *annState, b []byte) {
 			continue
 		}
 		newAddr := ann.external.IsValid() && ann.external != st.lastEx
-		restarted := ann.hasEpoch && st.epoch.observe(ann.epoch, now)
+		restarted := ann.hasEpoch && st.epoch.Observe(epoch.NATPMP, ann.epoch, now)
 		if !ann.reset && !newAddr && !restarted && !st.last.IsZero() && now.Sub(st.last) < announceQuiet {
 			return // a copy of what we acted on
 		}
@@ -153,25 +154,4 @@ func (gw *gateway) onAnnouncement(st *annState, b []byte) {
 		return
 	}
 	gw.log.Debug("ignored a datagram on the announcement address", "len", len(b))
-}
-
-// epochClock tells from two epoch values of a gateway, and the local time
-// between them, whether its epoch started over (RFC 6886 §3.6: the epoch must
-// grow by at least 7/8 of the local time, less 2 s of slack).
-type epochClock struct {
-	have  bool
-	epoch uint32
-	at    time.Time
-}
-
-// observe records an epoch seen at now and reports whether it started over
-// since the previous one.
-func (e *epochClock) observe(epoch uint32, now time.Time) (restarted bool) {
-	if e.have {
-		elapsed := max(now.Sub(e.at), 0)
-		expect := int64(e.epoch)*1000 + elapsed.Milliseconds()*7/8
-		restarted = int64(epoch)*1000+2000 < expect
-	}
-	e.have, e.epoch, e.at = true, epoch, now
-	return restarted
 }

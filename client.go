@@ -38,7 +38,7 @@ type Client struct {
 	// Gateway is the router to talk to. Zero means the default gateway from
 	// the routing table (discovery.DefaultGateways); SSDP then also searches
 	// by multicast when the gateway has not answered its unicast search
-	// within 100 ms. A loopback Gateway (tests, the CLI's demo) never causes
+	// within multicastAfter. A loopback Gateway (tests, the CLI's demo) never causes
 	// multicast or a group join.
 	Gateway netip.Addr
 	// Location is a UPnP description URL learned earlier (e.g. cached by the
@@ -57,12 +57,12 @@ type Client struct {
 	// [ff02::1]:5350 for an IPv6 gateway) joined on the interface facing the
 	// gateway, except for a loopback Gateway, which gets no listener unless
 	// AnnounceAddr is set. Tests pass a unicast loopback address. The
-	// listener runs while the Client has live mappings, from 20 ms after
+	// listener runs while the Client has live mappings, from settleDelay after
 	// the first one's Map returned (a mapping detached at once opens none).
 	AnnounceAddr netip.AddrPort
 	// ProbeTimeout bounds a probe (Discover, or the one Map makes first)
 	// when nothing answers; default DefaultProbeTimeout. Once one method has
-	// answered, the others get a grace of 250 ms instead (twice the first
+	// answered, the others get a grace of probeGrace instead (twice the first
 	// answer's round trip on a slow link), and a method half-way through
 	// (UPnP: SSDP answered, the description is being fetched) gets
 	// RequestTimeout from its first answer. See Discover; Map's probe stops

@@ -21,11 +21,11 @@ import (
 // Map's own probe (when none is cached) is Discover's made for one answer:
 // the first method's probe leads straight to the mapping where it can (PCP:
 // the MAP request itself; NAT-PMP: its external address request, then the
-// MAP), the others follow after a 50 ms head start or as soon as it fails,
+// MAP), the others follow after mapHeadStart or as soon as it fails,
 // and the probe ends once the best method still possible has answered
 // rather than after a grace. What Map leaves to the mapping's
 // goroutine — opening the announcement listener, reading a new UPnP entry
-// back — happens 20 ms after it returns, and not at all for a mapping
+// back — happens settleDelay after it returns, and not at all for a mapping
 // detached or closed before then.
 //
 // Errors wrap the sentinels: ErrNoGateway when nothing answered,

@@ -142,7 +142,7 @@ func (r *renewer) wait() time.Duration {
 func (r *renewer) plan(g *grant) {
 	r.next = time.Time{}
 	if !g.permanent() {
-		// PCP renewals stay 4 s apart even after a success (RFC 6887
+		// PCP renewals stay pcpMinGap apart even after a success (RFC 6887
 		// §11.2.1); the other methods only space their retries.
 		var last time.Time
 		if r.m.mp.method() == PCP {
