@@ -102,159 +102,194 @@ var errProbeOver = errors.New("probe over")
 // others short (they count as unsure, see ready): Map needs one method, not
 // the list Discover reports.
 func (gw *gateway) collect(ctx context.Context, mappers []mapper, q *mapReq) *probeOutcome {
-	out := &probeOutcome{
-		infos: make(map[Method]*probeInfo),
-		errs:  make(map[Method]error),
-		cut:   make(map[Method]cutReason),
+	c := &collector{
+		gw:        gw,
+		out:       &probeOutcome{infos: make(map[Method]*probeInfo), errs: make(map[Method]error), cut: make(map[Method]cutReason)},
+		ch:        make(chan probeMsg, 2*len(mappers)),
+		deadlines: make(chan Method, len(mappers)),
+		runs:      make(map[Method]*probeRun, len(mappers)),
+		pending:   len(mappers),
+		start:     time.Now(),
 	}
-	ch := make(chan probeMsg, 2*len(mappers))
-	deadlines := make(chan Method, len(mappers))
-	runs := make(map[Method]*probeRun, len(mappers))
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var held []func() // probes waiting for the MAP probe's head start
+	defer c.stopTimers()
+	c.launch(ctx, mappers, q)
+	budget := time.NewTimer(gw.c.probeTimeout())
+	defer budget.Stop()
+	for c.pending > 0 {
+		select {
+		case msg := <-c.ch:
+			c.receive(msg)
+		case <-c.headStart:
+			c.release()
+		case <-c.graceC:
+			c.cutWaiting(cutGrace, fmt.Errorf("%w: no answer within %v of the first method's", ErrTimeout, probeGrace))
+		case <-budget.C:
+			c.cutWaiting(cutBudget, fmt.Errorf("%w: no answer within %v", ErrTimeout, gw.c.probeTimeout()))
+		case m := <-c.deadlines:
+			if r := c.runs[m]; !r.done {
+				c.cut(m, cutAlive, fmt.Errorf("%w: answered, but did not finish within %v", ErrTimeout, gw.c.requestTimeout()))
+			}
+		case <-ctx.Done():
+			c.cutAll(cutCaller, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err()))
+		}
+		if q != nil && c.pending > 0 && c.out.settled(mappers, c.runs) {
+			c.cutAll(cutSettled, errProbeSettled)
+		}
+	}
+	c.finish()
+	return c.out
+}
+
+// collector is the state of one collect: the probes it runs and what they
+// reported.
+type collector struct {
+	gw        *gateway
+	out       *probeOutcome
+	ch        chan probeMsg
+	deadlines chan Method // a half-way probe's RequestTimeout ran out
+	runs      map[Method]*probeRun
+	wg        sync.WaitGroup
+	pending   int       // probes neither answered, failed nor cut
+	start     time.Time // for the grace, which scales with the first answer's round trip
+
+	held      []func()         // probes waiting for the MAP probe's head start
+	headStart <-chan time.Time // fires mapHeadStart after launch, while held
+	headTimer *time.Timer      // nil without held probes
+	grace     *time.Timer      // started by the first answer
+	graceC    <-chan time.Time // grace's channel once started
+}
+
+// launch starts one probe per mapper. On Map's path (q set) with a
+// mapProber first, that one makes q's mapping and the others are held for
+// mapHeadStart (see release).
+func (c *collector) launch(ctx context.Context, mappers []mapper, q *mapReq) {
 	mpr, mapFirst := mappers[0].(mapProber)
 	mapFirst = mapFirst && q != nil
 	for i, mp := range mappers {
 		pctx, cancel := context.WithCancelCause(ctx)
-		runs[mp.method()] = &probeRun{cancel: cancel}
+		c.runs[mp.method()] = &probeRun{cancel: cancel}
 		switch {
 		case mapFirst && i == 0:
-			wg.Add(1)
-			go gw.probeByMapping(pctx, mp, mpr, q, ch, &wg)
+			c.wg.Add(1)
+			go c.gw.probeByMapping(pctx, mp, mpr, q, c.ch, &c.wg)
 		case mapFirst:
-			held = append(held, func() {
-				wg.Add(1)
-				go probeOne(pctx, mp, ch, &wg)
+			c.held = append(c.held, func() {
+				c.wg.Add(1)
+				go probeOne(pctx, mp, c.ch, &c.wg)
 			})
 		default:
-			wg.Add(1)
-			go probeOne(pctx, mp, ch, &wg)
+			c.wg.Add(1)
+			go probeOne(pctx, mp, c.ch, &c.wg)
 		}
 	}
-	// The other probes follow a MAP probe after mapHeadStart, or at once
-	// when it fails.
-	var headStart <-chan time.Time
-	if len(held) > 0 {
-		t := time.NewTimer(mapHeadStart)
-		defer t.Stop()
-		headStart = t.C
+	if len(c.held) > 0 {
+		c.headTimer = time.NewTimer(mapHeadStart)
+		c.headStart = c.headTimer.C
 	}
-	release := func() {
-		for _, start := range held {
-			start()
-		}
-		held, headStart = nil, nil
-	}
-	defer func() { // runs before wg.Wait
-		for _, r := range runs {
-			r.cancel(errProbeOver)
-			if r.deadline != nil {
-				r.deadline.Stop()
-			}
-		}
-	}()
+}
 
-	start := time.Now()
-	budget := time.NewTimer(gw.c.probeTimeout())
-	defer budget.Stop()
-	var grace *time.Timer
-	var graceC <-chan time.Time
-	defer func() {
-		if grace != nil {
-			grace.Stop()
-		}
-	}()
+// release starts the held probes: after mapHeadStart, or at once when the
+// MAP probe gave no mapping.
+func (c *collector) release() {
+	for _, start := range c.held {
+		start()
+	}
+	c.held, c.headStart = nil, nil
+}
 
-	pending := len(mappers)
-	cut := func(m Method, why cutReason, err error) {
-		r := runs[m]
-		r.cancel(err) // a held probe, never started, is just marked
-		r.done = true
-		pending--
-		out.cut[m], out.errs[m] = why, err
+// receive takes one probe's report.
+func (c *collector) receive(msg probeMsg) {
+	m := msg.mp.method()
+	r := c.runs[m]
+	if r.done {
+		return // cut already; its late report does not count
 	}
-	// cutWaiting cuts the probes that have not answered at all.
-	cutWaiting := func(why cutReason, err error) {
-		for m, r := range runs {
-			if !r.done && !r.alive {
-				cut(m, why, err)
-			}
+	if msg.alive {
+		r.alive = true
+		r.deadline = time.AfterFunc(c.gw.c.requestTimeout(), func() { c.deadlines <- m })
+		return
+	}
+	r.done = true
+	c.pending--
+	if msg.mapped == nil || msg.mapped.err != nil {
+		c.release() // no mapping from the MAP probe (if it was one)
+	}
+	if msg.err != nil {
+		c.out.errs[m] = msg.err
+		c.gw.log.Debug("probe", "method", m, "err", msg.err)
+		return
+	}
+	c.out.infos[m], c.out.any = msg.info, true
+	if msg.mapped != nil {
+		c.out.mapped = msg.mapped
+	}
+	if c.grace == nil {
+		c.grace = time.NewTimer(max(probeGrace, 2*time.Since(c.start)))
+		c.graceC = c.grace.C
+	}
+}
+
+// cut stops waiting for m's probe, for reason why.
+func (c *collector) cut(m Method, why cutReason, err error) {
+	r := c.runs[m]
+	r.cancel(err) // a held probe, never started, is just marked
+	r.done = true
+	c.pending--
+	c.out.cut[m], c.out.errs[m] = why, err
+}
+
+// cutWaiting cuts the probes that have not answered at all.
+func (c *collector) cutWaiting(why cutReason, err error) {
+	for m, r := range c.runs {
+		if !r.done && !r.alive {
+			c.cut(m, why, err)
 		}
 	}
-	// cutAll cuts every probe still running, half-way or not.
-	cutAll := func(why cutReason, err error) {
-		for m, r := range runs {
-			if !r.done {
-				cut(m, why, err)
-			}
+}
+
+// cutAll cuts every probe still running, half-way or not.
+func (c *collector) cutAll(why cutReason, err error) {
+	for m, r := range c.runs {
+		if !r.done {
+			c.cut(m, why, err)
 		}
 	}
-	for pending > 0 {
-		select {
-		case msg := <-ch:
-			m := msg.mp.method()
-			r := runs[m]
-			if r.done {
-				continue // cut already; its late report does not count
-			}
-			if msg.alive {
-				r.alive = true
-				r.deadline = time.AfterFunc(gw.c.requestTimeout(), func() { deadlines <- m })
-				continue
-			}
-			r.done = true
-			pending--
-			if msg.mapped == nil || msg.mapped.err != nil {
-				release() // no mapping from the MAP probe (if it was one)
-			}
-			if msg.err != nil {
-				out.errs[m] = msg.err
-				gw.log.Debug("probe", "method", m, "err", msg.err)
-			} else {
-				out.infos[m], out.any = msg.info, true
-				if msg.mapped != nil {
-					out.mapped = msg.mapped
-				}
-				if grace == nil {
-					grace = time.NewTimer(max(probeGrace, 2*time.Since(start)))
-					graceC = grace.C
-				}
-			}
-		case <-headStart:
-			release()
-		case <-graceC:
-			cutWaiting(cutGrace, fmt.Errorf("%w: no answer within %v of the first method's", ErrTimeout, probeGrace))
-		case <-budget.C:
-			cutWaiting(cutBudget, fmt.Errorf("%w: no answer within %v", ErrTimeout, gw.c.probeTimeout()))
-		case m := <-deadlines:
-			if r := runs[m]; !r.done {
-				cut(m, cutAlive, fmt.Errorf("%w: answered, but did not finish within %v", ErrTimeout, gw.c.requestTimeout()))
-			}
-		case <-ctx.Done():
-			cutAll(cutCaller, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err()))
-		}
-		if q != nil && pending > 0 && out.settled(mappers, runs) {
-			cutAll(cutSettled, errProbeSettled)
-		}
-	}
-	// Stop the probes cut short and wait for them. A MAP probe whose grant
-	// came just as it was cut made a mapping on the gateway: it is used, not
-	// leaked.
-	for _, r := range runs {
+}
+
+// finish stops the probes cut short and waits for them, so that no probe
+// outlives collect. A MAP probe whose grant came just as it was cut made a
+// mapping on the gateway: it is used, not leaked.
+func (c *collector) finish() {
+	for _, r := range c.runs {
 		r.cancel(errProbeOver)
 	}
-	wg.Wait()
-	for len(ch) > 0 {
-		msg := <-ch
-		if t := msg.mapped; t != nil && t.g != nil && out.mapped == nil {
+	c.wg.Wait()
+	for len(c.ch) > 0 {
+		msg := <-c.ch
+		if t := msg.mapped; t != nil && t.g != nil && c.out.mapped == nil {
 			m := msg.mp.method()
-			out.mapped, out.infos[m], out.any = t, msg.info, true
-			delete(out.errs, m)
-			delete(out.cut, m)
+			c.out.mapped, c.out.infos[m], c.out.any = t, msg.info, true
+			delete(c.out.errs, m)
+			delete(c.out.cut, m)
 		}
 	}
-	return out
+}
+
+// stopTimers stops the collector's timers and ends the probes' contexts
+// (when finish did not run, e.g. on a panic).
+func (c *collector) stopTimers() {
+	for _, r := range c.runs {
+		r.cancel(errProbeOver)
+		if r.deadline != nil {
+			r.deadline.Stop()
+		}
+	}
+	if c.headTimer != nil {
+		c.headTimer.Stop()
+	}
+	if c.grace != nil {
+		c.grace.Stop()
+	}
 }
 
 // errProbeSettled is the error of a probe that Map's path cut short because

@@ -186,7 +186,7 @@ func (f *fakeMapper) gwAnswered(c *Client) ([]Method, bool) {
 	c.mu.Lock()
 	gw := c.gws[c.Gateway]
 	c.mu.Unlock()
-	return gw.answered()
+	return gw.probes.fresh(c.clock().Now())
 }
 
 func TestRequestNormalize(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
-	"time"
 )
 
 // gateway is what a Client knows about one router: its methods, the cached
@@ -27,13 +26,11 @@ type gateway struct {
 	// requests, and NAT-PMP wants one request at a time. A channel rather
 	// than a mutex so that waiting honours contexts.
 	sem chan struct{}
-	// probeSem lets one probe run at a time; the others use its result.
-	probeSem chan struct{}
+	// probes is the cached probe and the lock that lets one probe run at a
+	// time (see probeCache).
+	probes probeCache
 
 	mu       sync.Mutex
-	result   *DiscoverResult // last probe; nil before the first
-	probedAt time.Time
-	unsure   map[Method]cutReason // methods the last probe cut short, and why (see ready)
 	mappings map[*Mapping]struct{}
 	ann      *announcer // opened by listen, stopped with the last mapping
 }
@@ -46,7 +43,7 @@ func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Met
 		fromTable: fromTable,
 		log:       c.log().With("gateway", addr),
 		sem:       make(chan struct{}, 1),
-		probeSem:  make(chan struct{}, 1),
+		probes:    probeCache{sem: make(chan struct{}, 1)},
 		mappings:  make(map[*Mapping]struct{}),
 	}
 	var all []mapper
@@ -98,23 +95,6 @@ func (gw *gateway) multicast() bool {
 		return true // a test's stand-in group on loopback
 	}
 	return (gw.fromTable || len(gw.c.Interfaces) > 0) && !gw.addr.IsLoopback()
-}
-
-// answered returns the methods of the last probe if it is recent enough.
-func (gw *gateway) answered() ([]Method, bool) {
-	gw.mu.Lock()
-	defer gw.mu.Unlock()
-	if gw.result == nil || gw.c.clock().Now().Sub(gw.probedAt) > probeTTL {
-		return nil, false
-	}
-	return gw.result.Methods, true
-}
-
-// forget drops the cached probe, e.g. after every method failed.
-func (gw *gateway) forget() {
-	gw.mu.Lock()
-	gw.result, gw.unsure = nil, nil
-	gw.mu.Unlock()
 }
 
 // register adds a live mapping.

@@ -41,7 +41,7 @@ func (c *Client) Map(ctx context.Context, r Request) (*Mapping, error) {
 		return nil, err
 	}
 	st := newCreateState()
-	if _, ok := gw.answered(); !ok {
+	if _, ok := gw.probes.fresh(gw.c.clock().Now()); !ok {
 		m, err := gw.probeForMap(ctx, q, st)
 		if m != nil || err != nil {
 			return m, err
@@ -61,17 +61,17 @@ func (gw *gateway) probeForMap(ctx context.Context, q *mapReq, st *createState) 
 	if len(gw.mappers) == 0 {
 		return nil, fmt.Errorf("upnpmap: %w: no method enabled", ErrInvalidArgs)
 	}
-	if err := gw.lockProbe(ctx); err != nil {
+	if err := gw.probes.lock(ctx); err != nil {
 		return nil, err
 	}
-	if _, ok := gw.answered(); ok { // a probe ran while we waited
-		gw.unlockProbe()
+	if _, ok := gw.probes.fresh(gw.c.clock().Now()); ok { // a probe ran while we waited
+		gw.probes.unlock()
 		return nil, nil
 	}
 	start := time.Now()
 	out := gw.collect(ctx, gw.mappers, q)
 	_, err := gw.record(ctx, out, start, false)
-	gw.unlockProbe()
+	gw.probes.unlock()
 	if t := out.mapped; t != nil && t.g != nil {
 		// Made by the probe; it stands even if record found fault (it
 		// cannot: the method answered).
@@ -114,7 +114,7 @@ func (gw *gateway) order(st *createState) []mapper {
 		first = append(first, pmp)
 	}
 	for _, mp := range gw.mappers {
-		switch a, why := gw.standing(mp.method()); {
+		switch a, why := gw.probes.standing(mp.method()); {
 		case a, why == cutSettled:
 			first = append(first, mp)
 		case why != cutNone:
@@ -122,17 +122,6 @@ func (gw *gateway) order(st *createState) []mapper {
 		}
 	}
 	return append(first, late...)
-}
-
-// standing reports what the cached probe says about m: answered, or why it
-// was cut short (cutNone: neither, it failed or was never probed).
-func (gw *gateway) standing(m Method) (answered bool, cut cutReason) {
-	gw.mu.Lock()
-	defer gw.mu.Unlock()
-	if gw.result == nil {
-		return false, cutNone
-	}
-	return gw.result.Has(m), gw.unsure[m]
 }
 
 // createState is what create knows before it starts and gathers as it goes.
@@ -201,7 +190,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 		return nil, fmt.Errorf("upnpmap: %w: no enabled method answered gateway %v", ErrNoGateway, gw.addr)
 	}
 	// Every method failed: what the probe learned may be stale.
-	gw.forget()
+	gw.probes.forget()
 	return nil, &mapError{q: q, msg: strings.Join(st.parts, "; "), errs: st.failures}
 }
 

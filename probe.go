@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,18 +19,104 @@ import (
 // when they need it (see gateway.ready).
 const probeGrace = 250 * time.Millisecond
 
+// probeCache is the one home of what the last probe of a gateway found:
+// every read and write of the cached result goes through its methods. It
+// also holds the lock that lets one probe run at a time, so that concurrent
+// callers share one probe and use its result.
+type probeCache struct {
+	sem chan struct{} // one probe at a time; a channel so waiting honours contexts
+
+	mu     sync.Mutex
+	result *DiscoverResult      // last probe; nil before the first, or forgotten
+	at     time.Time            // when it was recorded (the Client's clock)
+	cut    map[Method]cutReason // methods the last probe cut short, and why (see ready)
+}
+
+// lock takes the probe lock, waiting at most until ctx ends.
+func (pc *probeCache) lock(ctx context.Context) error {
+	select {
+	case pc.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("upnpmap: %w: %w", ErrTimeout, ctx.Err())
+	}
+}
+
+func (pc *probeCache) unlock() { <-pc.sem }
+
+// fresh returns the methods that answered the cached probe if it is younger
+// than probeTTL at now.
+func (pc *probeCache) fresh(now time.Time) ([]Method, bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.result == nil || now.Sub(pc.at) > probeTTL {
+		return nil, false
+	}
+	return pc.result.Methods, true
+}
+
+// standing reports what the cached probe says about m: answered, or why it
+// was cut short (cutNone: neither, it failed or was never probed).
+func (pc *probeCache) standing(m Method) (answered bool, cut cutReason) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.result == nil {
+		return false, cutNone
+	}
+	return pc.result.Has(m), pc.cut[m]
+}
+
+// store makes r, probed at at, the cached result.
+func (pc *probeCache) store(r *DiscoverResult, at time.Time, cut map[Method]cutReason) {
+	pc.mu.Lock()
+	pc.result, pc.at, pc.cut = r, at, cut
+	pc.mu.Unlock()
+}
+
+// forget drops the cached probe, e.g. after every method failed.
+func (pc *probeCache) forget() {
+	pc.mu.Lock()
+	pc.result, pc.cut = nil, nil
+	pc.mu.Unlock()
+}
+
+// settle records the outcome of asking m again alone (reprobe): answered
+// (info set) adds it to the methods in order's ranks; failed, or silent for
+// a whole probe of its own (!unsure), ends its cut-short standing; a probe
+// cut short again changes nothing.
+func (pc *probeCache) settle(m Method, info *probeInfo, unsure bool, order []mapper) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	switch {
+	case pc.result == nil:
+	case info != nil:
+		r := pc.result.clone()
+		r.Methods = r.Methods[:0]
+		for _, x := range order {
+			if x.method() == m || pc.result.Has(x.method()) {
+				r.Methods = append(r.Methods, x.method())
+			}
+		}
+		r.learn(info)
+		pc.result = r
+		delete(pc.cut, m)
+	case !unsure:
+		delete(pc.cut, m)
+	}
+}
+
 // probed returns the methods that answered a recent probe, probing now if
 // there is none. Concurrent callers share one probe.
 func (gw *gateway) probed(ctx context.Context) ([]Method, error) {
-	if ms, ok := gw.answered(); ok {
+	if ms, ok := gw.probes.fresh(gw.c.clock().Now()); ok {
 		return ms, nil
 	}
-	if err := gw.lockProbe(ctx); err != nil {
+	if err := gw.probes.lock(ctx); err != nil {
 		return nil, err
 	}
-	defer gw.unlockProbe()
+	defer gw.probes.unlock()
 	// A probe that ran while we waited counts.
-	if ms, ok := gw.answered(); ok {
+	if ms, ok := gw.probes.fresh(gw.c.clock().Now()); ok {
 		return ms, nil
 	}
 	r, err := gw.discoverLocked(ctx)
@@ -39,23 +126,12 @@ func (gw *gateway) probed(ctx context.Context) ([]Method, error) {
 	return r.Methods, nil
 }
 
-func (gw *gateway) lockProbe(ctx context.Context) error {
-	select {
-	case gw.probeSem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("upnpmap: %w: %w", ErrTimeout, ctx.Err())
-	}
-}
-
-func (gw *gateway) unlockProbe() { <-gw.probeSem }
-
 // discover probes the gateway and caches the result.
 func (gw *gateway) discover(ctx context.Context) (*DiscoverResult, error) {
-	if err := gw.lockProbe(ctx); err != nil {
+	if err := gw.probes.lock(ctx); err != nil {
 		return nil, err
 	}
-	defer gw.unlockProbe()
+	defer gw.probes.unlock()
 	return gw.discoverLocked(ctx)
 }
 
@@ -90,7 +166,7 @@ func (gw *gateway) record(ctx context.Context, out *probeOutcome, start time.Tim
 		}
 	}
 	if len(r.Methods) == 0 {
-		gw.forget()
+		gw.probes.forget()
 		return nil, gw.noAnswer(out.errs, ctx.Err())
 	}
 	if fill {
@@ -99,9 +175,7 @@ func (gw *gateway) record(ctx context.Context, out *probeOutcome, start time.Tim
 	r.Elapsed = time.Since(start)
 	gw.log.Debug("probe done", "methods", r.Methods, "unsure", cutKeys(unsure), "external", r.ExternalAddr, "elapsed", r.Elapsed)
 
-	gw.mu.Lock()
-	gw.result, gw.probedAt, gw.unsure = r, gw.c.clock().Now(), unsure
-	gw.mu.Unlock()
+	gw.probes.store(r, gw.c.clock().Now(), unsure)
 	return r.clone(), nil
 }
 
@@ -142,67 +216,34 @@ func (r *DiscoverResult) clone() *DiscoverResult {
 // the probe, or stayed silent for a whole probe of its own, is not asked
 // again until the cache expires or every method failed a Map.
 func (gw *gateway) ready(ctx context.Context, mp mapper) (bool, error) {
-	answered, unsure := gw.state(mp.method())
-	switch {
+	switch answered, cut := gw.probes.standing(mp.method()); {
 	case answered:
 		return true, nil
-	case !unsure:
+	case cut == cutNone:
 		return false, nil
 	}
 	err := gw.reprobe(ctx, mp)
 	return err == nil, err
 }
 
-// state reports what the cached probe says about m.
-func (gw *gateway) state(m Method) (answered, unsure bool) {
-	gw.mu.Lock()
-	defer gw.mu.Unlock()
-	if gw.result == nil {
-		return false, false
-	}
-	return gw.result.Has(m), gw.unsure[m] != cutNone
-}
-
 // reprobe asks one method again that the cached probe cut short, with the
 // whole probe budget, and records the outcome in the cache.
 func (gw *gateway) reprobe(ctx context.Context, mp mapper) error {
 	m := mp.method()
-	if err := gw.lockProbe(ctx); err != nil {
+	if err := gw.probes.lock(ctx); err != nil {
 		return err
 	}
-	defer gw.unlockProbe()
-	if answered, unsure := gw.state(m); answered || !unsure {
-		// Another caller asked it meanwhile (or the cache was dropped).
-		if answered {
-			return nil
-		}
+	defer gw.probes.unlock()
+	switch answered, cut := gw.probes.standing(m); {
+	case answered: // another caller asked it meanwhile
+		return nil
+	case cut == cutNone: // asked meanwhile and failed, or the cache was dropped
 		return fmt.Errorf("%w: %s did not answer the probe", ErrTimeout, m)
 	}
 	gw.log.Debug("asking again a method the probe cut short", "method", m)
 	out := gw.collect(ctx, []mapper{mp}, nil)
 	info := out.infos[m]
-
-	gw.mu.Lock()
-	if gw.result != nil {
-		switch {
-		case info != nil:
-			r := gw.result.clone()
-			r.Methods = r.Methods[:0]
-			for _, x := range gw.mappers {
-				if x.method() == m || gw.result.Has(x.method()) {
-					r.Methods = append(r.Methods, x.method())
-				}
-			}
-			r.learn(info)
-			gw.result = r
-			delete(gw.unsure, m)
-		case !out.unsure(m):
-			// Failed, or silent for a whole probe of its own.
-			delete(gw.unsure, m)
-		}
-	}
-	gw.mu.Unlock()
-
+	gw.probes.settle(m, info, out.unsure(m), gw.mappers)
 	if info == nil {
 		return out.errs[m]
 	}
