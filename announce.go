@@ -27,6 +27,10 @@ type announcement struct {
 	external netip.Addr // the external address, where the message carries one
 	epoch    uint32     // the gateway's epoch (seconds since it lost its state)
 	hasEpoch bool
+	// forNonce: the message is about one mapping (a PCP MAP response,
+	// RFC 6887 §14.2), named by nonce; it counts only when it is ours.
+	forNonce bool
+	nonce    [12]byte
 }
 
 // announceQuiet is how long after acting on one announcement further ones
@@ -132,7 +136,7 @@ func (gw *gateway) onAnnouncement(st *annState, b []byte) {
 			continue
 		}
 		ann, ok := an.announcement(b, from)
-		if !ok {
+		if !ok || ann.forNonce && !gw.holds(mp.method(), ann.nonce) {
 			continue
 		}
 		newAddr := ann.external.IsValid() && ann.external != st.lastEx

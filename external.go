@@ -22,7 +22,8 @@ func (c *Client) ExternalAddr(ctx context.Context) (netip.Addr, error) {
 	var failures []error
 	for _, m := range []Method{NATPMP, UPnP} {
 		mp := gw.mapper(m)
-		if mp == nil {
+		ar, reports := mp.(addrReporter)
+		if !reports {
 			continue
 		}
 		if ok, err := gw.ready(ctx, mp); !ok {
@@ -31,11 +32,17 @@ func (c *Client) ExternalAddr(ctx context.Context) (netip.Addr, error) {
 			}
 			continue
 		}
-		var a netip.Addr
+		var (
+			a     netip.Addr
+			reset bool
+		)
 		err := gw.call(ctx, func(ctx context.Context) (err error) {
-			a, err = mp.externalAddr(ctx)
+			a, reset, err = ar.externalAddr(ctx)
 			return err
 		})
+		if reset {
+			gw.noteReset(nil, m)
+		}
 		if err == nil {
 			return a, nil
 		}

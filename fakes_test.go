@@ -278,11 +278,11 @@ func (f *fakeMapper) check(ctx context.Context, q *mapReq, g *grant) (netip.Addr
 	return f.external, nil
 }
 
-func (f *fakeMapper) externalAddr(ctx context.Context) (netip.Addr, error) {
+func (f *fakeMapper) externalAddr(ctx context.Context) (netip.Addr, bool, error) {
 	defer f.enter("external")()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.external, nil
+	return f.external, false, nil
 }
 
 func (f *fakeMapper) list(ctx context.Context) ([]Entry, error) { return nil, nil }

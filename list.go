@@ -37,8 +37,8 @@ func (c *Client) List(ctx context.Context) ([]Entry, error) {
 		return nil, err
 	}
 	var out []Entry
-	if up := gw.mapper(UPnP); up != nil {
-		ok, perr := gw.ready(ctx, up)
+	if up, reads := gw.mapper(UPnP).(tableReader); reads {
+		ok, perr := gw.ready(ctx, gw.mapper(UPnP))
 		if ok {
 			err = gw.call(ctx, func(ctx context.Context) (err error) {
 				out, err = up.list(ctx)
@@ -65,6 +65,16 @@ func (c *Client) List(ctx context.Context) ([]Entry, error) {
 		})
 	}
 	return out, err
+}
+
+// holds says whether a live mapping of method m has the PCP nonce.
+func (gw *gateway) holds(m Method, nonce [12]byte) bool {
+	for _, l := range gw.live() {
+		if l.mp.method() == m && l.Nonce() == nonce {
+			return true
+		}
+	}
+	return false
 }
 
 // live returns the gateway's live mappings.

@@ -24,17 +24,28 @@ type mapper interface {
 	mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant, error)
 	// unmap deletes g from the gateway; a mapping already gone is success.
 	unmap(ctx context.Context, q *mapReq, g *grant) error
-	// check confirms that g still exists (errGone if not) and returns the
-	// gateway's current external address. Methods that cannot check (PCP,
-	// NAT-PMP: they learn of lost state from epochs) return errNoCheck.
-	check(ctx context.Context, q *mapReq, g *grant) (netip.Addr, error)
-	// externalAddr asks the gateway for its external address.
-	externalAddr(ctx context.Context) (netip.Addr, error)
-	// list returns the gateway's table where the method can read it (UPnP);
-	// others return nil, nil.
-	list(ctx context.Context) ([]Entry, error)
 	// remove deletes a mapping described by d (one-shot Client.Delete).
 	remove(ctx context.Context, d DeleteRequest) error
+}
+
+// tableReader is implemented by the methods that can read the gateway's
+// table (UPnP); PCP and NAT-PMP learn of lost state from epochs instead.
+type tableReader interface {
+	// check confirms that g still exists (errGone if not) and returns the
+	// gateway's current external address; errNoCheck when it cannot.
+	check(ctx context.Context, q *mapReq, g *grant) (netip.Addr, error)
+	// list returns the gateway's table.
+	list(ctx context.Context) ([]Entry, error)
+}
+
+// addrReporter is implemented by the methods that can ask the gateway for
+// its external address on its own (NAT-PMP, UPnP; PCP tells it only with a
+// mapping).
+type addrReporter interface {
+	// externalAddr asks for the external address. reset reports that the
+	// answer's epoch says the gateway lost its state: a fact for the
+	// caller, which tells the gateway's mappings.
+	externalAddr(ctx context.Context) (ext netip.Addr, reset bool, err error)
 }
 
 // mapProber is implemented by the methods whose probe, on Map's path, can

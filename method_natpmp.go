@@ -164,26 +164,17 @@ func (n *natpmpMapper) unmap(ctx context.Context, q *mapReq, g *grant) error {
 	return n.cl.Delete(ctx, natpmpProto(q.proto), q.internal.Port())
 }
 
-func (n *natpmpMapper) check(context.Context, *mapReq, *grant) (netip.Addr, error) {
-	return netip.Addr{}, errNoCheck
-}
-
-func (n *natpmpMapper) externalAddr(ctx context.Context) (netip.Addr, error) {
+func (n *natpmpMapper) externalAddr(ctx context.Context) (netip.Addr, bool, error) {
 	if err := n.ipv4(); err != nil {
-		return netip.Addr{}, err
+		return netip.Addr{}, false, err
 	}
 	r, err := n.cl.ExternalAddress(ctx)
 	if err != nil {
-		return netip.Addr{}, err
-	}
-	if r.GatewayReset {
-		n.gw.noteReset(nil, NATPMP)
+		return netip.Addr{}, false, err
 	}
 	n.remember(r.Addr)
-	return r.Addr, nil
+	return r.Addr, r.GatewayReset, nil
 }
-
-func (n *natpmpMapper) list(context.Context) ([]Entry, error) { return nil, nil }
 
 func (n *natpmpMapper) remove(ctx context.Context, d DeleteRequest) error {
 	if d.InternalAddr != n.gw.local {

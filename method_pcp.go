@@ -147,16 +147,6 @@ func (p *pcpMapper) response(proto Protocol, internal netip.AddrPort, thirdParty
 	return r
 }
 
-func (p *pcpMapper) check(context.Context, *mapReq, *grant) (netip.Addr, error) {
-	return netip.Addr{}, errNoCheck
-}
-
-func (p *pcpMapper) externalAddr(context.Context) (netip.Addr, error) {
-	return netip.Addr{}, fmt.Errorf("%w: PCP tells the external address only with a mapping", ErrUnsupported)
-}
-
-func (p *pcpMapper) list(context.Context) ([]Entry, error) { return nil, nil }
-
 func (p *pcpMapper) remove(ctx context.Context, d DeleteRequest) error {
 	if d.Nonce == ([12]byte{}) {
 		return fmt.Errorf("%w: a PCP delete needs the mapping's nonce", ErrInvalidArgs)
@@ -166,7 +156,8 @@ func (p *pcpMapper) remove(ctx context.Context, d DeleteRequest) error {
 }
 
 // announcement accepts an unsolicited ANNOUNCE, or a MAP response (§14.2: a
-// mapping changed) for one of our live mappings.
+// mapping changed), which names its mapping's nonce: the gateway accepts it
+// only for one of its live mappings.
 func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
 	r, err := p.cl.CheckUnsolicited(b, from)
 	if err != nil || r.Result != 0 {
@@ -177,11 +168,8 @@ func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, b
 	case pcp.OpAnnounce:
 		return ann, true
 	case pcp.OpMap:
-		for _, m := range p.gw.live() {
-			if m.mp == mapper(p) && m.Nonce() == r.Nonce {
-				return ann, true
-			}
-		}
+		ann.forNonce, ann.nonce = true, r.Nonce
+		return ann, true
 	}
 	return announcement{}, false
 }

@@ -193,9 +193,9 @@ func (r *DiscoverResult) learn(info *probeInfo) {
 // (PCP's ANNOUNCE does not carry one): one more round trip, under the
 // gateway's lock.
 func (gw *gateway) fillExternal(ctx context.Context, r *DiscoverResult) {
-	if up := gw.mapper(UPnP); !r.ExternalAddr.IsValid() && r.Has(UPnP) && up != nil {
+	if up, reports := gw.mapper(UPnP).(addrReporter); !r.ExternalAddr.IsValid() && r.Has(UPnP) && reports {
 		err := gw.call(ctx, func(ctx context.Context) (err error) {
-			r.ExternalAddr, err = up.externalAddr(ctx)
+			r.ExternalAddr, _, err = up.externalAddr(ctx)
 			return err
 		})
 		if err != nil {

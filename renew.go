@@ -273,10 +273,13 @@ func (r *renewer) poll(ctx context.Context) {
 	m := r.m
 	prev := m.grant()
 	var ext netip.Addr
-	err := m.gw.call(ctx, func(ctx context.Context) (err error) {
-		ext, err = m.mp.check(ctx, m.q, prev)
-		return err
-	})
+	err := errNoCheck
+	if tr, reads := m.mp.(tableReader); reads {
+		err = m.gw.call(ctx, func(ctx context.Context) (err error) {
+			ext, err = tr.check(ctx, m.q, prev)
+			return err
+		})
+	}
 	if ctx.Err() != nil {
 		return
 	}
