@@ -335,7 +335,7 @@ func (gw *gateway) probeByMapping(ctx context.Context, mp mapper, mpr mapProber,
 		g        *grant
 		answered bool
 	)
-	err := gw.call(ctx, func(ctx context.Context) (err error) {
+	err := gw.callExempt(ctx, func(ctx context.Context) (err error) {
 		g, answered, err = mpr.probeMap(ctx, q)
 		return err
 	})

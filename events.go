@@ -28,8 +28,15 @@ const (
 	Restored
 	// Failed: one renewal, restoration or check failed (Event.Err). The
 	// Mapping keeps trying: before expiry on the renewal schedule, after it
-	// with a backoff of up to a minute.
+	// with a growing backoff (at most maxBackoff).
 	Failed
+	// Unstable: the gateway keeps losing its state — epoch resets (or
+	// vanished entries) in a row, as from a router whose clock restarts or
+	// that reboots in a loop. It is raised once per such spell, on each
+	// mapping of the gateway; meanwhile the mappings are re-created with a
+	// growing backoff (resetBackoffStart, doubling, up to the renewal
+	// interval) rather than at every reset. Event.Err says so.
+	Unstable
 )
 
 var kindNames = [...]string{
@@ -38,6 +45,7 @@ var kindNames = [...]string{
 	Lost:                   "lost",
 	Restored:               "restored",
 	Failed:                 "failed",
+	Unstable:               "unstable",
 }
 
 func (k EventKind) String() string {

@@ -26,6 +26,10 @@ type gateway struct {
 	// requests, and NAT-PMP wants one request at a time. A channel rather
 	// than a mutex so that waiting honours contexts.
 	sem chan struct{}
+	// gov is the ceiling on requests to the gateway (see governor).
+	gov governor
+	// resets coalesces the gateway's losses of state (see resetGate).
+	resets resetGate
 	// probes is the cached probe and the lock that lets one probe run at a
 	// time (see probeCache).
 	probes probeCache
@@ -44,6 +48,7 @@ func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Met
 		log:       c.log().With("gateway", addr),
 		sem:       make(chan struct{}, 1),
 		probes:    probeCache{sem: make(chan struct{}, 1)},
+		gov:       governor{clk: c.clock()},
 		mappings:  make(map[*Mapping]struct{}),
 	}
 	var all []mapper
@@ -73,9 +78,18 @@ func (gw *gateway) mapper(m Method) mapper {
 	return nil
 }
 
-// call runs fn with the gateway's lock held and a deadline of at most
-// RequestTimeout.
+// call runs fn, an exchange with the gateway, once the governor allows it,
+// with the gateway's lock held and a deadline of at most RequestTimeout.
 func (gw *gateway) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	if err := gw.gov.wait(ctx); err != nil {
+		return err
+	}
+	return gw.callExempt(ctx, fn)
+}
+
+// callExempt is call for the exchanges the governor exempts: the first Map
+// of a mapping and its Close (see governor).
+func (gw *gateway) callExempt(ctx context.Context, fn func(ctx context.Context) error) error {
 	select {
 	case gw.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -141,22 +155,4 @@ func (gw *gateway) broadcast(skip *Mapping, sig uint32, match func(Method) bool)
 			m.signal(sig)
 		}
 	}
-}
-
-// noteReset tells the gateway's mappings that it lost its state, as learned
-// through method by skip's own exchange (or by a probe or an announcement:
-// skip == nil). An epoch reset seen through PCP or NAT-PMP is the one server
-// behind port 5351 losing its table (miniupnpd keeps one table and one epoch
-// for both, and for UPnP): the mappings of both protocols are re-created at
-// once, and UPnP mappings are checked (re-created when gone). A loss seen
-// through UPnP (a vanished entry, a moved control URL) proves less: the
-// others renew or check, and their replies tell.
-func (gw *gateway) noteReset(skip *Mapping, method Method) {
-	gw.log.Info("gateway lost its state; restoring mappings", "seen_by", method)
-	lost := func(m Method) bool { return m == method }
-	if method == PCP || method == NATPMP {
-		lost = func(m Method) bool { return m == PCP || m == NATPMP }
-	}
-	gw.broadcast(skip, sigReset, lost)
-	gw.broadcast(skip, sigRenew, func(m Method) bool { return !lost(m) })
 }

@@ -166,7 +166,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 			}
 		}
 		var g *grant
-		err := gw.call(ctx, func(ctx context.Context) (err error) {
+		err := gw.callExempt(ctx, func(ctx context.Context) (err error) {
 			g, err = mp.mapPort(ctx, q, nil)
 			return err
 		})

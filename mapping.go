@@ -139,7 +139,7 @@ func (m *Mapping) CloseContext(ctx context.Context) error {
 		return nil
 	}
 	g := m.grant()
-	err := m.gw.call(ctx, func(ctx context.Context) error {
+	err := m.gw.callExempt(ctx, func(ctx context.Context) error {
 		return m.mp.unmap(ctx, m.q, g)
 	})
 	if err != nil {

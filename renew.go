@@ -14,12 +14,18 @@ const (
 	// lose state): renew now (PCP, NAT-PMP) or check (UPnP).
 	sigRenew uint32 = 1 << iota
 	// sigReset: the gateway lost its state, learned by another mapping's
-	// exchange or an announcement: the mapping is gone; re-create it.
+	// exchange or an announcement: the mapping is gone; re-create it (no
+	// sooner than the gateway's reset round, see resetGate).
 	sigReset
+	// sigUnstable: the gateway keeps losing its state; raise Unstable.
+	sigUnstable
 )
 
 // errGatewayReset is the Err of a Lost event caused by an epoch reset.
 var errGatewayReset = errors.New("the gateway lost its mappings (epoch reset: reboot or new external address)")
+
+// errUnstable is the Err of an Unstable event.
+var errUnstable = errors.New("the gateway keeps losing its mappings (epoch resets in a row); re-creating them with a growing backoff")
 
 // never is the timer duration when nothing is scheduled.
 const never = time.Duration(1<<63 - 1)
@@ -99,7 +105,7 @@ func (r *renewer) settle(ctx context.Context) {
 	if !ok || !g.unverified {
 		return
 	}
-	err := m.gw.call(ctx, func(ctx context.Context) error {
+	err := m.gw.callExempt(ctx, func(ctx context.Context) error { // part of the first Map
 		return v.verify(ctx, m.q, g)
 	})
 	if ctx.Err() != nil {
@@ -174,16 +180,22 @@ func (r *renewer) onTimer(ctx context.Context) {
 	}
 }
 
+// onSignal acts on what the gateway passed on. A signal may bring the next
+// attempt earlier, never push it later: a flood of signals cannot starve a
+// renewal or a restoration.
 func (r *renewer) onSignal(ctx context.Context, sig uint32) {
 	m, now := r.m, r.now()
 	method := m.mp.method()
+	if sig&sigUnstable != 0 {
+		m.emit(Event{Kind: Unstable, External: m.External(), Expires: m.Expires(), Err: errUnstable, Time: now})
+	}
 	if sig&sigReset != 0 {
 		if !r.lost {
 			r.lost = true
 			m.emit(Event{Kind: Lost, External: m.External(), Expires: m.Expires(), Err: errGatewayReset, Time: now})
 		}
 		r.fails, r.restores = 0, 0
-		r.next = now.Add(m.c.jitter(method))
+		r.sooner(maxTime(now.Add(m.c.jitter(method)), m.gw.resets.notBefore()))
 		return
 	}
 	if sig&sigRenew != 0 {
@@ -195,9 +207,15 @@ func (r *renewer) onSignal(ctx context.Context, sig uint32) {
 		if !r.last.IsZero() {
 			at = maxTime(at, r.last.Add(renewGap(method)))
 		}
-		if r.next.IsZero() || at.Before(r.next) {
-			r.next = at
-		}
+		r.sooner(at)
+	}
+}
+
+// sooner moves the next attempt to at if that is earlier (or none is
+// planned).
+func (r *renewer) sooner(at time.Time) {
+	if r.next.IsZero() || at.Before(r.next) {
+		r.next = at
 	}
 }
 
