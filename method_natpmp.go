@@ -19,6 +19,9 @@ import (
 type natpmpMapper struct {
 	gw *gateway
 	cl *natpmp.Client
+	// ann parses announcements: a client of its own, so that what a LAN
+	// host can send never enters the epoch history cl judges replies by.
+	ann *natpmp.Client
 
 	mu     sync.Mutex
 	ext    netip.Addr // the external address the last answer told
@@ -32,10 +35,11 @@ type natpmpMapper struct {
 const extFresh = time.Second
 
 func newNATPMP(gw *gateway) *natpmpMapper {
-	return &natpmpMapper{gw: gw, cl: &natpmp.Client{
-		Gateway: netip.AddrPortFrom(gw.addr, natpmp.Port),
-		Logger:  gw.c.Logger,
-	}}
+	server := netip.AddrPortFrom(gw.addr, natpmp.Port)
+	return &natpmpMapper{gw: gw,
+		cl:  &natpmp.Client{Gateway: server, Logger: gw.c.Logger},
+		ann: &natpmp.Client{Gateway: server, Logger: gw.c.Logger},
+	}
 }
 
 func (n *natpmpMapper) method() Method { return NATPMP }
@@ -184,9 +188,18 @@ func (n *natpmpMapper) remove(ctx context.Context, d DeleteRequest) error {
 }
 
 func (n *natpmpMapper) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
-	r, err := n.cl.CheckAnnouncement(b, from)
+	r, err := n.ann.CheckAnnouncement(b, from)
 	if err != nil {
 		return announcement{}, false
 	}
 	return announcement{reset: r.GatewayReset, external: r.Addr, epoch: r.Epoch, hasEpoch: true}, true
+}
+
+// confirm is the external address request (see announcee).
+func (n *natpmpMapper) confirm(ctx context.Context) (announcement, error) {
+	ext, reset, err := n.externalAddr(ctx)
+	if err != nil {
+		return announcement{}, err
+	}
+	return announcement{reset: reset, external: ext}, nil
 }

@@ -19,13 +19,17 @@ var errSpeaksNATPMP = pcp.ErrSpeaksNATPMP
 type pcpMapper struct {
 	gw *gateway
 	cl *pcp.Client
+	// ann parses unsolicited messages: a client of its own, so that what a
+	// LAN host can send never enters the epoch history cl judges replies by.
+	ann *pcp.Client
 }
 
 func newPCP(gw *gateway) *pcpMapper {
-	return &pcpMapper{gw: gw, cl: &pcp.Client{
-		Server: netip.AddrPortFrom(gw.addr, pcp.Port),
-		Logger: gw.c.Logger,
-	}}
+	server := netip.AddrPortFrom(gw.addr, pcp.Port)
+	return &pcpMapper{gw: gw,
+		cl:  &pcp.Client{Server: server, Logger: gw.c.Logger},
+		ann: &pcp.Client{Server: server, Logger: gw.c.Logger},
+	}
 }
 
 func (p *pcpMapper) method() Method { return PCP }
@@ -159,7 +163,7 @@ func (p *pcpMapper) remove(ctx context.Context, d DeleteRequest) error {
 // mapping changed), which names its mapping's nonce: the gateway accepts it
 // only for one of its live mappings.
 func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
-	r, err := p.cl.CheckUnsolicited(b, from)
+	r, err := p.ann.CheckUnsolicited(b, from)
 	if err != nil || r.Result != 0 {
 		return announcement{}, false
 	}
@@ -172,4 +176,13 @@ func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, b
 		return ann, true
 	}
 	return announcement{}, false
+}
+
+// confirm is an ANNOUNCE request (see announcee).
+func (p *pcpMapper) confirm(ctx context.Context) (announcement, error) {
+	r, err := p.cl.Announce(ctx)
+	if err != nil {
+		return announcement{}, err
+	}
+	return announcement{reset: r.GatewayReset, epoch: r.Epoch, hasEpoch: true}, nil
 }

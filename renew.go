@@ -203,7 +203,9 @@ func (r *renewer) onSignal(ctx context.Context, sig uint32) {
 			r.poll(ctx)
 			return
 		}
-		at := now.Add(m.c.jitter(method))
+		// No random delay here: a confirmed announcement had it once per
+		// burst (see gateway.confirm).
+		at := now
 		if !r.last.IsZero() {
 			at = maxTime(at, r.last.Add(renewGap(method)))
 		}
