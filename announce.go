@@ -83,7 +83,7 @@ func (gw *gateway) startAnnouncer() *announcer {
 	}
 	l, err := announce.Listen(addr, netip.AddrPortFrom(gw.addr, 5351), gw.local)
 	if err != nil {
-		gw.log.Warn("not listening for gateway announcements", "err", err)
+		gw.log.Warn("not listening for gateway announcements", "err", errText(err))
 		return nil
 	}
 	gw.log.Debug("listening for gateway announcements", "addr", l.LocalAddr())
@@ -114,7 +114,7 @@ func (gw *gateway) announceLoop(ctx context.Context, a *announcer) {
 			// Transient errors are possible; a socket that keeps failing
 			// is given up (renewals still keep the mappings).
 			if errs++; errs > 10 {
-				gw.log.Warn("announcement listener failing; giving up", "err", err)
+				gw.log.Warn("announcement listener failing; giving up", "err", errText(err))
 				return
 			}
 			continue
@@ -229,7 +229,7 @@ func (gw *gateway) confirm(ctx context.Context, method Method) {
 	})
 	m := by.(mapper).method()
 	if err != nil {
-		gw.log.Info("gateway announcement not confirmed; ignored", "method", m, "err", err)
+		gw.log.Info("gateway announcement not confirmed; ignored", "method", m, "err", errText(err))
 		return
 	}
 	if got.reset {

@@ -216,7 +216,7 @@ func (c *collector) receive(msg probeMsg) {
 	}
 	if msg.err != nil {
 		c.out.errs[m] = msg.err
-		c.gw.log.Debug("probe", "method", m, "err", msg.err)
+		c.gw.log.Debug("probe", "method", m, "err", errText(msg.err))
 		return
 	}
 	c.out.infos[m], c.out.any = msg.info, true

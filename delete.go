@@ -32,7 +32,8 @@ type DeleteRequest struct {
 // of this Client that matches is closed instead (stopping its renewal). A
 // UPnP mapping that does not exist gives an error wrapping ErrNoSuchEntry;
 // NAT-PMP and PCP report success for a missing mapping.
-func (c *Client) Delete(ctx context.Context, d DeleteRequest) error {
+func (c *Client) Delete(ctx context.Context, d DeleteRequest) (err error) {
+	defer func() { err = cleanErr(err) }() // router text in the message
 	if d.Protocol == "" {
 		d.Protocol = TCP
 	}

@@ -31,7 +31,8 @@ import (
 // to it, and List and ExternalAddr use it, after asking it again on its own.
 // (A Map with nothing cached makes a probe of its own that stops sooner; see
 // Map.)
-func (c *Client) Discover(ctx context.Context) (*DiscoverResult, error) {
+func (c *Client) Discover(ctx context.Context) (_ *DiscoverResult, err error) {
+	defer func() { err = cleanErr(err) }() // router text in the message
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err
@@ -57,8 +58,9 @@ type DiscoverResult struct {
 	// another NAT (double NAT), so mappings succeed but are not reachable
 	// from the Internet.
 	ExternalPrivate bool
-	// Device is the UPnP device's friendly name and Location its
-	// description URL, when UPnP answered.
+	// Device is the UPnP device's friendly name (capped and stripped of
+	// control and bidi characters) and Location its description URL, when
+	// UPnP answered.
 	Device   string
 	Location string
 	// Elapsed is how long the probe took.

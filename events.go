@@ -85,6 +85,7 @@ const eventBuffer = 16
 // is what a slow reader needs. Only the renewer goroutine calls emit, so after
 // dropping one event the send cannot fail for long.
 func (m *Mapping) emit(ev Event) {
+	ev.Err = cleanErr(ev.Err) // router text in the message
 	for {
 		select {
 		case m.events <- ev:

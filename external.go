@@ -10,7 +10,8 @@ import (
 // ExternalAddr asks the gateway for its external address: by NAT-PMP or,
 // failing that, UPnP (PCP has no such request). It does not hide a private
 // or CGNAT answer (double NAT); see DiscoverResult.ExternalPrivate.
-func (c *Client) ExternalAddr(ctx context.Context) (netip.Addr, error) {
+func (c *Client) ExternalAddr(ctx context.Context) (_ netip.Addr, err error) {
+	defer func() { err = cleanErr(err) }() // router text in the message
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return netip.Addr{}, err

@@ -14,7 +14,8 @@ type Entry struct {
 	// the gateway did not say (a UPnP entry for every remote host).
 	External netip.AddrPort `json:"external"`
 	Internal netip.AddrPort `json:"internal"`
-	// Description is the UPnP description.
+	// Description is the UPnP description, as the router reports it but
+	// capped and stripped of control and bidi characters (safetext).
 	Description string `json:"description,omitempty"`
 	// Lifetime is the remaining lease as the gateway reports it (UPnP) or
 	// the granted lease (our PCP and NAT-PMP mappings); 0 means permanent.
@@ -28,7 +29,8 @@ type Entry struct {
 // gateway speaks UPnP, plus this Client's own live PCP and NAT-PMP mappings
 // (those protocols cannot list a table). UPnP entries that belong to this
 // Client's live mappings are marked Ours.
-func (c *Client) List(ctx context.Context) ([]Entry, error) {
+func (c *Client) List(ctx context.Context) (_ []Entry, err error) {
+	defer func() { err = cleanErr(err) }() // router text in the message
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err
@@ -45,7 +47,7 @@ func (c *Client) List(ctx context.Context) ([]Entry, error) {
 				return err
 			})
 		} else if perr != nil {
-			gw.log.Debug("UPnP did not answer; listing this Client's mappings only", "err", perr)
+			gw.log.Debug("UPnP did not answer; listing this Client's mappings only", "err", errText(perr))
 		}
 	}
 	for _, m := range gw.live() {

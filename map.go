@@ -31,7 +31,8 @@ import (
 // Errors wrap the sentinels: ErrNoGateway when nothing answered,
 // ErrPortInUse, ErrNotAuthorized, ErrNoResources … from the methods tried
 // (every method's error is wrapped; the message names each).
-func (c *Client) Map(ctx context.Context, r Request) (*Mapping, error) {
+func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
+	defer func() { err = cleanErr(err) }() // router text in the message
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err
@@ -148,7 +149,7 @@ func (st *createState) fail(m Method, err error) {
 // create tries the mappers in turn, skipping those st says were tried.
 func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *createState) (*Mapping, error) {
 	fail := func(m Method, err error) {
-		gw.log.Debug("map failed", "method", m, "err", err)
+		gw.log.Debug("map failed", "method", m, "err", errText(err))
 		st.fail(m, err)
 	}
 	for i := 0; i < len(order); i++ {

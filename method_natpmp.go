@@ -152,7 +152,7 @@ func (n *natpmpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gr
 	if q.exact && r.ExternalPort != q.wish {
 		// NAT-PMP has no "this port or nothing": give back what we got.
 		if err := n.cl.Delete(ctx, natpmpProto(q.proto), q.internal.Port()); err != nil {
-			n.gw.log.Debug("NAT-PMP delete of an unwanted port", "err", err)
+			n.gw.log.Debug("NAT-PMP delete of an unwanted port", "err", errText(err))
 		}
 		return nil, fmt.Errorf("%w: NAT-PMP offered port %d instead of %d", ErrPortInUse, r.ExternalPort, q.wish)
 	}

@@ -110,7 +110,7 @@ func (p *pcpMapper) forget(q *mapReq, nonce pcp.Nonce) {
 	if err == nil {
 		_, err = conn.Write(b)
 	}
-	p.gw.log.Debug("PCP MAP unanswered; sent a delete for it", "nonce", nonce, "err", err)
+	p.gw.log.Debug("PCP MAP unanswered; sent a delete for it", "nonce", nonce, "err", errText(err))
 }
 
 // granted checks a MAP response against the request and makes it a grant.
@@ -121,7 +121,7 @@ func (p *pcpMapper) granted(ctx context.Context, q *mapReq, r *pcp.MapResponse) 
 	if q.exact && r.External.Port() != q.wish {
 		// A server that ignored PREFER_FAILURE (miniupnpd 2.3.1 does).
 		if err := p.cl.Delete(ctx, r); err != nil {
-			p.gw.log.Debug("PCP delete of an unwanted port", "err", err)
+			p.gw.log.Debug("PCP delete of an unwanted port", "err", errText(err))
 		}
 		return nil, fmt.Errorf("%w: PCP offered port %d instead of %d", ErrPortInUse, r.External.Port(), q.wish)
 	}

@@ -105,7 +105,7 @@ func (u *upnpMapper) secureMode(ctx context.Context, q *mapReq, port uint16, err
 	case entryMissing, entryOurs:
 	default:
 		if lerr != nil {
-			u.gw.log.Debug("UPnP 718 for another host; entry unreadable", "err", lerr)
+			u.gw.log.Debug("UPnP 718 for another host; entry unreadable", "err", errText(lerr))
 		}
 		return err
 	}
@@ -196,13 +196,13 @@ func (u *upnpMapper) readBack(ctx context.Context, q *mapReq, port uint16) (*igd
 	case state == entryOurs:
 		return e, nil
 	case state == entryOther:
-		return nil, fmt.Errorf("%w: port %d forwards to %s:%d", ErrPortInUse, port, e.InternalClient, e.InternalPort)
+		return nil, fmt.Errorf("%w: port %d forwards to %s:%d", ErrPortInUse, port, routerText(e.InternalClient), e.InternalPort)
 	case state == entryMissing:
 		return nil, fmt.Errorf("the gateway accepted the mapping of port %d but does not list it: %w", port, err)
 	case ctx.Err() != nil:
 		return nil, err
 	}
-	u.gw.log.Debug("UPnP verification not possible", "err", err)
+	u.gw.log.Debug("UPnP verification not possible", "err", errText(err))
 	return nil, nil
 }
 
@@ -259,7 +259,7 @@ func (u *upnpMapper) list(ctx context.Context) ([]Entry, error) {
 			Protocol:    Protocol(strings.ToLower(pm.Protocol)),
 			External:    netip.AddrPortFrom(ext, pm.ExternalPort),
 			Internal:    netip.AddrPortFrom(in.Unmap(), pm.InternalPort),
-			Description: pm.Description,
+			Description: routerText(pm.Description),
 			Lifetime:    pm.LeaseDuration,
 			Enabled:     pm.Enabled,
 		})

@@ -199,7 +199,7 @@ func (gw *gateway) fillExternal(ctx context.Context, r *DiscoverResult) {
 			return err
 		})
 		if err != nil {
-			gw.log.Debug("UPnP external address", "err", err)
+			gw.log.Debug("UPnP external address", "err", errText(err))
 		}
 	}
 	r.ExternalPrivate = r.ExternalAddr.IsValid() && notPublic(r.ExternalAddr)

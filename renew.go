@@ -113,7 +113,7 @@ func (r *renewer) settle(ctx context.Context) {
 	}
 	now := r.now()
 	if errors.Is(err, errGone) {
-		m.log.Warn("the gateway does not hold the new mapping", "external", g.external, "err", err)
+		m.log.Warn("the gateway does not hold the new mapping", "external", g.external, "err", errText(err))
 		if !r.lost {
 			r.lost = true
 			m.emit(Event{Kind: Lost, External: g.external, Expires: g.expires(), Err: err, Time: now})
@@ -123,7 +123,7 @@ func (r *renewer) settle(ctx context.Context) {
 		return
 	}
 	if err != nil {
-		m.log.Debug("UPnP verification not possible", "err", err)
+		m.log.Debug("UPnP verification not possible", "err", errText(err))
 	}
 	ng := *g
 	ng.unverified = false
@@ -239,7 +239,7 @@ func (r *renewer) renew(ctx context.Context) {
 	now := r.now()
 	if err != nil {
 		r.fails++
-		m.log.Warn("renewal failed", "attempt", r.fails, "lost", r.lost, "err", err)
+		m.log.Warn("renewal failed", "attempt", r.fails, "lost", r.lost, "err", errText(err))
 		m.emit(Event{Kind: Failed, External: prev.external, Expires: prev.expires(), Err: err, Time: now})
 		if !r.lost && !prev.permanent() && !now.Before(prev.expires()) {
 			r.lost, r.restores = true, 0
@@ -316,7 +316,7 @@ func (r *renewer) poll(ctx context.Context) {
 		r.fails, r.restores = 0, 0
 		r.next = now // restore at once
 	case err != nil:
-		m.log.Warn("check failed", "err", err)
+		m.log.Warn("check failed", "err", errText(err))
 		m.emit(Event{Kind: Failed, External: prev.external, Expires: prev.expires(), Err: err, Time: now})
 	case ext.IsValid() && ext != prev.external.Addr():
 		g := *prev

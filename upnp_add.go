@@ -78,7 +78,7 @@ type upnpAdd struct {
 func (a *upnpAdd) at(ctx context.Context, port uint16) (*igd.PortMapping, error) {
 	err := a.add(ctx, port)
 	if igd.IsRetryWithPermanentLease(err) && a.lease != 0 {
-		a.u.gw.log.Debug("UPnP gateway wants a permanent lease", "err", err)
+		a.u.gw.log.Debug("UPnP gateway wants a permanent lease", "err", errText(err))
 		a.lease = 0
 		err = a.add(ctx, port)
 	}
@@ -131,7 +131,7 @@ func (a *upnpAdd) elsewhere(ctx context.Context, port uint16) (uint16, *igd.Port
 				return reserved, entry, nil
 			}
 		}
-		a.u.gw.log.Debug("UPnP AddAnyPortMapping", "err", err)
+		a.u.gw.log.Debug("UPnP AddAnyPortMapping", "err", errText(err))
 	}
 	for range maxPortTries {
 		port = nextPort(port)

@@ -34,7 +34,7 @@ func (u *upnpMapper) locate(ctx context.Context, alive func()) error {
 				return nil
 			}
 		}
-		u.gw.log.Debug("cached UPnP location unusable; searching", "location", cached, "err", err)
+		u.gw.log.Debug("cached UPnP location unusable; searching", "location", cached, "err", errText(err))
 	}
 	resp, err := u.search(ctx, alive)
 	if err != nil {
@@ -158,7 +158,7 @@ func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 		}
 		cl := &igd.Client{ControlURL: svcs[0].ControlURL, ServiceType: svcs[0].ServiceType, Logger: u.gw.c.Logger}
 		u.mu.Lock()
-		u.cl, u.location, u.device = cl, loc.String(), root.Device.FriendlyName
+		u.cl, u.location, u.device = cl, loc.String(), routerText(root.Device.FriendlyName)
 		u.mu.Unlock()
 		u.gw.log.Debug("UPnP service", "type", st, "control", cl.ControlURL)
 		return nil
@@ -182,7 +182,7 @@ func (u *upnpMapper) do(ctx context.Context, fn func(cl *igd.Client) error) erro
 	if !errors.Is(err, igd.ErrUnreachable) || ctx.Err() != nil {
 		return err
 	}
-	u.gw.log.Info("UPnP control URL unreachable; searching again", "control", cl.ControlURL, "err", err)
+	u.gw.log.Info("UPnP control URL unreachable; searching again", "control", cl.ControlURL, "err", errText(err))
 	u.mu.Lock()
 	u.cl = nil
 	u.mu.Unlock()
