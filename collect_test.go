@@ -3,6 +3,7 @@ package upnpmap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -106,5 +107,26 @@ func TestDiscoverGraceScalesWithRoundTrip(t *testing.T) {
 	}
 	if len(r.Methods) != 2 {
 		t.Fatalf("methods %v after %v", r.Methods, r.Elapsed)
+	}
+}
+
+// TestProbeUnusableDeviceIsNotNoGateway: when the router's UPnP device
+// answers with a description that is unusable and the other methods stay
+// silent, the probe's error says so (ErrUnusableDevice), not "no gateway":
+// the advice to pass --gateway would be wrong, and the silence of the
+// others does not make it a timeout.
+func TestProbeUnusableDeviceIsNotNoGateway(t *testing.T) {
+	pcpF, pmpF, upF := newFake(PCP), newFake(NATPMP), newFake(UPnP)
+	pcpF.probeDelay, pmpF.probeDelay = time.Hour, time.Hour
+	upF.probeErr = fmt.Errorf("%w: the description offers no WANIPConnection", ErrUnusableDevice)
+	c, _ := fakeClient(t, pcpF, pmpF, upF)
+	c.ProbeTimeout = 100 * time.Millisecond
+	_, err := c.Discover(context.Background())
+	if !errors.Is(err, ErrUnusableDevice) || errors.Is(err, ErrNoGateway) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("Discover: %v; want ErrUnusableDevice, not ErrNoGateway nor ErrTimeout", err)
+	}
+	_, err = c.Map(context.Background(), Request{InternalPort: 1})
+	if !errors.Is(err, ErrUnusableDevice) || errors.Is(err, ErrNoGateway) {
+		t.Fatalf("Map: %v; want ErrUnusableDevice, not ErrNoGateway", err)
 	}
 }

@@ -195,8 +195,9 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 	return nil, &mapError{q: q, msg: strings.Join(st.parts, "; "), errs: st.failures}
 }
 
-// mapError is the error of a Map that every method failed; it wraps each
-// method's error.
+// mapError is the error of a Map that every method failed; its message names
+// each method's error, and it wraps them — but the silences only when no
+// method gave a definite answer (see definite).
 type mapError struct {
 	q    *mapReq
 	msg  string
@@ -207,4 +208,4 @@ func (e *mapError) Error() string {
 	return fmt.Sprintf("upnpmap: map %s %d: %s", e.q.proto, e.q.internal.Port(), e.msg)
 }
 
-func (e *mapError) Unwrap() []error { return e.errs }
+func (e *mapError) Unwrap() []error { return definite(e.errs) }

@@ -2,11 +2,16 @@ package upnpmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/upnpmap/upnpmap/igd"
+	"github.com/upnpmap/upnpmap/natpmp"
+	"github.com/upnpmap/upnpmap/pcp"
 )
 
 // probeGrace is how long the other methods get once one has answered (or
@@ -268,19 +273,66 @@ func (gw *gateway) noAnswer(errs map[Method]error, ctxErr error) error {
 			all = append(all, err)
 		}
 	}
-	return &probeError{gw: gw.addr, msg: strings.Join(parts, "; "), errs: all}
+	return &probeError{gw: gw.addr, msg: strings.Join(parts, "; "), errs: all, answered: gatewaySaid(all)}
 }
 
-// probeError is the error of a probe that no method answered. It wraps
-// ErrNoGateway and the methods' own errors (often ErrTimeout).
+// probeError is the error of a probe that no method answered usably. It
+// wraps ErrNoGateway and the methods' own errors (often ErrTimeout) — unless
+// the gateway did answer, with an unusable description or a result code
+// (see gatewaySaid): then it is not "no gateway", and it wraps only those
+// answers, not the silence of the other methods.
 type probeError struct {
-	gw   netip.Addr
-	msg  string
-	errs []error
+	gw       netip.Addr
+	msg      string
+	errs     []error
+	answered bool
 }
 
 func (e *probeError) Error() string {
+	if e.answered {
+		return fmt.Sprintf("upnpmap: gateway %v answered, but no method is usable (%s)", e.gw, e.msg)
+	}
 	return fmt.Sprintf("upnpmap: no answer from gateway %v (%s)", e.gw, e.msg)
 }
 
-func (e *probeError) Unwrap() []error { return append([]error{ErrNoGateway}, e.errs...) }
+func (e *probeError) Unwrap() []error {
+	if e.answered {
+		return definite(e.errs)
+	}
+	return append([]error{ErrNoGateway}, e.errs...)
+}
+
+// gatewaySaid reports whether some error is the gateway's own answer: a
+// description it serves that is unusable, or a result code of NAT-PMP, PCP
+// or UPnP.
+func gatewaySaid(errs []error) bool {
+	for _, err := range errs {
+		var (
+			pmp *natpmp.ResultError
+			pc  *pcp.ResultError
+			ue  *igd.UPnPError
+		)
+		if errors.Is(err, ErrUnusableDevice) || errors.Is(err, ErrRefused) ||
+			errors.As(err, &pmp) || errors.As(err, &pc) || errors.As(err, &ue) {
+			return true
+		}
+	}
+	return false
+}
+
+// definite drops the silences (ErrTimeout) from errs when something else is
+// left: a definite answer — a refusal, an unusable device, a port
+// unreachable — is never reported as a timeout because another method was
+// silent.
+func definite(errs []error) []error {
+	var out []error
+	for _, err := range errs {
+		if !errors.Is(err, ErrTimeout) {
+			out = append(out, err)
+		}
+	}
+	if len(out) == 0 {
+		return errs
+	}
+	return out
+}

@@ -163,7 +163,7 @@ func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 		u.gw.log.Debug("UPnP service", "type", st, "control", cl.ControlURL)
 		return nil
 	}
-	return fmt.Errorf("%w: %v describes no WANIPConnection or WANPPPConnection service", ErrUnsupported, loc)
+	return fmt.Errorf("%w: %v describes no WANIPConnection or WANPPPConnection service", ErrUnusableDevice, loc)
 }
 
 // do runs fn with the service's client, locating it first if needed. When
