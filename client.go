@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -47,8 +48,9 @@ type Client struct {
 	// DiscoverResult.Location reports the URL in use.
 	Location string
 	// Interfaces names the interfaces SSDP multicasts on. Nil means every
-	// suitable interface when Gateway is zero, none when Gateway is set
-	// (unicast to the gateway is enough and sends nothing elsewhere).
+	// suitable interface when Gateway is zero, and when Gateway is set the
+	// one interface whose prefix holds it (some routers answer only
+	// multicast searches); none for a loopback Gateway.
 	Interfaces []string
 	// Methods restricts and orders the methods; nil means PCP, NATPMP, UPnP.
 	Methods []Method
@@ -94,6 +96,9 @@ type Client struct {
 	announceJitter func(Method) time.Duration
 	randFloat      func() float64
 	settleAfter    time.Duration // replaces settleDelay when > 0
+	// ifaces lists the interfaces and their prefixes; nil means the
+	// machine's (tests inject theirs, see interfaceFor).
+	ifaces func() ([]ifacePrefixes, error)
 	// ssdpGroup, when valid, allows the multicast SSDP search for any
 	// gateway and sends it there, on the loopback interface, instead of to
 	// 239.255.255.250: tests point it at a fake router's SSDP address.
@@ -244,4 +249,61 @@ func pickGateway(gws []discovery.Gateway) discovery.Gateway {
 		}
 	}
 	return gws[0]
+}
+
+// ifacePrefixes is an interface and the prefixes of its addresses.
+type ifacePrefixes struct {
+	ifi      net.Interface
+	prefixes []netip.Prefix
+}
+
+// interfaceFor finds the up, multicast-capable interface whose prefix holds
+// addr.
+func (c *Client) interfaceFor(addr netip.Addr) (net.Interface, bool) {
+	list := c.ifaces
+	if list == nil {
+		list = systemInterfaces
+	}
+	ifs, err := list()
+	if err != nil {
+		c.log().Debug("listing interfaces", "err", errText(err))
+		return net.Interface{}, false
+	}
+	for _, ip := range ifs {
+		if ip.ifi.Flags&net.FlagUp == 0 || ip.ifi.Flags&net.FlagMulticast == 0 {
+			continue
+		}
+		for _, p := range ip.prefixes {
+			if p.Contains(addr.Unmap()) {
+				return ip.ifi, true
+			}
+		}
+	}
+	return net.Interface{}, false
+}
+
+// systemInterfaces lists the machine's interfaces with their prefixes.
+func systemInterfaces() ([]ifacePrefixes, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ifacePrefixes, 0, len(ifs))
+	for _, ifi := range ifs {
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		ip := ifacePrefixes{ifi: ifi}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if pa, ok := netip.AddrFromSlice(n.IP); ok {
+					ones, _ := n.Mask.Size()
+					ip.prefixes = append(ip.prefixes, netip.PrefixFrom(pa.Unmap(), ones))
+				}
+			}
+		}
+		out = append(out, ip)
+	}
+	return out, nil
 }

@@ -101,14 +101,15 @@ func (gw *gateway) callExempt(ctx context.Context, fn func(ctx context.Context) 
 	return fn(ctx)
 }
 
-// multicast says whether SSDP may search by multicast: only when the gateway
-// came from the routing table or interfaces were named, and never for a
-// loopback gateway.
+// multicast says whether SSDP may search by multicast: never for a loopback
+// gateway; otherwise always — on the interfaces named, on every interface
+// for a gateway from the routing table, on the one facing a gateway given
+// by address (see upnpMapper.searchers).
 func (gw *gateway) multicast() bool {
 	if gw.c.ssdpGroup.IsValid() {
 		return true // a test's stand-in group on loopback
 	}
-	return (gw.fromTable || len(gw.c.Interfaces) > 0) && !gw.addr.IsLoopback()
+	return !gw.addr.IsLoopback()
 }
 
 // register adds a live mapping.
