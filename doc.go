@@ -89,7 +89,8 @@
 // # Configuration
 //
 // The zero Client works: it finds the gateway in the routing table and stays
-// silent. Set Client.Gateway to skip the routing table (no multicast then),
+// silent. Set Client.Gateway to skip the routing table (SSDP then multicasts
+// only on the interface facing it),
 // Client.Methods to restrict the methods, Client.Logger (a *slog.Logger) to
 // see what happens. The package-level Map, Discover and ExternalAddr use a
 // zero Client.
