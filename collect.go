@@ -164,7 +164,8 @@ type collector struct {
 // mapHeadStart (see release).
 func (c *collector) launch(ctx context.Context, mappers []mapper, q *mapReq) {
 	mpr, mapFirst := mappers[0].(mapProber)
-	mapFirst = mapFirst && q != nil
+	// Not a request the gateway denied lately (see deniedRequests).
+	mapFirst = mapFirst && q != nil && c.gw.denied.check(mappers[0].method(), q, c.gw.c.clock().Now()) == nil
 	for i, mp := range mappers {
 		pctx, cancel := context.WithCancelCause(ctx)
 		c.runs[mp.method()] = &probeRun{cancel: cancel}
@@ -339,6 +340,7 @@ func (gw *gateway) probeByMapping(ctx context.Context, mp mapper, mpr mapProber,
 		g, answered, err = mpr.probeMap(ctx, q)
 		return err
 	})
+	gw.denied.note(mp.method(), q, err, false, gw.c.clock().Now())
 	if !answered {
 		ch <- probeMsg{mp: mp, err: err}
 		return

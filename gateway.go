@@ -28,6 +28,9 @@ type gateway struct {
 	sem chan struct{}
 	// gov is the ceiling on requests to the gateway (see governor).
 	gov governor
+	// denied remembers the requests the gateway denied (see
+	// deniedRequests).
+	denied deniedRequests
 	// resets coalesces the gateway's losses of state (see resetGate).
 	resets resetGate
 	// probes is the cached probe and the lock that lets one probe run at a

@@ -166,11 +166,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 				continue
 			}
 		}
-		var g *grant
-		err := gw.callExempt(ctx, func(ctx context.Context) (err error) {
-			g, err = mp.mapPort(ctx, q, nil)
-			return err
-		})
+		g, err := gw.mapOnce(ctx, mp, q)
 		if err == nil {
 			return gw.adopt(mp, q, g), nil
 		}
@@ -209,3 +205,21 @@ func (e *mapError) Error() string {
 }
 
 func (e *mapError) Unwrap() []error { return definite(e.errs) }
+
+// mapOnce sends a new mapping's request through mp (exempt from the
+// governor: it is the mapping's first), unless the same NAT-PMP or PCP
+// request was denied lately (see deniedRequests).
+func (gw *gateway) mapOnce(ctx context.Context, mp mapper, q *mapReq) (*grant, error) {
+	m := mp.method()
+	if err := gw.denied.check(m, q, gw.c.clock().Now()); err != nil {
+		return nil, err
+	}
+	var g *grant
+	err := gw.callExempt(ctx, func(ctx context.Context) (err error) {
+		g, err = mp.mapPort(ctx, q, nil)
+		return err
+	})
+	alive, _ := gw.probes.standing(m)
+	gw.denied.note(m, q, err, alive && ctx.Err() == nil, gw.c.clock().Now())
+	return g, err
+}
