@@ -111,8 +111,48 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper, q *mapReq) *pr
 		pending:   len(mappers),
 		start:     time.Now(),
 	}
-	defer c.stopTimers()
 	c.launch(ctx, mappers, q)
+	f := c.first
+	if f == nil {
+		c.loop(ctx, mappers, q)
+		return c.out
+	}
+	// Map's path: the mapping request runs in this goroutine, straight to
+	// the wire, with the gateway's lock held as for any change to its
+	// table, while the collector runs beside it (collectBeside).
+	over := make(chan struct{})
+	go c.collectBeside(ctx, mappers, q, over)
+	var (
+		g        *grant
+		answered bool
+	)
+	lctx, release, err := gw.acquire(f.ctx)
+	if err == nil {
+		g, answered, err = f.mpr.probeMap(lctx, q)
+		release()
+	}
+	gw.denied.note(f.mp.method(), q, err, false, gw.c.clock().Now())
+	msg := probeMsg{mp: f.mp, err: err}
+	if answered {
+		msg = probeMsg{mp: f.mp, info: &probeInfo{}, mapped: &mapTry{mp: f.mp, g: g, err: err}}
+	}
+	c.ch <- msg
+	c.wg.Done()
+	<-over
+	return c.out
+}
+
+// collectBeside is the collector's goroutine on Map's path (see collect).
+func (c *collector) collectBeside(ctx context.Context, mappers []mapper, q *mapReq, over chan<- struct{}) {
+	defer close(over)
+	c.loop(ctx, mappers, q)
+}
+
+// loop gathers the probes' reports until none is pending, cutting them
+// short as collect describes, then waits for them (finish).
+func (c *collector) loop(ctx context.Context, mappers []mapper, q *mapReq) {
+	gw := c.gw
+	defer c.stopTimers()
 	budget := time.NewTimer(gw.c.probeTimeout())
 	defer budget.Stop()
 	for c.pending > 0 {
@@ -137,7 +177,6 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper, q *mapReq) *pr
 		}
 	}
 	c.finish()
-	return c.out
 }
 
 // collector is the state of one collect: the probes it runs and what they
@@ -152,11 +191,19 @@ type collector struct {
 	pending   int       // probes neither answered, failed nor cut
 	start     time.Time // for the grace, which scales with the first answer's round trip
 
+	first     *firstProbe      // the MAP probe, run by collect's caller (Map's path)
 	held      []func()         // probes waiting for the MAP probe's head start
 	headStart <-chan time.Time // fires mapHeadStart after launch, while held
 	headTimer *time.Timer      // nil without held probes
 	grace     *time.Timer      // started by the first answer
 	graceC    <-chan time.Time // grace's channel once started
+}
+
+// firstProbe is the MAP probe of Map's path, which collect's caller runs.
+type firstProbe struct {
+	ctx context.Context // cancelled when the collector cuts it
+	mp  mapper
+	mpr mapProber
 }
 
 // launch starts one probe per mapper. On Map's path (q set) with a
@@ -172,7 +219,7 @@ func (c *collector) launch(ctx context.Context, mappers []mapper, q *mapReq) {
 		switch {
 		case mapFirst && i == 0:
 			c.wg.Add(1)
-			go c.gw.probeByMapping(pctx, mp, mpr, q, c.ch, &c.wg)
+			c.first = &firstProbe{ctx: pctx, mp: mp, mpr: mpr}
 		case mapFirst:
 			c.held = append(c.held, func() {
 				c.wg.Add(1)
@@ -326,26 +373,6 @@ func probeOne(ctx context.Context, mp mapper, ch chan<- probeMsg, wg *sync.WaitG
 		info = &probeInfo{}
 	}
 	ch <- probeMsg{mp: mp, info: info, err: err}
-}
-
-// probeByMapping runs a mapProber's probe: q's mapping request itself, with
-// the gateway's lock held as for any change to its table.
-func (gw *gateway) probeByMapping(ctx context.Context, mp mapper, mpr mapProber, q *mapReq, ch chan<- probeMsg, wg *sync.WaitGroup) {
-	defer wg.Done()
-	var (
-		g        *grant
-		answered bool
-	)
-	err := gw.callExempt(ctx, func(ctx context.Context) (err error) {
-		g, answered, err = mpr.probeMap(ctx, q)
-		return err
-	})
-	gw.denied.note(mp.method(), q, err, false, gw.c.clock().Now())
-	if !answered {
-		ch <- probeMsg{mp: mp, err: err}
-		return
-	}
-	ch <- probeMsg{mp: mp, info: &probeInfo{}, mapped: &mapTry{mp: mp, g: g, err: err}}
 }
 
 // cutKeys lists the methods of a set of cut probes, for logs.

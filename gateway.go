@@ -93,15 +93,24 @@ func (gw *gateway) call(ctx context.Context, fn func(ctx context.Context) error)
 // callExempt is call for the exchanges the governor exempts: the first Map
 // of a mapping and its Close (see governor).
 func (gw *gateway) callExempt(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, release, err := gw.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(ctx)
+}
+
+// acquire takes the gateway's lock (see gateway.sem) for one exchange and
+// returns its context, bounded by RequestTimeout, and the release.
+func (gw *gateway) acquire(ctx context.Context) (context.Context, func(), error) {
 	select {
 	case gw.sem <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("upnpmap: waiting for gateway %v: %w: %w", gw.addr, ErrTimeout, ctx.Err())
+		return nil, nil, fmt.Errorf("upnpmap: waiting for gateway %v: %w: %w", gw.addr, ErrTimeout, ctx.Err())
 	}
-	defer func() { <-gw.sem }()
 	ctx, cancel := context.WithTimeout(ctx, gw.c.requestTimeout())
-	defer cancel()
-	return fn(ctx)
+	return ctx, func() { cancel(); <-gw.sem }, nil
 }
 
 // multicast says whether SSDP may search by multicast: never for a loopback

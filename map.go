@@ -42,16 +42,14 @@ func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 		return nil, err
 	}
 	st := newCreateState()
-	if _, ok := gw.probes.fresh(gw.c.clock().Now()); !ok {
-		m, err := gw.probeForMap(ctx, q, st)
-		if m != nil || err != nil {
-			return m, err
-		}
+	if m, err := gw.probeForMap(ctx, q, st); m != nil || err != nil {
+		return m, err
 	}
 	return gw.create(ctx, q, gw.order(st), st)
 }
 
-// probeForMap is Map's probe when none is cached: every method, as
+// probeForMap is Map's probe when none is cached (it does nothing when one
+// is): every method, as
 // Discover's, but the first method's probe makes the mapping where it can
 // (see mapProber), and it ends as soon as the best method still possible
 // has answered (see collect). A mapping made by the probe is
@@ -62,12 +60,8 @@ func (gw *gateway) probeForMap(ctx context.Context, q *mapReq, st *createState) 
 	if len(gw.mappers) == 0 {
 		return nil, fmt.Errorf("upnpmap: %w: no method enabled", ErrInvalidArgs)
 	}
-	if err := gw.probes.lock(ctx); err != nil {
+	if _, probe, err := gw.probes.claim(ctx, gw.c.clock().Now); !probe {
 		return nil, err
-	}
-	if _, ok := gw.probes.fresh(gw.c.clock().Now()); ok { // a probe ran while we waited
-		gw.probes.unlock()
-		return nil, nil
 	}
 	start := time.Now()
 	out := gw.collect(ctx, gw.mappers, q)

@@ -49,6 +49,24 @@ func (pc *probeCache) lock(ctx context.Context) error {
 
 func (pc *probeCache) unlock() { <-pc.sem }
 
+// claim takes the probe lock for a caller that needs a probe, unless the
+// cached one is fresh (also after waiting for the lock: a probe that ran
+// meanwhile counts). probe reports whether the caller holds the lock and
+// must probe (and unlock); otherwise ms are the methods of the fresh probe.
+func (pc *probeCache) claim(ctx context.Context, now func() time.Time) (ms []Method, probe bool, err error) {
+	if ms, ok := pc.fresh(now()); ok {
+		return ms, false, nil
+	}
+	if err := pc.lock(ctx); err != nil {
+		return nil, false, err
+	}
+	if ms, ok := pc.fresh(now()); ok {
+		pc.unlock()
+		return ms, false, nil
+	}
+	return nil, true, nil
+}
+
 // fresh returns the methods that answered the cached probe if it is younger
 // than probeTTL at now.
 func (pc *probeCache) fresh(now time.Time) ([]Method, bool) {
@@ -113,17 +131,11 @@ func (pc *probeCache) settle(m Method, info *probeInfo, unsure bool, order []map
 // probed returns the methods that answered a recent probe, probing now if
 // there is none. Concurrent callers share one probe.
 func (gw *gateway) probed(ctx context.Context) ([]Method, error) {
-	if ms, ok := gw.probes.fresh(gw.c.clock().Now()); ok {
-		return ms, nil
-	}
-	if err := gw.probes.lock(ctx); err != nil {
-		return nil, err
+	ms, probe, err := gw.probes.claim(ctx, gw.c.clock().Now)
+	if !probe {
+		return ms, err
 	}
 	defer gw.probes.unlock()
-	// A probe that ran while we waited counts.
-	if ms, ok := gw.probes.fresh(gw.c.clock().Now()); ok {
-		return ms, nil
-	}
 	r, err := gw.discoverLocked(ctx)
 	if err != nil {
 		return nil, err
