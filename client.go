@@ -164,16 +164,21 @@ func (c *Client) rand() float64 {
 	return rand.Float64()
 }
 
+// pcpAnnounceDelay bounds the random wait of a PCP client before it acts on
+// an announcement (RFC 6887 §14.1.1: uniformly up to 5 s), so that the
+// server is not flooded by every client of the LAN at once.
+const pcpAnnounceDelay = 5 * time.Second
+
 // jitter is the wait before acting on news that every client on the LAN got
-// at once (an announcement, a reset): RFC 6887 §14.1.1 asks PCP clients for
-// a random 0–5 s so the server is not flooded; NAT-PMP asks for an immediate
-// renewal (RFC 6886 §3.7), and UPnP has no rule.
+// at once (an announcement, a reset): random up to pcpAnnounceDelay for PCP;
+// NAT-PMP asks for an immediate renewal (RFC 6886 §3.7), and UPnP has no
+// rule.
 func (c *Client) jitter(m Method) time.Duration {
 	if c.announceJitter != nil {
 		return c.announceJitter(m)
 	}
 	if m == PCP {
-		return time.Duration(c.rand() * float64(5*time.Second))
+		return time.Duration(c.rand() * float64(pcpAnnounceDelay))
 	}
 	return 0
 }
