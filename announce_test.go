@@ -105,3 +105,73 @@ func TestAnnouncementEpochSaysNew(t *testing.T) {
 		t.Fatalf("%d renewals, want 2", n)
 	}
 }
+
+// TestGatewayAnnouncementBurstConfirmedOnce: a reboot announced by a burst
+// (the router's own copies, then fifty more) is confirmed by one external
+// address request, and each mapping is re-created once: five NAT-PMP
+// requests for two mappings, whatever the burst's length.
+func TestGatewayAnnouncementBurstConfirmedOnce(t *testing.T) {
+	var sc shiftClock
+	gw, c := testGateway(t, gatewaytest.Config{Now: sc.Now}, NATPMP)
+	sc.Shift(time.Hour) // the router has been up for an hour
+	a := mustMap(t, c, Request{InternalPort: 5600, Lifetime: time.Hour})
+	b := mustMap(t, c, Request{InternalPort: 5601, Lifetime: time.Hour})
+	waitListening(t, a)
+	before := gw.Requests(gatewaytest.NATPMP)
+	gw.Reboot() // announces three times, 20 and 40 ms apart
+	<-gw.AnnounceBurst(50, 2*time.Millisecond, gw.Epoch())
+	waitFor(t, a, Restored)
+	waitFor(t, b, Restored)
+	// Bounded real time for stray requests the burst might still cause.
+	time.Sleep(2 * announceBurstGap)
+	if n := gw.Requests(gatewaytest.NATPMP) - before; n != 5 {
+		t.Fatalf("%d NAT-PMP requests after the burst, want 5: one confirmation, and an external address request and a MAP per mapping", n)
+	}
+	if n := gw.Requests(gatewaytest.PCP); n != 0 {
+		t.Fatalf("%d PCP requests from a Client that maps by NAT-PMP", n)
+	}
+}
+
+// TestGatewayAnnouncementFlood: a LAN host floods 224.0.0.1:5350 with
+// announcements from the gateway's address that claim a reboot (epoch 0),
+// 200 a second for longer than the lease. Each stretch of the flood is
+// confirmed once; the router's answer shows no reboot, so the mapping is
+// renewed on its schedule (not starved by ever later re-maps, as under PCP
+// before), is never lost, and the router sees a handful of requests (not
+// 137 a second, as under NAT-PMP before). RFC 6887 §14.1's random delay
+// applies, once.
+func TestGatewayAnnouncementFlood(t *testing.T) {
+	const lease = 8 * time.Second
+	for _, method := range []Method{PCP, NATPMP} {
+		t.Run(string(method), func(t *testing.T) {
+			t.Parallel()
+			gw, c := testGateway(t, gatewaytest.Config{}, method)
+			c.announceJitter = nil // the real RFC 6887 delay before confirming
+			m := mustMap(t, c, Request{InternalPort: 5700, Lifetime: lease})
+			waitListening(t, m)
+			stop := make(chan struct{})
+			counts := make(chan map[EventKind]int, 1)
+			go drain(m, stop, counts)
+			start := time.Now()
+			<-gw.AnnounceBurst(int(lease/time.Second)*250, 5*time.Millisecond, 0) // 1.25 leases
+			close(stop)
+			elapsed := time.Since(start) // more than 10 s on a loaded host
+			ev := <-counts
+			n := gw.Requests(string(method))
+			t.Logf("%d %s requests in %v; events %v", n, method, elapsed.Round(time.Millisecond), ev)
+			if ev[Lost] != 0 {
+				t.Fatalf("the mapping was lost during the flood: events %v", ev)
+			}
+			e, ok := entry(gw, "TCP", m.External().Port())
+			if !ok || !e.Expires.After(time.Now()) {
+				t.Fatalf("the mapping is gone from the router after the flood: %+v", gw.Mappings())
+			}
+			// Map, then renewals every 4 s or so, and a confirmation (and a
+			// renewal) per stretch of the flood: far less than one request
+			// a second, where the flood once drew 137.
+			if most := 3 + int(elapsed/time.Second); n > most {
+				t.Fatalf("%d %s requests in %v of flood, want at most %d", n, method, elapsed, most)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package upnpmap
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
 )
@@ -51,6 +52,49 @@ func BenchmarkMap(b *testing.B) {
 				}
 				b.StartTimer()
 			}
+		})
+	}
+}
+
+// BenchmarkRequestsPerHour counts what one mapping costs the router under
+// normal renewal (the default lifetime and PollInterval, nothing going
+// wrong), over a simulated day on the Client's and the router's shared fake
+// clock: the requests-per-hour metric is the figure, the time per op only
+// the cost of simulating it. (PCP is left out: its §8.5 epoch check compares
+// the router's clock with the client's real one, which a fake clock moves
+// apart; it renews once per half-life like NAT-PMP, with one request.)
+func BenchmarkRequestsPerHour(b *testing.B) {
+	const day = 24 * time.Hour
+	for _, method := range []Method{NATPMP, UPnP} {
+		b.Run(string(method), func(b *testing.B) {
+			var perHour float64
+			for b.Loop() {
+				gw, c, fc := sharedClock(b, gatewaytest.Config{}, method)
+				c.PollInterval = 0 // the default
+				m, err := c.Map(context.Background(), Request{InternalPort: 7100})
+				if err != nil {
+					b.Fatal(err)
+				}
+				base, end := gw.Requests(string(method)), fc.Now().Add(day)
+				for {
+					at := fc.Next(b, day)
+					if at.After(end) {
+						break
+					}
+					fc.AdvanceTo(at)
+					// Wait until the renewer has acted and set its timer
+					// again.
+					for deadline := time.Now().Add(5 * time.Second); !fc.Next(b, 2*day).After(at); {
+						if time.Now().After(deadline) {
+							b.Fatal("the renewer did not act")
+						}
+						time.Sleep(100 * time.Microsecond)
+					}
+				}
+				perHour = float64(gw.Requests(string(method))-base) / day.Hours()
+				m.Detach()
+			}
+			b.ReportMetric(perHour, "requests/hour")
 		})
 	}
 }

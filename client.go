@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ type Client struct {
 	// Gateway is the router to talk to. Zero means the default gateway from
 	// the routing table (discovery.DefaultGateways); SSDP then also searches
 	// by multicast when the gateway has not answered its unicast search
-	// within 100 ms. A loopback Gateway (tests, the CLI's demo) never causes
+	// within multicastAfter. A loopback Gateway (tests, the CLI's demo) never causes
 	// multicast or a group join.
 	Gateway netip.Addr
 	// Location is a UPnP description URL learned earlier (e.g. cached by the
@@ -47,8 +48,9 @@ type Client struct {
 	// DiscoverResult.Location reports the URL in use.
 	Location string
 	// Interfaces names the interfaces SSDP multicasts on. Nil means every
-	// suitable interface when Gateway is zero, none when Gateway is set
-	// (unicast to the gateway is enough and sends nothing elsewhere).
+	// suitable interface when Gateway is zero, and when Gateway is set the
+	// one interface whose prefix holds it (some routers answer only
+	// multicast searches); none for a loopback Gateway.
 	Interfaces []string
 	// Methods restricts and orders the methods; nil means PCP, NATPMP, UPnP.
 	Methods []Method
@@ -57,12 +59,12 @@ type Client struct {
 	// [ff02::1]:5350 for an IPv6 gateway) joined on the interface facing the
 	// gateway, except for a loopback Gateway, which gets no listener unless
 	// AnnounceAddr is set. Tests pass a unicast loopback address. The
-	// listener runs while the Client has live mappings, from 20 ms after
+	// listener runs while the Client has live mappings, from settleDelay after
 	// the first one's Map returned (a mapping detached at once opens none).
 	AnnounceAddr netip.AddrPort
 	// ProbeTimeout bounds a probe (Discover, or the one Map makes first)
 	// when nothing answers; default DefaultProbeTimeout. Once one method has
-	// answered, the others get a grace of 250 ms instead (twice the first
+	// answered, the others get a grace of probeGrace instead (twice the first
 	// answer's round trip on a slow link), and a method half-way through
 	// (UPnP: SSDP answered, the description is being fetched) gets
 	// RequestTimeout from its first answer. See Discover; Map's probe stops
@@ -94,6 +96,9 @@ type Client struct {
 	announceJitter func(Method) time.Duration
 	randFloat      func() float64
 	settleAfter    time.Duration // replaces settleDelay when > 0
+	// ifaces lists the interfaces and their prefixes; nil means the
+	// machine's (tests inject theirs, see interfaceFor).
+	ifaces func() ([]ifacePrefixes, error)
 	// ssdpGroup, when valid, allows the multicast SSDP search for any
 	// gateway and sends it there, on the loopback interface, instead of to
 	// 239.255.255.250: tests point it at a fake router's SSDP address.
@@ -159,16 +164,21 @@ func (c *Client) rand() float64 {
 	return rand.Float64()
 }
 
+// pcpAnnounceDelay bounds the random wait of a PCP client before it acts on
+// an announcement (RFC 6887 §14.1.1: uniformly up to 5 s), so that the
+// server is not flooded by every client of the LAN at once.
+const pcpAnnounceDelay = 5 * time.Second
+
 // jitter is the wait before acting on news that every client on the LAN got
-// at once (an announcement, a reset): RFC 6887 §14.1.1 asks PCP clients for
-// a random 0–5 s so the server is not flooded; NAT-PMP asks for an immediate
-// renewal (RFC 6886 §3.7), and UPnP has no rule.
+// at once (an announcement, a reset): random up to pcpAnnounceDelay for PCP;
+// NAT-PMP asks for an immediate renewal (RFC 6886 §3.7), and UPnP has no
+// rule.
 func (c *Client) jitter(m Method) time.Duration {
 	if c.announceJitter != nil {
 		return c.announceJitter(m)
 	}
 	if m == PCP {
-		return time.Duration(c.rand() * float64(5*time.Second))
+		return time.Duration(c.rand() * float64(pcpAnnounceDelay))
 	}
 	return 0
 }
@@ -244,4 +254,61 @@ func pickGateway(gws []discovery.Gateway) discovery.Gateway {
 		}
 	}
 	return gws[0]
+}
+
+// ifacePrefixes is an interface and the prefixes of its addresses.
+type ifacePrefixes struct {
+	ifi      net.Interface
+	prefixes []netip.Prefix
+}
+
+// interfaceFor finds the up, multicast-capable interface whose prefix holds
+// addr.
+func (c *Client) interfaceFor(addr netip.Addr) (net.Interface, bool) {
+	list := c.ifaces
+	if list == nil {
+		list = systemInterfaces
+	}
+	ifs, err := list()
+	if err != nil {
+		c.log().Debug("listing interfaces", "err", errText(err))
+		return net.Interface{}, false
+	}
+	for _, ip := range ifs {
+		if ip.ifi.Flags&net.FlagUp == 0 || ip.ifi.Flags&net.FlagMulticast == 0 {
+			continue
+		}
+		for _, p := range ip.prefixes {
+			if p.Contains(addr.Unmap()) {
+				return ip.ifi, true
+			}
+		}
+	}
+	return net.Interface{}, false
+}
+
+// systemInterfaces lists the machine's interfaces with their prefixes.
+func systemInterfaces() ([]ifacePrefixes, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ifacePrefixes, 0, len(ifs))
+	for _, ifi := range ifs {
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		ip := ifacePrefixes{ifi: ifi}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if pa, ok := netip.AddrFromSlice(n.IP); ok {
+					ones, _ := n.Mask.Size()
+					ip.prefixes = append(ip.prefixes, netip.PrefixFrom(pa.Unmap(), ones))
+				}
+			}
+		}
+		out = append(out, ip)
+	}
+	return out, nil
 }

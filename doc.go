@@ -24,25 +24,26 @@
 // Discover probes the gateway with all methods at once — a PCP ANNOUNCE, a
 // NAT-PMP external address request, an SSDP search unicast to the gateway —
 // and returns as soon as the answers are in: immediately when every method
-// answered (or failed for good), 250 ms after the first answer otherwise
-// (SSDP responders delay their answers on purpose; miniupnpd by up to
-// 120 ms), after Client.ProbeTimeout (1 s) when nothing answers. UPnP's
+// answered (or failed for good), a short grace after the first answer
+// otherwise (SSDP responders delay their answers on purpose), after
+// Client.ProbeTimeout when nothing answers. UPnP's
 // description fetch, once the SSDP answer is in, is bounded by
 // Client.RequestTimeout instead. The result names the methods that
 // answered, the external address (flagging a private or CGNAT one: double
 // NAT), and the UPnP device. A Client remembers it, and the UPnP control
-// URL, for ten minutes; a method that missed the grace is asked again,
+// URL, for a while (see Client.Discover); a method that missed the grace is asked again,
 // alone, when Map needs to fall back to it (or List, ExternalAddr need it).
 //
 // The first Map of a Client probes too, but for one method, not the list:
 // the first method's probe leads straight to the mapping where it can (PCP:
 // the MAP request itself; NAT-PMP: its external address request, then the
-// MAP; the others' probes follow 50 ms later, or at once if it fails), and
+// MAP; the others' probes follow after a short head start, or at once if it
+// fails), and
 // the probe ends as soon as the best method still possible has answered.
 // With the default order, a router that maps by PCP is asked one MAP
 // request and nothing else; NAT-PMP costs its external address request and
 // the MAP; UPnP the SSDP search (unicast to the gateway, multicast too if it
-// has not answered within 100 ms), the description, GetExternalIPAddress and
+// has not answered at once), the description, GetExternalIPAddress and
 // AddPortMapping.
 //
 // # Mapping and renewal
@@ -62,7 +63,7 @@
 //
 // Each Mapping has a goroutine that renews it: PCP at the times of RFC 6887
 // §11.2.1 (a random point in 1/2–5/8 of the lifetime, then 3/4, 7/8 … while
-// unanswered, at least 4 s apart), NAT-PMP and UPnP at half the granted
+// unanswered, never closer than the RFC's minimum gap), NAT-PMP and UPnP at half the granted
 // lifetime, always suggesting the granted port (and the PCP nonce). It
 // re-creates the mapping when the gateway loses it — an epoch reset in a
 // NAT-PMP or PCP answer, an announcement on 224.0.0.1:5350, a UPnP control
@@ -76,19 +77,20 @@
 // re-created at once and UPnP mappings are checked. Announcements of either
 // protocol are read whichever methods are enabled (miniupnpd announces its
 // start with a PCP ANNOUNCE alone), and each one makes every mapping renew
-// or check at once. The epoch check allows 2 s of slack, so it needs about
-// 2 s of history: a gateway whose epoch was still under ~2 s when we last
-// heard from it and that restarts at once looks unchanged; the renewal
+// or check at once. The epoch check allows the RFCs' slack, so it needs as
+// much history: a gateway whose epoch was still within that slack when we
+// last heard from it and that restarts at once looks unchanged; the renewal
 // re-creates the mapping anyway (reported as Renewed, not Restored).
 //
-// Close deletes the mapping within Client.CloseTimeout (2 s) and stops the
+// Close deletes the mapping within Client.CloseTimeout and stops the
 // goroutine; Detach stops renewing and leaves the mapping on the router for
 // another process to delete (Client.Delete with Mapping.DeleteRequest).
 //
 // # Configuration
 //
 // The zero Client works: it finds the gateway in the routing table and stays
-// silent. Set Client.Gateway to skip the routing table (no multicast then),
+// silent. Set Client.Gateway to skip the routing table (SSDP then multicasts
+// only on the interface facing it),
 // Client.Methods to restrict the methods, Client.Logger (a *slog.Logger) to
 // see what happens. The package-level Map, Discover and ExternalAddr use a
 // zero Client.

@@ -28,8 +28,15 @@ const (
 	Restored
 	// Failed: one renewal, restoration or check failed (Event.Err). The
 	// Mapping keeps trying: before expiry on the renewal schedule, after it
-	// with a backoff of up to a minute.
+	// with a growing backoff (at most maxBackoff).
 	Failed
+	// Unstable: the gateway keeps losing its state — epoch resets (or
+	// vanished entries) in a row, as from a router whose clock restarts or
+	// that reboots in a loop. It is raised once per such spell, on each
+	// mapping of the gateway; meanwhile the mappings are re-created with a
+	// growing backoff (resetBackoffStart, doubling, up to the renewal
+	// interval) rather than at every reset. Event.Err says so.
+	Unstable
 )
 
 var kindNames = [...]string{
@@ -38,6 +45,7 @@ var kindNames = [...]string{
 	Lost:                   "lost",
 	Restored:               "restored",
 	Failed:                 "failed",
+	Unstable:               "unstable",
 }
 
 func (k EventKind) String() string {
@@ -77,6 +85,7 @@ const eventBuffer = 16
 // is what a slow reader needs. Only the renewer goroutine calls emit, so after
 // dropping one event the send cannot fail for long.
 func (m *Mapping) emit(ev Event) {
+	ev.Err = cleanErr(ev.Err) // router text in the message
 	for {
 		select {
 		case m.events <- ev:

@@ -145,7 +145,8 @@ type fakeMapper struct {
 	calls      []string
 	prevs      []*grant
 	inFlight   int
-	concurrent bool // saw two calls at once
+	concurrent bool         // saw two calls at once
+	announced  announcement // the last announcement parsed (fakeAnnouncee)
 }
 
 func newFake(m Method) *fakeMapper {
@@ -278,11 +279,11 @@ func (f *fakeMapper) check(ctx context.Context, q *mapReq, g *grant) (netip.Addr
 	return f.external, nil
 }
 
-func (f *fakeMapper) externalAddr(ctx context.Context) (netip.Addr, error) {
+func (f *fakeMapper) externalAddr(ctx context.Context) (netip.Addr, bool, error) {
 	defer f.enter("external")()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.external, nil
+	return f.external, false, nil
 }
 
 func (f *fakeMapper) list(ctx context.Context) ([]Entry, error) { return nil, nil }
@@ -293,10 +294,30 @@ func (f *fakeMapper) remove(ctx context.Context, d DeleteRequest) error {
 }
 
 // fakeAnnouncee adds announcement parsing to a fakeMapper: a datagram
-// "reset", "addr:<ip>", "epoch:<seconds>" or "plain".
+// "reset", "addr:<ip>", "epoch:<seconds>" or "plain". Its gateway confirms
+// what the last announcement said (counted as "confirm" calls).
 type fakeAnnouncee struct{ *fakeMapper }
 
+func (f fakeAnnouncee) confirm(ctx context.Context) (announcement, error) {
+	defer f.enter("confirm")()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.announced
+	a.forNonce = false
+	return a, nil
+}
+
 func (f fakeAnnouncee) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
+	a, ok := f.parse(b)
+	if ok {
+		f.mu.Lock()
+		f.announced = a
+		f.mu.Unlock()
+	}
+	return a, ok
+}
+
+func (f fakeAnnouncee) parse(b []byte) (announcement, bool) {
 	s := string(b)
 	switch {
 	case s == "reset":

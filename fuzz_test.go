@@ -4,19 +4,23 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/upnpmap/upnpmap/gatewaytest"
 )
 
 // FuzzAnnouncement feeds arbitrary datagrams to the announcement dispatcher
 // with the real NAT-PMP and PCP parsers behind it: whatever arrives on
 // 224.0.0.1:5350 from the gateway's address must not panic, and only a valid
-// message may wake the mappings.
+// message may wake the mappings (once a fake router at the gateway's address
+// has confirmed it).
 func FuzzAnnouncement(f *testing.F) {
 	f.Add([]byte{0, 128, 0, 0, 0, 0, 0, 10, 203, 0, 113, 7})                         // NAT-PMP announcement
 	f.Add(append([]byte{2, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5}, make([]byte, 12)...)) // PCP ANNOUNCE
 	f.Add([]byte{0, 1, 2})
 	f.Add([]byte{})
-	lo := netip.MustParseAddr("127.0.0.1")
-	c := &Client{Gateway: lo}
+	lo := gatewaytest.New(f, gatewaytest.Config{}).Addr()
+	c := &Client{Gateway: lo, announceJitter: noJitter}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// A fresh gateway each time: the parsers keep epoch state, and
 		// the fuzzer needs each input to behave the same when replayed.
@@ -41,8 +45,11 @@ func FuzzAnnouncement(f *testing.F) {
 	})
 }
 
+// noJitter replaces RFC 6887 §14.1's random delay before a confirmation.
+func noJitter(Method) time.Duration { return 0 }
+
 func TestAnnouncementRealParsers(t *testing.T) {
-	c := &Client{Gateway: netip.MustParseAddr("127.0.0.1"), Methods: []Method{PCP, NATPMP}}
+	c := &Client{Gateway: gatewaytest.New(t, gatewaytest.Config{}).Addr(), Methods: []Method{PCP, NATPMP}, announceJitter: noJitter}
 	gw, err := c.gateway(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
-	"time"
 )
 
 // gateway is what a Client knows about one router: its methods, the cached
@@ -27,13 +26,18 @@ type gateway struct {
 	// requests, and NAT-PMP wants one request at a time. A channel rather
 	// than a mutex so that waiting honours contexts.
 	sem chan struct{}
-	// probeSem lets one probe run at a time; the others use its result.
-	probeSem chan struct{}
+	// gov is the ceiling on requests to the gateway (see governor).
+	gov governor
+	// denied remembers the requests the gateway denied (see
+	// deniedRequests).
+	denied deniedRequests
+	// resets coalesces the gateway's losses of state (see resetGate).
+	resets resetGate
+	// probes is the cached probe and the lock that lets one probe run at a
+	// time (see probeCache).
+	probes probeCache
 
 	mu       sync.Mutex
-	result   *DiscoverResult // last probe; nil before the first
-	probedAt time.Time
-	unsure   map[Method]cutReason // methods the last probe cut short, and why (see ready)
 	mappings map[*Mapping]struct{}
 	ann      *announcer // opened by listen, stopped with the last mapping
 }
@@ -46,7 +50,8 @@ func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Met
 		fromTable: fromTable,
 		log:       c.log().With("gateway", addr),
 		sem:       make(chan struct{}, 1),
-		probeSem:  make(chan struct{}, 1),
+		probes:    probeCache{sem: make(chan struct{}, 1)},
+		gov:       governor{clk: c.clock()},
 		mappings:  make(map[*Mapping]struct{}),
 	}
 	var all []mapper
@@ -76,45 +81,47 @@ func (gw *gateway) mapper(m Method) mapper {
 	return nil
 }
 
-// call runs fn with the gateway's lock held and a deadline of at most
-// RequestTimeout.
+// call runs fn, an exchange with the gateway, once the governor allows it,
+// with the gateway's lock held and a deadline of at most RequestTimeout.
 func (gw *gateway) call(ctx context.Context, fn func(ctx context.Context) error) error {
-	select {
-	case gw.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("upnpmap: waiting for gateway %v: %w: %w", gw.addr, ErrTimeout, ctx.Err())
+	if err := gw.gov.wait(ctx); err != nil {
+		return err
 	}
-	defer func() { <-gw.sem }()
-	ctx, cancel := context.WithTimeout(ctx, gw.c.requestTimeout())
-	defer cancel()
+	return gw.callExempt(ctx, fn)
+}
+
+// callExempt is call for the exchanges the governor exempts: the first Map
+// of a mapping and its Close (see governor).
+func (gw *gateway) callExempt(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, release, err := gw.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return fn(ctx)
 }
 
-// multicast says whether SSDP may search by multicast: only when the gateway
-// came from the routing table or interfaces were named, and never for a
-// loopback gateway.
+// acquire takes the gateway's lock (see gateway.sem) for one exchange and
+// returns its context, bounded by RequestTimeout, and the release.
+func (gw *gateway) acquire(ctx context.Context) (context.Context, func(), error) {
+	select {
+	case gw.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("upnpmap: waiting for gateway %v: %w: %w", gw.addr, ErrTimeout, ctx.Err())
+	}
+	ctx, cancel := context.WithTimeout(ctx, gw.c.requestTimeout())
+	return ctx, func() { cancel(); <-gw.sem }, nil
+}
+
+// multicast says whether SSDP may search by multicast: never for a loopback
+// gateway; otherwise always — on the interfaces named, on every interface
+// for a gateway from the routing table, on the one facing a gateway given
+// by address (see upnpMapper.searchers).
 func (gw *gateway) multicast() bool {
 	if gw.c.ssdpGroup.IsValid() {
 		return true // a test's stand-in group on loopback
 	}
-	return (gw.fromTable || len(gw.c.Interfaces) > 0) && !gw.addr.IsLoopback()
-}
-
-// answered returns the methods of the last probe if it is recent enough.
-func (gw *gateway) answered() ([]Method, bool) {
-	gw.mu.Lock()
-	defer gw.mu.Unlock()
-	if gw.result == nil || gw.c.clock().Now().Sub(gw.probedAt) > probeTTL {
-		return nil, false
-	}
-	return gw.result.Methods, true
-}
-
-// forget drops the cached probe, e.g. after every method failed.
-func (gw *gateway) forget() {
-	gw.mu.Lock()
-	gw.result, gw.unsure = nil, nil
-	gw.mu.Unlock()
+	return !gw.addr.IsLoopback()
 }
 
 // register adds a live mapping.
@@ -161,22 +168,4 @@ func (gw *gateway) broadcast(skip *Mapping, sig uint32, match func(Method) bool)
 			m.signal(sig)
 		}
 	}
-}
-
-// noteReset tells the gateway's mappings that it lost its state, as learned
-// through method by skip's own exchange (or by a probe or an announcement:
-// skip == nil). An epoch reset seen through PCP or NAT-PMP is the one server
-// behind port 5351 losing its table (miniupnpd keeps one table and one epoch
-// for both, and for UPnP): the mappings of both protocols are re-created at
-// once, and UPnP mappings are checked (re-created when gone). A loss seen
-// through UPnP (a vanished entry, a moved control URL) proves less: the
-// others renew or check, and their replies tell.
-func (gw *gateway) noteReset(skip *Mapping, method Method) {
-	gw.log.Info("gateway lost its state; restoring mappings", "seen_by", method)
-	lost := func(m Method) bool { return m == method }
-	if method == PCP || method == NATPMP {
-		lost = func(m Method) bool { return m == PCP || m == NATPMP }
-	}
-	gw.broadcast(skip, sigReset, lost)
-	gw.broadcast(skip, sigRenew, func(m Method) bool { return !lost(m) })
 }

@@ -21,17 +21,18 @@ import (
 // Map's own probe (when none is cached) is Discover's made for one answer:
 // the first method's probe leads straight to the mapping where it can (PCP:
 // the MAP request itself; NAT-PMP: its external address request, then the
-// MAP), the others follow after a 50 ms head start or as soon as it fails,
+// MAP), the others follow after mapHeadStart or as soon as it fails,
 // and the probe ends once the best method still possible has answered
 // rather than after a grace. What Map leaves to the mapping's
 // goroutine — opening the announcement listener, reading a new UPnP entry
-// back — happens 20 ms after it returns, and not at all for a mapping
+// back — happens settleDelay after it returns, and not at all for a mapping
 // detached or closed before then.
 //
 // Errors wrap the sentinels: ErrNoGateway when nothing answered,
 // ErrPortInUse, ErrNotAuthorized, ErrNoResources … from the methods tried
 // (every method's error is wrapped; the message names each).
-func (c *Client) Map(ctx context.Context, r Request) (*Mapping, error) {
+func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
+	defer func() { err = cleanErr(err) }() // router text in the message
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err
@@ -41,16 +42,14 @@ func (c *Client) Map(ctx context.Context, r Request) (*Mapping, error) {
 		return nil, err
 	}
 	st := newCreateState()
-	if _, ok := gw.answered(); !ok {
-		m, err := gw.probeForMap(ctx, q, st)
-		if m != nil || err != nil {
-			return m, err
-		}
+	if m, err := gw.probeForMap(ctx, q, st); m != nil || err != nil {
+		return m, err
 	}
 	return gw.create(ctx, q, gw.order(st), st)
 }
 
-// probeForMap is Map's probe when none is cached: every method, as
+// probeForMap is Map's probe when none is cached (it does nothing when one
+// is): every method, as
 // Discover's, but the first method's probe makes the mapping where it can
 // (see mapProber), and it ends as soon as the best method still possible
 // has answered (see collect). A mapping made by the probe is
@@ -61,17 +60,13 @@ func (gw *gateway) probeForMap(ctx context.Context, q *mapReq, st *createState) 
 	if len(gw.mappers) == 0 {
 		return nil, fmt.Errorf("upnpmap: %w: no method enabled", ErrInvalidArgs)
 	}
-	if err := gw.lockProbe(ctx); err != nil {
+	if _, probe, err := gw.probes.claim(ctx, gw.c.clock().Now); !probe {
 		return nil, err
-	}
-	if _, ok := gw.answered(); ok { // a probe ran while we waited
-		gw.unlockProbe()
-		return nil, nil
 	}
 	start := time.Now()
 	out := gw.collect(ctx, gw.mappers, q)
 	_, err := gw.record(ctx, out, start, false)
-	gw.unlockProbe()
+	gw.probes.unlock()
 	if t := out.mapped; t != nil && t.g != nil {
 		// Made by the probe; it stands even if record found fault (it
 		// cannot: the method answered).
@@ -114,7 +109,7 @@ func (gw *gateway) order(st *createState) []mapper {
 		first = append(first, pmp)
 	}
 	for _, mp := range gw.mappers {
-		switch a, why := gw.standing(mp.method()); {
+		switch a, why := gw.probes.standing(mp.method()); {
 		case a, why == cutSettled:
 			first = append(first, mp)
 		case why != cutNone:
@@ -122,17 +117,6 @@ func (gw *gateway) order(st *createState) []mapper {
 		}
 	}
 	return append(first, late...)
-}
-
-// standing reports what the cached probe says about m: answered, or why it
-// was cut short (cutNone: neither, it failed or was never probed).
-func (gw *gateway) standing(m Method) (answered bool, cut cutReason) {
-	gw.mu.Lock()
-	defer gw.mu.Unlock()
-	if gw.result == nil {
-		return false, cutNone
-	}
-	return gw.result.Has(m), gw.unsure[m]
 }
 
 // createState is what create knows before it starts and gathers as it goes.
@@ -159,7 +143,7 @@ func (st *createState) fail(m Method, err error) {
 // create tries the mappers in turn, skipping those st says were tried.
 func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *createState) (*Mapping, error) {
 	fail := func(m Method, err error) {
-		gw.log.Debug("map failed", "method", m, "err", err)
+		gw.log.Debug("map failed", "method", m, "err", errText(err))
 		st.fail(m, err)
 	}
 	for i := 0; i < len(order); i++ {
@@ -176,11 +160,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 				continue
 			}
 		}
-		var g *grant
-		err := gw.call(ctx, func(ctx context.Context) (err error) {
-			g, err = mp.mapPort(ctx, q, nil)
-			return err
-		})
+		g, err := gw.mapOnce(ctx, mp, q)
 		if err == nil {
 			return gw.adopt(mp, q, g), nil
 		}
@@ -201,12 +181,13 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 		return nil, fmt.Errorf("upnpmap: %w: no enabled method answered gateway %v", ErrNoGateway, gw.addr)
 	}
 	// Every method failed: what the probe learned may be stale.
-	gw.forget()
+	gw.probes.forget()
 	return nil, &mapError{q: q, msg: strings.Join(st.parts, "; "), errs: st.failures}
 }
 
-// mapError is the error of a Map that every method failed; it wraps each
-// method's error.
+// mapError is the error of a Map that every method failed; its message names
+// each method's error, and it wraps them — but the silences only when no
+// method gave a definite answer (see definite).
 type mapError struct {
 	q    *mapReq
 	msg  string
@@ -217,4 +198,22 @@ func (e *mapError) Error() string {
 	return fmt.Sprintf("upnpmap: map %s %d: %s", e.q.proto, e.q.internal.Port(), e.msg)
 }
 
-func (e *mapError) Unwrap() []error { return e.errs }
+func (e *mapError) Unwrap() []error { return definite(e.errs) }
+
+// mapOnce sends a new mapping's request through mp (exempt from the
+// governor: it is the mapping's first), unless the same NAT-PMP or PCP
+// request was denied lately (see deniedRequests).
+func (gw *gateway) mapOnce(ctx context.Context, mp mapper, q *mapReq) (*grant, error) {
+	m := mp.method()
+	if err := gw.denied.check(m, q, gw.c.clock().Now()); err != nil {
+		return nil, err
+	}
+	var g *grant
+	err := gw.callExempt(ctx, func(ctx context.Context) (err error) {
+		g, err = mp.mapPort(ctx, q, nil)
+		return err
+	})
+	alive, _ := gw.probes.standing(m)
+	gw.denied.note(m, q, err, alive && ctx.Err() == nil, gw.c.clock().Now())
+	return g, err
+}

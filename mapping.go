@@ -134,16 +134,17 @@ func (m *Mapping) Close() error {
 }
 
 // CloseContext is Close bounded by ctx instead of Client.CloseTimeout.
-func (m *Mapping) CloseContext(ctx context.Context) error {
+func (m *Mapping) CloseContext(ctx context.Context) (err error) {
+	defer func() { err = cleanErr(err) }() // router text in the message
 	if !m.stop() {
 		return nil
 	}
 	g := m.grant()
-	err := m.gw.call(ctx, func(ctx context.Context) error {
+	err = m.gw.callExempt(ctx, func(ctx context.Context) error {
 		return m.mp.unmap(ctx, m.q, g)
 	})
 	if err != nil {
-		m.log.Warn("delete failed", "external", g.external, "err", err)
+		m.log.Warn("delete failed", "external", g.external, "err", errText(err))
 		return fmt.Errorf("upnpmap: delete %s %v via %s: %w", m.q.proto, g.external, m.mp.method(), err)
 	}
 	m.log.Info("deleted", "external", g.external)

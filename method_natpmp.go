@@ -19,6 +19,9 @@ import (
 type natpmpMapper struct {
 	gw *gateway
 	cl *natpmp.Client
+	// ann parses announcements: a client of its own, so that what a LAN
+	// host can send never enters the epoch history cl judges replies by.
+	ann *natpmp.Client
 
 	mu     sync.Mutex
 	ext    netip.Addr // the external address the last answer told
@@ -32,10 +35,11 @@ type natpmpMapper struct {
 const extFresh = time.Second
 
 func newNATPMP(gw *gateway) *natpmpMapper {
-	return &natpmpMapper{gw: gw, cl: &natpmp.Client{
-		Gateway: netip.AddrPortFrom(gw.addr, natpmp.Port),
-		Logger:  gw.c.Logger,
-	}}
+	server := netip.AddrPortFrom(gw.addr, natpmp.Port)
+	return &natpmpMapper{gw: gw,
+		cl:  &natpmp.Client{Gateway: server, Logger: gw.c.Logger},
+		ann: &natpmp.Client{Gateway: server, Logger: gw.c.Logger},
+	}
 }
 
 func (n *natpmpMapper) method() Method { return NATPMP }
@@ -148,7 +152,7 @@ func (n *natpmpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gr
 	if q.exact && r.ExternalPort != q.wish {
 		// NAT-PMP has no "this port or nothing": give back what we got.
 		if err := n.cl.Delete(ctx, natpmpProto(q.proto), q.internal.Port()); err != nil {
-			n.gw.log.Debug("NAT-PMP delete of an unwanted port", "err", err)
+			n.gw.log.Debug("NAT-PMP delete of an unwanted port", "err", errText(err))
 		}
 		return nil, fmt.Errorf("%w: NAT-PMP offered port %d instead of %d", ErrPortInUse, r.ExternalPort, q.wish)
 	}
@@ -164,26 +168,17 @@ func (n *natpmpMapper) unmap(ctx context.Context, q *mapReq, g *grant) error {
 	return n.cl.Delete(ctx, natpmpProto(q.proto), q.internal.Port())
 }
 
-func (n *natpmpMapper) check(context.Context, *mapReq, *grant) (netip.Addr, error) {
-	return netip.Addr{}, errNoCheck
-}
-
-func (n *natpmpMapper) externalAddr(ctx context.Context) (netip.Addr, error) {
+func (n *natpmpMapper) externalAddr(ctx context.Context) (netip.Addr, bool, error) {
 	if err := n.ipv4(); err != nil {
-		return netip.Addr{}, err
+		return netip.Addr{}, false, err
 	}
 	r, err := n.cl.ExternalAddress(ctx)
 	if err != nil {
-		return netip.Addr{}, err
-	}
-	if r.GatewayReset {
-		n.gw.noteReset(nil, NATPMP)
+		return netip.Addr{}, false, err
 	}
 	n.remember(r.Addr)
-	return r.Addr, nil
+	return r.Addr, r.GatewayReset, nil
 }
-
-func (n *natpmpMapper) list(context.Context) ([]Entry, error) { return nil, nil }
 
 func (n *natpmpMapper) remove(ctx context.Context, d DeleteRequest) error {
 	if d.InternalAddr != n.gw.local {
@@ -193,9 +188,18 @@ func (n *natpmpMapper) remove(ctx context.Context, d DeleteRequest) error {
 }
 
 func (n *natpmpMapper) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
-	r, err := n.cl.CheckAnnouncement(b, from)
+	r, err := n.ann.CheckAnnouncement(b, from)
 	if err != nil {
 		return announcement{}, false
 	}
 	return announcement{reset: r.GatewayReset, external: r.Addr, epoch: r.Epoch, hasEpoch: true}, true
+}
+
+// confirm is the external address request (see announcee).
+func (n *natpmpMapper) confirm(ctx context.Context) (announcement, error) {
+	ext, reset, err := n.externalAddr(ctx)
+	if err != nil {
+		return announcement{}, err
+	}
+	return announcement{reset: reset, external: ext}, nil
 }

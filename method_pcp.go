@@ -19,13 +19,17 @@ var errSpeaksNATPMP = pcp.ErrSpeaksNATPMP
 type pcpMapper struct {
 	gw *gateway
 	cl *pcp.Client
+	// ann parses unsolicited messages: a client of its own, so that what a
+	// LAN host can send never enters the epoch history cl judges replies by.
+	ann *pcp.Client
 }
 
 func newPCP(gw *gateway) *pcpMapper {
-	return &pcpMapper{gw: gw, cl: &pcp.Client{
-		Server: netip.AddrPortFrom(gw.addr, pcp.Port),
-		Logger: gw.c.Logger,
-	}}
+	server := netip.AddrPortFrom(gw.addr, pcp.Port)
+	return &pcpMapper{gw: gw,
+		cl:  &pcp.Client{Server: server, Logger: gw.c.Logger},
+		ann: &pcp.Client{Server: server, Logger: gw.c.Logger},
+	}
 }
 
 func (p *pcpMapper) method() Method { return PCP }
@@ -106,7 +110,7 @@ func (p *pcpMapper) forget(q *mapReq, nonce pcp.Nonce) {
 	if err == nil {
 		_, err = conn.Write(b)
 	}
-	p.gw.log.Debug("PCP MAP unanswered; sent a delete for it", "nonce", nonce, "err", err)
+	p.gw.log.Debug("PCP MAP unanswered; sent a delete for it", "nonce", nonce, "err", errText(err))
 }
 
 // granted checks a MAP response against the request and makes it a grant.
@@ -117,7 +121,7 @@ func (p *pcpMapper) granted(ctx context.Context, q *mapReq, r *pcp.MapResponse) 
 	if q.exact && r.External.Port() != q.wish {
 		// A server that ignored PREFER_FAILURE (miniupnpd 2.3.1 does).
 		if err := p.cl.Delete(ctx, r); err != nil {
-			p.gw.log.Debug("PCP delete of an unwanted port", "err", err)
+			p.gw.log.Debug("PCP delete of an unwanted port", "err", errText(err))
 		}
 		return nil, fmt.Errorf("%w: PCP offered port %d instead of %d", ErrPortInUse, r.External.Port(), q.wish)
 	}
@@ -147,16 +151,6 @@ func (p *pcpMapper) response(proto Protocol, internal netip.AddrPort, thirdParty
 	return r
 }
 
-func (p *pcpMapper) check(context.Context, *mapReq, *grant) (netip.Addr, error) {
-	return netip.Addr{}, errNoCheck
-}
-
-func (p *pcpMapper) externalAddr(context.Context) (netip.Addr, error) {
-	return netip.Addr{}, fmt.Errorf("%w: PCP tells the external address only with a mapping", ErrUnsupported)
-}
-
-func (p *pcpMapper) list(context.Context) ([]Entry, error) { return nil, nil }
-
 func (p *pcpMapper) remove(ctx context.Context, d DeleteRequest) error {
 	if d.Nonce == ([12]byte{}) {
 		return fmt.Errorf("%w: a PCP delete needs the mapping's nonce", ErrInvalidArgs)
@@ -166,9 +160,10 @@ func (p *pcpMapper) remove(ctx context.Context, d DeleteRequest) error {
 }
 
 // announcement accepts an unsolicited ANNOUNCE, or a MAP response (§14.2: a
-// mapping changed) for one of our live mappings.
+// mapping changed), which names its mapping's nonce: the gateway accepts it
+// only for one of its live mappings.
 func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, bool) {
-	r, err := p.cl.CheckUnsolicited(b, from)
+	r, err := p.ann.CheckUnsolicited(b, from)
 	if err != nil || r.Result != 0 {
 		return announcement{}, false
 	}
@@ -177,11 +172,17 @@ func (p *pcpMapper) announcement(b []byte, from netip.AddrPort) (announcement, b
 	case pcp.OpAnnounce:
 		return ann, true
 	case pcp.OpMap:
-		for _, m := range p.gw.live() {
-			if m.mp == mapper(p) && m.Nonce() == r.Nonce {
-				return ann, true
-			}
-		}
+		ann.forNonce, ann.nonce = true, r.Nonce
+		return ann, true
 	}
 	return announcement{}, false
+}
+
+// confirm is an ANNOUNCE request (see announcee).
+func (p *pcpMapper) confirm(ctx context.Context) (announcement, error) {
+	r, err := p.cl.Announce(ctx)
+	if err != nil {
+		return announcement{}, err
+	}
+	return announcement{reset: r.GatewayReset, epoch: r.Epoch, hasEpoch: true}, nil
 }

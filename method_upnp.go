@@ -81,110 +81,6 @@ func nextPort(p uint16) uint16 {
 	return p + 1
 }
 
-func (u *upnpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant, error) {
-	g := &grant{internal: q.internal}
-	port, lease := q.wish, q.lifetime
-	if prev != nil {
-		port, lease = prev.external.Port(), prev.asked
-		// Renewal: is the entry still there? A router that rebooted or
-		// purged its table (Tailscale #10597) lost it; re-adding it is then
-		// a restoration, which the caller reports.
-		var e *igd.PortMapping
-		err := u.do(ctx, func(cl *igd.Client) (err error) {
-			e, err = cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
-			return err
-		})
-		switch {
-		case errors.Is(err, ErrNoSuchEntry), err == nil && !ours(e, q):
-			g.reset = true
-		case err != nil && ctx.Err() != nil:
-			return nil, err
-		}
-	}
-	// The external address first: a router whose GetExternalIPAddress fails
-	// gets no permanent entry we could not describe (Tailscale #20781).
-	var ext netip.Addr
-	if err := u.do(ctx, func(cl *igd.Client) (err error) {
-		ext, err = cl.GetExternalIPAddress(ctx)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-
-	cl := u.client()
-	v2 := strings.HasSuffix(cl.ServiceType, ":2")
-	pm := igd.PortMapping{
-		Protocol:       upnpProto(q.proto),
-		InternalPort:   q.internal.Port(),
-		InternalClient: q.internal.Addr().String(),
-		Enabled:        true,
-		Description:    q.description,
-	}
-	permanentTried, anyTried := false, false
-	var entry *igd.PortMapping
-	for tries := 0; ; {
-		pm.ExternalPort, pm.LeaseDuration = port, lease
-		err := cl.AddPortMapping(ctx, pm)
-		if q.thirdParty && upnpCode(err) == igd.CodeConflictInMappingEntry {
-			err = u.secureMode(ctx, cl, q, port, err)
-		}
-		if err == nil && (prev != nil || lease == 0) {
-			entry, err = u.readBack(ctx, cl, q, port)
-		}
-		switch {
-		case err == nil:
-		case igd.IsRetryWithPermanentLease(err) && lease != 0 && !permanentTried:
-			// 725, or 402 to a lease: permanent it is (deleted on Close).
-			u.gw.log.Debug("UPnP gateway wants a permanent lease", "err", err)
-			lease, permanentTried = 0, true
-			continue
-		case errors.Is(err, ErrPortInUse) && !q.exact:
-			if v2 && !anyTried {
-				anyTried = true
-				var reserved uint16
-				reserved, err = cl.AddAnyPortMapping(ctx, pm)
-				if err == nil && reserved != 0 {
-					if prev != nil || lease == 0 {
-						entry, err = u.readBack(ctx, cl, q, reserved)
-					}
-					if err == nil {
-						port = reserved
-						break
-					}
-				}
-				u.gw.log.Debug("UPnP AddAnyPortMapping", "err", err)
-			}
-			if tries++; tries > maxPortTries {
-				return nil, fmt.Errorf("%w: %d ports tried from %d", ErrPortInUse, tries, q.wish)
-			}
-			port = nextPort(port)
-			continue
-		default:
-			return nil, err
-		}
-		break
-	}
-	g.external = netip.AddrPortFrom(ext, port)
-	g.asked, g.lifetime = lease, lease
-	// Every entry is read back (readBack). A new mapping with a lease is
-	// read back after Map returned, by its goroutine (verify), so that Map
-	// returns after AddPortMapping; a renewal or restoration, which nobody
-	// waits for, and a lease asked as permanent, whose real length only the
-	// entry tells (IGD:2 makes lease 0 its maximum), here and now.
-	g.unverified = prev == nil && lease != 0
-	if lease == 0 {
-		// Permanent, unless the gateway says otherwise: IGD:2 reads lease 0
-		// as its maximum (604800 s), so renew before that runs out.
-		switch {
-		case entry != nil:
-			g.lifetime = entry.LeaseDuration
-		case v2:
-			g.lifetime = upnpMaxLease
-		}
-	}
-	return g, nil
-}
-
 // upnpCode is the UPnP error code in err's chain, or 0.
 func upnpCode(err error) int {
 	var ue *igd.UPnPError
@@ -203,14 +99,13 @@ func upnpCode(err error) int {
 // a conflict), it was the host, not the port, that was refused. Then the
 // result is a *secureModeError (no other port would help); otherwise err,
 // the conflict, stands.
-func (u *upnpMapper) secureMode(ctx context.Context, cl *igd.Client, q *mapReq, port uint16, err error) error {
-	e, gerr := cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
-	switch {
-	case errors.Is(gerr, ErrNoSuchEntry):
-	case gerr == nil && internalHost(e) == q.internal.Addr():
+func (u *upnpMapper) secureMode(ctx context.Context, q *mapReq, port uint16, err error) error {
+	_, state, lerr := u.lookup(ctx, q, port)
+	switch state {
+	case entryMissing, entryOurs:
 	default:
-		if gerr != nil {
-			u.gw.log.Debug("UPnP 718 for another host; entry unreadable", "err", gerr)
+		if lerr != nil {
+			u.gw.log.Debug("UPnP 718 for another host; entry unreadable", "err", errText(lerr))
 		}
 		return err
 	}
@@ -254,32 +149,60 @@ func (e *secureModeError) As(target any) bool {
 
 // verify reads a new mapping back, after Map returned (see verifier).
 func (u *upnpMapper) verify(ctx context.Context, q *mapReq, g *grant) error {
-	err := u.do(ctx, func(cl *igd.Client) error {
-		_, err := u.readBack(ctx, cl, q, g.external.Port())
-		return err
-	})
+	_, err := u.readBack(ctx, q, g.external.Port())
 	if errors.Is(err, ErrPortInUse) || errors.Is(err, ErrNoSuchEntry) {
 		return fmt.Errorf("%w: %w", errGone, err)
 	}
 	return err
 }
 
-// readBack reads the entry back: some routers accept an AddPortMapping and
-// keep another host's manual forward (libp2p/go-nat #8). Routers that cannot
-// answer are believed (the entry is nil then).
-func (u *upnpMapper) readBack(ctx context.Context, cl *igd.Client, q *mapReq, port uint16) (*igd.PortMapping, error) {
-	e, err := cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
+// entryState is what the gateway's table says about one port.
+type entryState int
+
+const (
+	entryUnknown entryState = iota // the gateway did not say (err tells why)
+	entryOurs                      // it forwards to q's internal address and port
+	entryOther                     // it forwards elsewhere
+	entryMissing                   // no entry (NoSuchEntryInArray)
+)
+
+// lookup reads the entry at port for q's protocol back
+// (GetSpecificPortMappingEntry): the one helper through which every
+// read-back goes — after an add, before a renewal, in a check, in telling
+// secure mode from a conflict.
+func (u *upnpMapper) lookup(ctx context.Context, q *mapReq, port uint16) (*igd.PortMapping, entryState, error) {
+	var e *igd.PortMapping
+	err := u.do(ctx, func(cl *igd.Client) (err error) {
+		e, err = cl.GetSpecificPortMappingEntry(ctx, "", port, upnpProto(q.proto))
+		return err
+	})
 	switch {
-	case err == nil && !ours(e, q):
-		return nil, fmt.Errorf("%w: port %d forwards to %s:%d", ErrPortInUse, port, e.InternalClient, e.InternalPort)
+	case err == nil && ours(e, q):
+		return e, entryOurs, nil
 	case err == nil:
-		return e, nil
+		return e, entryOther, nil
 	case errors.Is(err, ErrNoSuchEntry):
+		return nil, entryMissing, err
+	}
+	return nil, entryUnknown, err
+}
+
+// readBack checks a new or renewed entry: some routers accept an
+// AddPortMapping and keep another host's manual forward (libp2p/go-nat #8).
+// Routers that cannot answer are believed (the entry is nil then).
+func (u *upnpMapper) readBack(ctx context.Context, q *mapReq, port uint16) (*igd.PortMapping, error) {
+	e, state, err := u.lookup(ctx, q, port)
+	switch {
+	case state == entryOurs:
+		return e, nil
+	case state == entryOther:
+		return nil, fmt.Errorf("%w: port %d forwards to %s:%d", ErrPortInUse, port, routerText(e.InternalClient), e.InternalPort)
+	case state == entryMissing:
 		return nil, fmt.Errorf("the gateway accepted the mapping of port %d but does not list it: %w", port, err)
 	case ctx.Err() != nil:
 		return nil, err
 	}
-	u.gw.log.Debug("UPnP verification not possible", "err", err)
+	u.gw.log.Debug("UPnP verification not possible", "err", errText(err))
 	return nil, nil
 }
 
@@ -294,27 +217,28 @@ func (u *upnpMapper) unmap(ctx context.Context, q *mapReq, g *grant) error {
 }
 
 func (u *upnpMapper) check(ctx context.Context, q *mapReq, g *grant) (netip.Addr, error) {
-	var e *igd.PortMapping
-	err := u.do(ctx, func(cl *igd.Client) (err error) {
-		e, err = cl.GetSpecificPortMappingEntry(ctx, "", g.external.Port(), upnpProto(q.proto))
-		return err
-	})
-	switch {
-	case errors.Is(err, ErrNoSuchEntry) || err == nil && !ours(e, q):
+	switch _, state, err := u.lookup(ctx, q, g.external.Port()); state {
+	case entryMissing, entryOther:
 		return netip.Addr{}, errGone
-	case err != nil:
+	case entryUnknown:
 		return netip.Addr{}, err
 	}
-	return u.externalAddr(ctx)
+	return u.external(ctx)
 }
 
-func (u *upnpMapper) externalAddr(ctx context.Context) (netip.Addr, error) {
+// external is GetExternalIPAddress.
+func (u *upnpMapper) external(ctx context.Context) (netip.Addr, error) {
 	var ext netip.Addr
 	err := u.do(ctx, func(cl *igd.Client) (err error) {
 		ext, err = cl.GetExternalIPAddress(ctx)
 		return err
 	})
 	return ext, err
+}
+
+func (u *upnpMapper) externalAddr(ctx context.Context) (netip.Addr, bool, error) {
+	ext, err := u.external(ctx)
+	return ext, false, err
 }
 
 func (u *upnpMapper) list(ctx context.Context) ([]Entry, error) {
@@ -326,7 +250,7 @@ func (u *upnpMapper) list(ctx context.Context) ([]Entry, error) {
 	if err != nil && len(pms) == 0 {
 		return nil, err
 	}
-	ext, _ := u.externalAddr(ctx)
+	ext, _ := u.external(ctx)
 	out := make([]Entry, 0, len(pms))
 	for _, pm := range pms {
 		in, _ := netip.ParseAddr(strings.TrimSpace(pm.InternalClient))
@@ -335,7 +259,7 @@ func (u *upnpMapper) list(ctx context.Context) ([]Entry, error) {
 			Protocol:    Protocol(strings.ToLower(pm.Protocol)),
 			External:    netip.AddrPortFrom(ext, pm.ExternalPort),
 			Internal:    netip.AddrPortFrom(in.Unmap(), pm.InternalPort),
-			Description: pm.Description,
+			Description: routerText(pm.Description),
 			Lifetime:    pm.LeaseDuration,
 			Enabled:     pm.Enabled,
 		})

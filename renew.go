@@ -14,12 +14,18 @@ const (
 	// lose state): renew now (PCP, NAT-PMP) or check (UPnP).
 	sigRenew uint32 = 1 << iota
 	// sigReset: the gateway lost its state, learned by another mapping's
-	// exchange or an announcement: the mapping is gone; re-create it.
+	// exchange or an announcement: the mapping is gone; re-create it (no
+	// sooner than the gateway's reset round, see resetGate).
 	sigReset
+	// sigUnstable: the gateway keeps losing its state; raise Unstable.
+	sigUnstable
 )
 
 // errGatewayReset is the Err of a Lost event caused by an epoch reset.
 var errGatewayReset = errors.New("the gateway lost its mappings (epoch reset: reboot or new external address)")
+
+// errUnstable is the Err of an Unstable event.
+var errUnstable = errors.New("the gateway keeps losing its mappings (epoch resets in a row); re-creating them with a growing backoff")
 
 // never is the timer duration when nothing is scheduled.
 const never = time.Duration(1<<63 - 1)
@@ -99,7 +105,7 @@ func (r *renewer) settle(ctx context.Context) {
 	if !ok || !g.unverified {
 		return
 	}
-	err := m.gw.call(ctx, func(ctx context.Context) error {
+	err := m.gw.callExempt(ctx, func(ctx context.Context) error { // part of the first Map
 		return v.verify(ctx, m.q, g)
 	})
 	if ctx.Err() != nil {
@@ -107,7 +113,7 @@ func (r *renewer) settle(ctx context.Context) {
 	}
 	now := r.now()
 	if errors.Is(err, errGone) {
-		m.log.Warn("the gateway does not hold the new mapping", "external", g.external, "err", err)
+		m.log.Warn("the gateway does not hold the new mapping", "external", g.external, "err", errText(err))
 		if !r.lost {
 			r.lost = true
 			m.emit(Event{Kind: Lost, External: g.external, Expires: g.expires(), Err: err, Time: now})
@@ -117,7 +123,7 @@ func (r *renewer) settle(ctx context.Context) {
 		return
 	}
 	if err != nil {
-		m.log.Debug("UPnP verification not possible", "err", err)
+		m.log.Debug("UPnP verification not possible", "err", errText(err))
 	}
 	ng := *g
 	ng.unverified = false
@@ -142,7 +148,7 @@ func (r *renewer) wait() time.Duration {
 func (r *renewer) plan(g *grant) {
 	r.next = time.Time{}
 	if !g.permanent() {
-		// PCP renewals stay 4 s apart even after a success (RFC 6887
+		// PCP renewals stay pcpMinGap apart even after a success (RFC 6887
 		// §11.2.1); the other methods only space their retries.
 		var last time.Time
 		if r.m.mp.method() == PCP {
@@ -174,16 +180,22 @@ func (r *renewer) onTimer(ctx context.Context) {
 	}
 }
 
+// onSignal acts on what the gateway passed on. A signal may bring the next
+// attempt earlier, never push it later: a flood of signals cannot starve a
+// renewal or a restoration.
 func (r *renewer) onSignal(ctx context.Context, sig uint32) {
 	m, now := r.m, r.now()
 	method := m.mp.method()
+	if sig&sigUnstable != 0 {
+		m.emit(Event{Kind: Unstable, External: m.External(), Expires: m.Expires(), Err: errUnstable, Time: now})
+	}
 	if sig&sigReset != 0 {
 		if !r.lost {
 			r.lost = true
 			m.emit(Event{Kind: Lost, External: m.External(), Expires: m.Expires(), Err: errGatewayReset, Time: now})
 		}
 		r.fails, r.restores = 0, 0
-		r.next = now.Add(m.c.jitter(method))
+		r.sooner(maxTime(now.Add(m.c.jitter(method)), m.gw.resets.notBefore()))
 		return
 	}
 	if sig&sigRenew != 0 {
@@ -191,13 +203,21 @@ func (r *renewer) onSignal(ctx context.Context, sig uint32) {
 			r.poll(ctx)
 			return
 		}
-		at := now.Add(m.c.jitter(method))
+		// No random delay here: a confirmed announcement had it once per
+		// burst (see gateway.confirm).
+		at := now
 		if !r.last.IsZero() {
 			at = maxTime(at, r.last.Add(renewGap(method)))
 		}
-		if r.next.IsZero() || at.Before(r.next) {
-			r.next = at
-		}
+		r.sooner(at)
+	}
+}
+
+// sooner moves the next attempt to at if that is earlier (or none is
+// planned).
+func (r *renewer) sooner(at time.Time) {
+	if r.next.IsZero() || at.Before(r.next) {
+		r.next = at
 	}
 }
 
@@ -219,7 +239,7 @@ func (r *renewer) renew(ctx context.Context) {
 	now := r.now()
 	if err != nil {
 		r.fails++
-		m.log.Warn("renewal failed", "attempt", r.fails, "lost", r.lost, "err", err)
+		m.log.Warn("renewal failed", "attempt", r.fails, "lost", r.lost, "err", errText(err))
 		m.emit(Event{Kind: Failed, External: prev.external, Expires: prev.expires(), Err: err, Time: now})
 		if !r.lost && !prev.permanent() && !now.Before(prev.expires()) {
 			r.lost, r.restores = true, 0
@@ -273,10 +293,13 @@ func (r *renewer) poll(ctx context.Context) {
 	m := r.m
 	prev := m.grant()
 	var ext netip.Addr
-	err := m.gw.call(ctx, func(ctx context.Context) (err error) {
-		ext, err = m.mp.check(ctx, m.q, prev)
-		return err
-	})
+	err := errNoCheck
+	if tr, reads := m.mp.(tableReader); reads {
+		err = m.gw.call(ctx, func(ctx context.Context) (err error) {
+			ext, err = tr.check(ctx, m.q, prev)
+			return err
+		})
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -293,7 +316,7 @@ func (r *renewer) poll(ctx context.Context) {
 		r.fails, r.restores = 0, 0
 		r.next = now // restore at once
 	case err != nil:
-		m.log.Warn("check failed", "err", err)
+		m.log.Warn("check failed", "err", errText(err))
 		m.emit(Event{Kind: Failed, External: prev.external, Expires: prev.expires(), Err: err, Time: now})
 	case ext.IsValid() && ext != prev.external.Addr():
 		g := *prev

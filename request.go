@@ -24,33 +24,6 @@ func (p Protocol) ianaNumber() uint8 {
 	return 6
 }
 
-// Method is a port-mapping protocol.
-type Method string
-
-// The methods, in the order Map prefers them.
-const (
-	PCP    Method = "pcp"    // Port Control Protocol, RFC 6887
-	NATPMP Method = "natpmp" // NAT Port Mapping Protocol, RFC 6886
-	UPnP   Method = "upnp"   // UPnP Internet Gateway Device (WANIPConnection, WANPPPConnection)
-)
-
-// defaultMethods is the preference order when Client.Methods is empty.
-var defaultMethods = []Method{PCP, NATPMP, UPnP}
-
-// ParseMethod accepts "pcp", "natpmp" (also "nat-pmp", "pmp") and "upnp", in
-// any case.
-func ParseMethod(s string) (Method, error) {
-	switch strings.ToLower(s) {
-	case "pcp":
-		return PCP, nil
-	case "natpmp", "nat-pmp", "pmp":
-		return NATPMP, nil
-	case "upnp", "igd":
-		return UPnP, nil
-	}
-	return "", fmt.Errorf("upnpmap: %w: unknown method %q (want pcp, natpmp or upnp)", ErrInvalidArgs, s)
-}
-
 // DefaultLifetime is the lifetime Map asks for when Request.Lifetime is zero:
 // the 7200 s RFC 6886 recommends. The mapping is renewed long before it runs
 // out.

@@ -9,7 +9,7 @@ import (
 //
 // PCP follows RFC 6887 §11.2.1: the first renewal at a random point in
 // [1/2, 5/8] of the lifetime, then, while unanswered, in [3/4, 3/4+1/16],
-// [7/8, 7/8+1/32] and so on, never less than 4 s apart. NAT-PMP (RFC 6886
+// [7/8, 7/8+1/32] and so on, never less than pcpMinGap apart. NAT-PMP (RFC 6886
 // §3.3) and UPnP renew at half the granted lifetime; failed attempts are
 // retried at 3/4, 7/8, … of it (the same halving without the random spread),
 // at least a second apart. After expiry the mapping counts as lost and is

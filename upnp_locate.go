@@ -34,7 +34,7 @@ func (u *upnpMapper) locate(ctx context.Context, alive func()) error {
 				return nil
 			}
 		}
-		u.gw.log.Debug("cached UPnP location unusable; searching", "location", cached, "err", err)
+		u.gw.log.Debug("cached UPnP location unusable; searching", "location", cached, "err", errText(err))
 	}
 	resp, err := u.search(ctx, alive)
 	if err != nil {
@@ -53,35 +53,60 @@ func (u *upnpMapper) locate(ctx context.Context, alive func()) error {
 // router that ignores unicast searches is found this much later.
 const multicastAfter = 100 * time.Millisecond
 
-// search waits for the first SSDP answer from the gateway.
-func (u *upnpMapper) search(ctx context.Context, alive func()) (*discovery.Response, error) {
+// searchers are the SSDP searches for the gateway: unicast to it, and
+// multicast where allowed (see gateway.multicast) on Client.Interfaces, or —
+// for a Client.Gateway given without Interfaces — on the interface whose
+// prefix holds the gateway (some routers, eero's, answer only multicast
+// searches: Tailscale #3197), or every interface for a gateway from the
+// routing table. multi is nil when there is no multicast search.
+func (u *upnpMapper) searchers() (uni, multi *discovery.Searcher, err error) {
 	// Responders wait a random time up to MX seconds before they answer,
 	// and only the gateway's first answer counts: the unicast requests say
 	// 1, so do the multicast ones (UDA's minimum; the default 2 spreads a
 	// LAN's answers, which this search ignores).
-	uni := &discovery.Searcher{
+	uni = &discovery.Searcher{
 		Unicast: []netip.AddrPort{netip.AddrPortFrom(u.gw.addr, 1900)},
 		IPv6:    u.gw.addr.Is6(),
 		MX:      1,
 		Logger:  u.gw.c.Logger,
 	}
-	var multi *discovery.Searcher
-	if u.gw.multicast() {
-		multi = &discovery.Searcher{Multicast: true, IPv6: u.gw.addr.Is6(), MX: 1, Logger: u.gw.c.Logger}
-		if g := u.gw.c.ssdpGroup; g.IsValid() {
-			lo, err := loopbackInterface()
-			if err != nil {
-				return nil, err
-			}
-			multi.Group, multi.Interfaces = g, []net.Interface{*lo}
+	c := u.gw.c
+	if !u.gw.multicast() {
+		return uni, nil, nil
+	}
+	var on []net.Interface
+	switch {
+	case c.ssdpGroup.IsValid():
+		lo, err := loopbackInterface()
+		if err != nil {
+			return nil, nil, err
 		}
-		for _, name := range u.gw.c.Interfaces {
+		on = []net.Interface{*lo}
+	case len(c.Interfaces) > 0:
+		for _, name := range c.Interfaces {
 			ifi, err := net.InterfaceByName(name)
 			if err != nil {
-				return nil, fmt.Errorf("%w: interface %q: %w", ErrInvalidArgs, name, err)
+				return nil, nil, fmt.Errorf("%w: interface %q: %w", ErrInvalidArgs, name, err)
 			}
-			multi.Interfaces = append(multi.Interfaces, *ifi)
+			on = append(on, *ifi)
 		}
+	case !u.gw.fromTable:
+		ifi, ok := c.interfaceFor(u.gw.addr)
+		if !ok {
+			return uni, nil, nil // no interface faces the gateway: unicast only
+		}
+		on = []net.Interface{ifi}
+	}
+	multi = &discovery.Searcher{Multicast: true, IPv6: u.gw.addr.Is6(), MX: 1, Logger: c.Logger,
+		Group: c.ssdpGroup, Interfaces: on}
+	return uni, multi, nil
+}
+
+// search waits for the first SSDP answer from the gateway.
+func (u *upnpMapper) search(ctx context.Context, alive func()) (*discovery.Response, error) {
+	uni, multi, err := u.searchers()
+	if err != nil {
+		return nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -158,12 +183,12 @@ func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 		}
 		cl := &igd.Client{ControlURL: svcs[0].ControlURL, ServiceType: svcs[0].ServiceType, Logger: u.gw.c.Logger}
 		u.mu.Lock()
-		u.cl, u.location, u.device = cl, loc.String(), root.Device.FriendlyName
+		u.cl, u.location, u.device = cl, loc.String(), routerText(root.Device.FriendlyName)
 		u.mu.Unlock()
 		u.gw.log.Debug("UPnP service", "type", st, "control", cl.ControlURL)
 		return nil
 	}
-	return fmt.Errorf("%w: %v describes no WANIPConnection or WANPPPConnection service", ErrUnsupported, loc)
+	return fmt.Errorf("%w: %v describes no WANIPConnection or WANPPPConnection service", ErrUnusableDevice, loc)
 }
 
 // do runs fn with the service's client, locating it first if needed. When
@@ -182,7 +207,7 @@ func (u *upnpMapper) do(ctx context.Context, fn func(cl *igd.Client) error) erro
 	if !errors.Is(err, igd.ErrUnreachable) || ctx.Err() != nil {
 		return err
 	}
-	u.gw.log.Info("UPnP control URL unreachable; searching again", "control", cl.ControlURL, "err", err)
+	u.gw.log.Info("UPnP control URL unreachable; searching again", "control", cl.ControlURL, "err", errText(err))
 	u.mu.Lock()
 	u.cl = nil
 	u.mu.Unlock()

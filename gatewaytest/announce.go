@@ -47,8 +47,12 @@ func (g *Gateway) announceOnce() {
 	ext := g.st.ext4()
 	g.mu.Unlock()
 
-	pmp := natpmpAnnouncement(epoch, ext)
-	pcp := pcpAnnounce(epoch)
+	g.sendAnnouncement(natpmpAnnouncement(epoch, ext), pcpAnnounce(epoch))
+}
+
+// sendAnnouncement sends one NAT-PMP announcement and one PCP ANNOUNCE to
+// each destination of Config.AnnounceTo (see announceOnce).
+func (g *Gateway) sendAnnouncement(pmp, pcp []byte) {
 	for _, to := range g.cfg.AnnounceTo {
 		to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
 		if to.Addr().Is4() {
@@ -66,5 +70,47 @@ func (g *Gateway) announceOnce() {
 		if g.pcp6 != nil && !g.cfg.NATPMPOnly {
 			_, _ = g.pcp6.WriteToUDPAddrPort(pcp, to)
 		}
+	}
+}
+
+// AnnounceBurst sends n rounds of announcements to Config.AnnounceTo, one
+// every interval, in the background: what a LAN host that spoofs the
+// gateway's source address can send, or a buggy router that repeats itself.
+// Each round is a NAT-PMP announcement (with the current external address)
+// and a PCP ANNOUNCE, both from Addr():5351, carrying epoch (a spoofer
+// claims a reboot with 0; pass Epoch() for the gateway's own). The gateway's
+// state is not changed. The returned channel is closed when the last round
+// is sent, or at Close.
+func (g *Gateway) AnnounceBurst(n int, interval time.Duration, epoch uint32) <-chan struct{} {
+	done := make(chan struct{})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed() || len(g.cfg.AnnounceTo) == 0 {
+		close(done)
+		return done
+	}
+	g.wg.Add(1)
+	go g.announceBurst(n, interval, epoch, done)
+	return done
+}
+
+// announceBurst is AnnounceBurst's goroutine.
+func (g *Gateway) announceBurst(n int, interval time.Duration, epoch uint32, done chan<- struct{}) {
+	defer g.wg.Done()
+	defer close(done)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := range n {
+		if i > 0 {
+			select {
+			case <-tick.C:
+			case <-g.done:
+				return
+			}
+		}
+		g.mu.Lock()
+		ext := g.st.ext4()
+		g.mu.Unlock()
+		g.sendAnnouncement(natpmpAnnouncement(epoch, ext), pcpAnnounce(epoch))
 	}
 }

@@ -153,6 +153,12 @@ type Config struct {
 	AnnounceCount    int
 	AnnounceInterval time.Duration
 
+	// EpochBackwards makes every NAT-PMP and PCP answer (and announcement)
+	// carry an epoch smaller than the one before, as from a router whose
+	// clock restarts: RFC 6886 §3.6 and RFC 6887 §8.5 read each answer as a
+	// reboot. The table is kept. Gateway.Epoch takes a value too.
+	EpochBackwards bool
+
 	// Now is the clock for expiry and epochs; nil means time.Now. Tests can
 	// inject a clock to expire mappings or age the epoch without sleeping.
 	Now func() time.Time

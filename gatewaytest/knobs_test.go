@@ -444,3 +444,56 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not reached within 2s")
 }
+
+// TestEpochBackwards: with Config.EpochBackwards every answer's epoch is
+// below the one before, for NAT-PMP and PCP alike, and the table is kept.
+func TestEpochBackwards(t *testing.T) {
+	g := New(t, Config{EpochBackwards: true})
+	c := dialFrom(t, netip.Addr{}, g.PCPAddr())
+	var prev uint32
+	for i := range 4 {
+		var e uint32
+		if i%2 == 0 {
+			e = binary.BigEndian.Uint32(c.roundTrip(pmpExternal())[4:])
+		} else {
+			e = parsePMPMap(t, c.roundTrip(pmpMap(2, 6000, 6000, 3600))).epoch
+		}
+		if i > 0 && e >= prev {
+			t.Fatalf("answer %d: epoch %d after %d, want smaller", i, e, prev)
+		}
+		prev = e
+	}
+	r := parsePCPResp(t, c.roundTrip(pcpReq{opcode: 0, client: c.local()}.bytes()))
+	if r.epoch >= prev {
+		t.Fatalf("PCP ANNOUNCE epoch %d after %d, want smaller", r.epoch, prev)
+	}
+	if len(g.Mappings()) != 1 {
+		t.Fatalf("table %+v, want the one mapping kept", g.Mappings())
+	}
+}
+
+// TestAnnounceBurst: AnnounceBurst sends n rounds (a NAT-PMP and a PCP
+// announcement each) from the gateway's address, with the epoch given, and
+// changes nothing on the gateway.
+func TestAnnounceBurst(t *testing.T) {
+	l := announceListener(t, "udp4", "127.0.0.1:0")
+	g := New(t, Config{AnnounceTo: []netip.AddrPort{addrPort(l)}})
+	<-g.AnnounceBurst(20, time.Millisecond, 0)
+	var pmp, pcp int
+	for _, d := range collect(l, 300*time.Millisecond) {
+		if d.from != g.PCPAddr() {
+			t.Errorf("announcement from %v, want %v", d.from, g.PCPAddr())
+		}
+		switch {
+		case len(d.b) == 12 && d.b[1] == 128 && binary.BigEndian.Uint32(d.b[4:]) == 0:
+			pmp++
+		case len(d.b) == 24 && d.b[0] == 2 && binary.BigEndian.Uint32(d.b[8:]) == 0:
+			pcp++
+		default:
+			t.Errorf("unexpected datagram % x", d.b)
+		}
+	}
+	if pmp != 20 || pcp != 20 {
+		t.Fatalf("%d NAT-PMP and %d PCP announcements, want 20 each", pmp, pcp)
+	}
+}

@@ -23,27 +23,44 @@ type state struct {
 	decoy    string
 	location string // SetLocationHost
 	requests map[string]int
+
+	backwards bool   // Config.EpochBackwards
+	lastEpoch uint32 // the last epoch sent, when backwards
 }
 
 func newState(cfg Config, emit func(ChangeKind, string, *Mapping)) state {
 	return state{
-		table:    table{max: cfg.MaxMappings, emit: emit},
-		ext:      cfg.ExternalAddr,
-		origin:   cfg.Now(),
-		boots:    1,
-		silent:   make(map[string]bool),
-		mapQuiet: make(map[string]bool),
-		delay:    make(map[string]time.Duration),
-		result:   make(map[string]int),
-		fail:     make(map[string]int),
-		failText: make(map[string]string),
-		requests: make(map[string]int),
+		table:     table{max: cfg.MaxMappings, emit: emit},
+		ext:       cfg.ExternalAddr,
+		origin:    cfg.Now(),
+		boots:     1,
+		silent:    make(map[string]bool),
+		mapQuiet:  make(map[string]bool),
+		delay:     make(map[string]time.Duration),
+		result:    make(map[string]int),
+		fail:      make(map[string]int),
+		failText:  make(map[string]string),
+		requests:  make(map[string]int),
+		backwards: cfg.EpochBackwards,
+		lastEpoch: epochBackwardsStart,
 	}
 }
+
+// epochBackwardsStart is the first epoch of a gateway whose epoch goes
+// backwards (Config.EpochBackwards); each answer takes epochBackwardsStep
+// off it, far more than any client's slack.
+const (
+	epochBackwardsStart = 1 << 30
+	epochBackwardsStep  = 3600
+)
 
 // epoch is the seconds-since-start-of-epoch value of NAT-PMP and PCP. The
 // two share it, as in miniupnpd.
 func (s *state) epoch(now time.Time) uint32 {
+	if s.backwards {
+		s.lastEpoch -= epochBackwardsStep
+		return s.lastEpoch
+	}
 	d := now.Sub(s.origin)
 	if d < 0 {
 		return 0

@@ -368,3 +368,86 @@ func TestUPnPSearchUnicastFirst(t *testing.T) {
 		})
 	}
 }
+
+func TestMapFallback(t *testing.T) {
+	t.Run("pcp silent", func(t *testing.T) {
+		pcpF, pmpF, upF := newFake(PCP), newFake(NATPMP), newFake(UPnP)
+		pcpF.probeDelay = time.Hour
+		c, _ := fakeClient(t, pcpF, pmpF, upF)
+		m := mustMap(t, c, Request{InternalPort: 80})
+		if m.Method() != NATPMP || pcpF.count("map") != 0 {
+			t.Fatalf("method %v, PCP maps %d", m.Method(), pcpF.count("map"))
+		}
+	})
+	t.Run("pcp speaks natpmp", func(t *testing.T) {
+		pcpF, pmpF, upF := newFake(PCP), newFake(NATPMP), newFake(UPnP)
+		pmpF.probeDelay = time.Hour // NAT-PMP did not answer the probe...
+		pcpF.mapErrs = []error{errSpeaksNATPMP}
+		c, _ := fakeClient(t, pcpF, pmpF, upF)
+		m := mustMap(t, c, Request{InternalPort: 80})
+		if m.Method() != NATPMP { // ...but PCP's answer says it is there
+			t.Fatalf("method %v", m.Method())
+		}
+	})
+	t.Run("pcp and natpmp fail", func(t *testing.T) {
+		pcpF, pmpF, upF := newFake(PCP), newFake(NATPMP), newFake(UPnP)
+		pcpF.mapErrs = []error{ErrNotAuthorized}
+		pmpF.mapErrs = []error{errFake}
+		c, _ := fakeClient(t, pcpF, pmpF, upF)
+		m := mustMap(t, c, Request{InternalPort: 80})
+		if m.Method() != UPnP {
+			t.Fatalf("method %v", m.Method())
+		}
+	})
+	t.Run("all fail", func(t *testing.T) {
+		pcpF, upF := newFake(PCP), newFake(UPnP)
+		pcpF.mapErrs = []error{ErrNotAuthorized}
+		upF.mapErrs = []error{ErrPortInUse}
+		c, _ := fakeClient(t, pcpF, upF)
+		_, err := c.Map(context.Background(), Request{InternalPort: 80})
+		if !errors.Is(err, ErrNotAuthorized) || !errors.Is(err, ErrPortInUse) {
+			t.Fatalf("err %v", err)
+		}
+		// The probe is forgotten: the next Map probes again.
+		if _, ok := pcpF.gwAnswered(c); ok {
+			t.Fatal("probe still cached")
+		}
+	})
+	t.Run("methods restricted", func(t *testing.T) {
+		pcpF, pmpF, upF := newFake(PCP), newFake(NATPMP), newFake(UPnP)
+		c, _ := fakeClient(t, pcpF, pmpF, upF)
+		c.Methods = []Method{UPnP, NATPMP}
+		m := mustMap(t, c, Request{InternalPort: 80})
+		if m.Method() != UPnP || pcpF.count("map") != 0 {
+			t.Fatalf("method %v", m.Method())
+		}
+	})
+	t.Run("probe cached", func(t *testing.T) {
+		pcpF := newFake(PCP)
+		c, _ := fakeClient(t, pcpF)
+		mustMap(t, c, Request{InternalPort: 80})
+		pcpF.set(func(f *fakeMapper) { f.probeErr = errFake })
+		mustMap(t, c, Request{InternalPort: 81}) // would fail if it probed again
+	})
+	t.Run("bad request", func(t *testing.T) {
+		c, _ := fakeClient(t, newFake(PCP))
+		if _, err := c.Map(context.Background(), Request{}); !errors.Is(err, ErrInvalidArgs) {
+			t.Fatalf("zero port: %v", err)
+		}
+		if _, err := c.Map(context.Background(), Request{InternalPort: 1, Protocol: "sctp"}); !errors.Is(err, ErrInvalidArgs) {
+			t.Fatalf("sctp: %v", err)
+		}
+		c.Methods = []Method{"carrier-pigeon"}
+		if _, err := c.Map(context.Background(), Request{InternalPort: 1}); !errors.Is(err, ErrInvalidArgs) {
+			t.Fatalf("bad method: %v", err)
+		}
+	})
+}
+
+// gwAnswered reads the client's cached probe of its only gateway.
+func (f *fakeMapper) gwAnswered(c *Client) ([]Method, bool) {
+	c.mu.Lock()
+	gw := c.gws[c.Gateway]
+	c.mu.Unlock()
+	return gw.probes.fresh(c.clock().Now())
+}

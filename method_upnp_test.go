@@ -73,3 +73,20 @@ func TestGatewayConflictForAnotherHost(t *testing.T) {
 		}
 	})
 }
+
+// TestGatewayRefusalNotTimeout: a UPnP-only router whose UDP 5351 drops
+// everything, in secure mode, asked for another host: UPnP's definite
+// refusal is the error, not a timeout because PCP and NAT-PMP were silent
+// (issue 19, item 1).
+func TestGatewayRefusalNotTimeout(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{SecureMode: true, IGDVersion: 1})
+	gw.SetSilent(gatewaytest.PCP, true)
+	gw.SetSilent(gatewaytest.NATPMP, true)
+	_, err := c.Map(context.Background(), Request{InternalPort: 22100, InternalAddr: gatewaytest.OtherHost})
+	if !errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrNoGateway) {
+		t.Fatalf("err %v: want ErrNotAuthorized, not ErrTimeout nor ErrNoGateway", err)
+	}
+	if !strings.Contains(err.Error(), "pcp") {
+		t.Errorf("the message no longer names the silent methods: %v", err)
+	}
+}

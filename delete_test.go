@@ -1,0 +1,55 @@
+package upnpmap
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/upnpmap/upnpmap/gatewaytest"
+)
+
+// TestGatewayDeleteAnyMethod: a DeleteRequest that names no method is tried
+// with every enabled method that can delete what it names — here NAT-PMP by
+// the internal port, before UPnP — so a record that lost its method still
+// deletes the mapping, and UPnP is not asked once NAT-PMP succeeded.
+func TestGatewayDeleteAnyMethod(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{})
+	c.Methods = []Method{NATPMP, UPnP}
+	m := mustMap(t, c, Request{InternalPort: 5900})
+	if m.Method() != NATPMP {
+		t.Fatalf("mapped via %v", m.Method())
+	}
+	ext := m.External().Port()
+	m.Detach()
+	upnpBefore := gw.Requests(gatewaytest.UPnP)
+	other := &Client{Gateway: c.Gateway, Methods: []Method{NATPMP, UPnP}}
+	if err := other.Delete(context.Background(), DeleteRequest{ExternalPort: ext, InternalPort: 5900}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := entry(gw, "TCP", ext); ok {
+		t.Fatalf("still mapped: %+v", gw.Mappings())
+	}
+	if n := gw.Requests(gatewaytest.UPnP) - upnpBefore; n != 0 {
+		t.Fatalf("%d UPnP requests after NAT-PMP deleted it", n)
+	}
+}
+
+// TestGatewayDeleteHonoursContext: Delete is bounded by the caller's
+// context, not by a fixed budget per method: a silent router costs the
+// caller's timeout, and the error says it ran out.
+func TestGatewayDeleteHonoursContext(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{})
+	c.RequestTimeout = time.Hour // only ctx can end the wait
+	gw.SetSilent(gatewaytest.NATPMP, true)
+	gw.SetSilent(gatewaytest.UPnP, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := c.Delete(ctx, DeleteRequest{ExternalPort: 6000, InternalPort: 6000})
+	if !errors.Is(err, ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want a timeout", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("Delete returned before its context ended, with every method silent")
+	}
+}
