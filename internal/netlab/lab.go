@@ -220,6 +220,26 @@ func (l *Lab) RestartRouter(ctx context.Context) error {
 	return l.startRouter(ctx)
 }
 
+// KillRouter stops miniupnpd at once with SIGKILL, as a power cut would,
+// and leaves it stopped; Close then has no daemon left to stop. It is for
+// tests that leave the daemon busy: a NAT-PMP or PCP request for a denied
+// port keeps miniupnpd 2.3.1 walking every external port for about 45 s,
+// deaf to SIGTERM, so Close's polite stop would fail.
+func (l *Lab) KillRouter() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.daemon == nil {
+		return nil
+	}
+	l.sink.mark("killing miniupnpd (KillRouter)")
+	err := l.daemon.kill(killGrace)
+	l.daemon = nil
+	return err
+}
+
+// killGrace bounds how long KillRouter waits for a SIGKILLed miniupnpd.
+const killGrace = 2 * time.Second
+
 // ChangeWANAddr gives the router a new WAN address, as an ISP does: the
 // address on the WAN link is replaced; miniupnpd notices (netlink) and re-runs
 // STUN, whose answer is the new address; then it gets SIGUSR1 and does it
