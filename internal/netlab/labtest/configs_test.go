@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ type routerConfig struct {
 	// means the router refuses, and Map's error matches otherIs.
 	otherMethod string
 	otherIs     string
+	// service is the WANIPConnection version the router offers and
+	// upnpmap's SOAP requests must name (its log shows each SOAPAction);
+	// 0 means UPnP is off and no SOAP request may reach it.
+	service int
 }
 
 // routerConfigs are the six configurations of issue 17: miniupnpd's
@@ -33,15 +38,15 @@ type routerConfig struct {
 // change each.
 var routerConfigs = []routerConfig{
 	{name: "default", methods: []string{"pcp", "natpmp", "upnp"}, ownMethod: "pcp",
-		otherIs: "NotAuthorized"}, // PCP: UNSUPP_OPTION (THIRD_PARTY); UPnP: 718 (secure mode)
+		otherIs: "NotAuthorized", service: 2}, // PCP: UNSUPP_OPTION (THIRD_PARTY); UPnP: 718 (secure mode)
 	{name: "secure-mode-off", opts: netlab.Options{InsecureMode: true},
-		methods: []string{"pcp", "natpmp", "upnp"}, ownMethod: "pcp", otherMethod: "upnp"},
+		methods: []string{"pcp", "natpmp", "upnp"}, ownMethod: "pcp", otherMethod: "upnp", service: 2},
 	{name: "igd1-only", opts: netlab.Options{IGDv1: true},
-		methods: []string{"pcp", "natpmp", "upnp"}, ownMethod: "pcp", otherIs: "NotAuthorized"},
+		methods: []string{"pcp", "natpmp", "upnp"}, ownMethod: "pcp", otherIs: "NotAuthorized", service: 1},
 	{name: "pcp-third-party", opts: netlab.Options{PCPAllowThirdParty: true},
-		methods: []string{"pcp", "natpmp", "upnp"}, ownMethod: "pcp", otherMethod: "pcp"},
+		methods: []string{"pcp", "natpmp", "upnp"}, ownMethod: "pcp", otherMethod: "pcp", service: 2},
 	{name: "natpmp-pcp-off", opts: netlab.Options{DisableNATPMP: true},
-		methods: []string{"upnp"}, ownMethod: "upnp", otherIs: "NotAuthorized"},
+		methods: []string{"upnp"}, ownMethod: "upnp", otherIs: "NotAuthorized", service: 2},
 	// PCP answers UNSUPP_OPTION (no THIRD_PARTY) and NAT-PMP cannot name
 	// another host: the router cannot do it (ErrUnsupported).
 	{name: "upnp-off", opts: netlab.Options{DisableUPnP: true},
@@ -155,6 +160,16 @@ func testRouterConfig(t *testing.T, rc routerConfig) {
 	wantClosed(t, ctx, lab, "tcp", otherExt)
 	if l := s.ask("list"); l.Type != "list" || listedPort(l.Entries, ownPort) || listedPort(l.Entries, otherPort) {
 		t.Errorf("List after Close: %+v; want neither port", l)
+	}
+
+	// The UPnP requests went to the service the router offers (IGD:1's
+	// WANIPConnection:1 or IGD:2's WANIPConnection:2), and none to the other.
+	log := lab.Log()
+	for v := 1; v <= 2; v++ {
+		action := fmt.Sprintf("SOAPAction: urn:schemas-upnp-org:service:WANIPConnection:%d#", v)
+		if strings.Contains(log, action) != (v == rc.service) {
+			t.Errorf("router log: %q present = %v; want %v (the router offers WANIPConnection:%d)", action, v != rc.service, v == rc.service, rc.service)
+		}
 	}
 }
 
