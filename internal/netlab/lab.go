@@ -418,6 +418,15 @@ func (l *Lab) STUNRequests() int64 {
 // "netlab: ..." lines for starts, stops, signals and address changes.
 func (l *Lab) Log() string { return l.sink.String() }
 
+// WaitForLog waits until the router log (all runs) contains s, or ctx
+// ends. The daemon's output reaches the log through a pipe, so a line
+// about a request may arrive a little after the client got its answer;
+// tests that read the log wait for what they expect with this first.
+func (l *Lab) WaitForLog(ctx context.Context, s string) error {
+	_, _, err := l.sink.waitFor(ctx, nil, 0, s)
+	return err
+}
+
 // LogPath is the file the router log is also written to (in t.TempDir).
 func (l *Lab) LogPath() string { return filepath.Join(l.dir, "miniupnpd.log") }
 

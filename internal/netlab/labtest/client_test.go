@@ -141,6 +141,7 @@ type clientFlags struct {
 	gateway string
 	methods string
 	timeout time.Duration
+	probe   time.Duration
 }
 
 func newClientFlags(name string) *clientFlags {
@@ -148,13 +149,15 @@ func newClientFlags(name string) *clientFlags {
 	f.fs.StringVar(&f.gateway, "gateway", "", "gateway address; empty: from the routing table")
 	f.fs.StringVar(&f.methods, "methods", "", "comma-separated methods; empty: all")
 	f.fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound of the command's first step")
+	f.fs.DurationVar(&f.probe, "probe-timeout", 0, "Client.ProbeTimeout; 0: the default")
 	return f
 }
 
 // client builds the front door's Client from the flags, logging to stderr.
 func (f *clientFlags) client() (*upnpmap.Client, error) {
 	c := &upnpmap.Client{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProbeTimeout: f.probe,
 	}
 	if f.gateway != "" {
 		gw, err := netip.ParseAddr(f.gateway)

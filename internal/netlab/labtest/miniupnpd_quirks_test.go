@@ -146,10 +146,10 @@ func TestMiniupnpdQuirks(t *testing.T) {
 				t.Fatalf("Map %s: %+v", proto, m)
 			}
 		}
-		log := lab.Log()
-		for _, want := range []string{"ext port 24501 to " + lan1.String() + ":24501 protocol TCP", "ext port 24501 to " + lan1.String() + ":24501 protocol UDP"} {
-			if !strings.Contains(log, "AddPortMapping: "+want) {
-				t.Errorf("the router's log lacks %q: upnpmap must send the protocol in upper case", "AddPortMapping: "+want)
+		for _, proto := range []string{"TCP", "UDP"} {
+			want := fmt.Sprintf("AddPortMapping: ext port 24501 to %v:24501 protocol %s ", lan1, proto)
+			if err := lab.WaitForLog(testContext(t, 5*time.Second), want); err != nil {
+				t.Errorf("the router's log lacks %q (upnpmap must send the protocol in upper case): %v", want, err)
 			}
 		}
 	})
