@@ -135,6 +135,12 @@ func runClient(args []string) int {
 	return 0
 }
 
+// labProbeTimeout is the client processes' Client.ProbeTimeout, three
+// times the default: on a busy two-core CI machine miniupnpd and the
+// client can take more than a second to exchange a first answer. The tests
+// check what answers, not how fast; a method that is off costs this long.
+const labProbeTimeout = 3 * time.Second
+
 // clientFlags are the flags every client command takes.
 type clientFlags struct {
 	fs      *flag.FlagSet
@@ -149,7 +155,7 @@ func newClientFlags(name string) *clientFlags {
 	f.fs.StringVar(&f.gateway, "gateway", "", "gateway address; empty: from the routing table")
 	f.fs.StringVar(&f.methods, "methods", "", "comma-separated methods; empty: all")
 	f.fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound of the command's first step")
-	f.fs.DurationVar(&f.probe, "probe-timeout", 0, "Client.ProbeTimeout; 0: the default")
+	f.fs.DurationVar(&f.probe, "probe-timeout", labProbeTimeout, "Client.ProbeTimeout")
 	return f
 }
 

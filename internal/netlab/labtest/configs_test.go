@@ -85,15 +85,15 @@ func testRouterConfig(t *testing.T, rc routerConfig) {
 	startEcho(t, lab, netlab.LAN1, "tcp", own.String())
 	startEcho(t, lab, netlab.LAN2, "tcp", other.String())
 	// Which methods answer: each asked alone (a Client with one method),
-	// all at once, with a probe budget that a busy machine cannot miss; an
-	// enabled method must answer and a disabled one must not.
+	// all at once, with the lab's probe budget (labProbeTimeout); an enabled
+	// method must answer and a disabled one must not.
 	var alone []*proc
 	for _, method := range allMethods {
 		alone = append(alone, startClient(t, ctx, lab, netlab.LAN1, rc.name+"-"+method, "discover",
-			"-methods", method, "-probe-timeout", aloneProbe.String()))
+			"-methods", method))
 	}
 	for i, method := range allMethods {
-		d := alone[i].next(aloneProbe+5*time.Second, "Discover by "+method, isType("discover", "error"))
+		d := alone[i].next(labProbeTimeout+5*time.Second, "Discover by "+method, isType("discover", "error"))
 		if answered := d.Type == "discover"; answered != slices.Contains(rc.methods, method) {
 			t.Errorf("Discover by %s alone: %+v; want an answer = %v", method, d, !answered)
 		}
@@ -104,7 +104,7 @@ func testRouterConfig(t *testing.T, rc routerConfig) {
 	// and the external address. (A method later than the grace is left out
 	// by design; on a busy machine that can be UPnP, so this checks order
 	// and membership, and the answers above check each method.)
-	s := startClient(t, ctx, lab, netlab.LAN1, rc.name, "session", "-probe-timeout", aloneProbe.String())
+	s := startClient(t, ctx, lab, netlab.LAN1, rc.name, "session")
 	d := s.ask("discover")
 	if d.Type != "discover" {
 		t.Fatalf("Discover: %s (matches %v)", d.Err, d.Is)
@@ -208,11 +208,6 @@ func testRouterConfig(t *testing.T, rc routerConfig) {
 
 // allMethods are the front door's methods in its order of preference.
 var allMethods = []string{"pcp", "natpmp", "upnp"}
-
-// aloneProbe is the probe budget of a Client with one method in
-// TestRouterConfigs: what a disabled method costs, and far more than an
-// enabled one needs even on a busy machine.
-const aloneProbe = 3 * time.Second
 
 // inOrder reports whether got is a non-empty subsequence of want.
 func inOrder(got, want []string) bool {
