@@ -345,10 +345,13 @@ func CheckClean() error {
 	}
 
 	// Any process whose network namespace is one a lab created.
-	inodes := map[uint64]string{}
-	for name, ino := range mine {
-		inodes[ino] = name
+	current := map[string]uint64{}
+	for _, n := range names {
+		if ino, err := nsInode(n); err == nil {
+			current[n] = ino
+		}
 	}
+	inodes := labInodes(mine, current)
 	if procs, err := os.ReadDir("/proc"); err == nil {
 		for _, p := range procs {
 			pid, err := strconv.Atoi(p.Name())
@@ -406,6 +409,25 @@ func CheckClean() error {
 		return fmt.Errorf("netlab: not clean:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return nil
+}
+
+// labInodes maps the inodes of the namespaces labs created (mine, by name)
+// to their names, leaving out an inode that a namespace of another name
+// has now (current, the named namespaces by name): the kernel reuses the
+// inode number of a namespace that is gone, and another lab, maybe in
+// another test process, may have it. (A namespace of ours with a process
+// still inside is not gone, so its inode cannot have been reused.)
+func labInodes(mine, current map[string]uint64) map[uint64]string {
+	inodes := map[uint64]string{}
+	for name, ino := range mine {
+		inodes[ino] = name
+	}
+	for name, ino := range current {
+		if own, ok := inodes[ino]; ok && own != name {
+			delete(inodes, ino)
+		}
+	}
+	return inodes
 }
 
 // processAlive reports whether pid exists and is not a zombie.

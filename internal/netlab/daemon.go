@@ -106,5 +106,17 @@ func (d *daemon) stop(grace time.Duration) error {
 	}
 }
 
+// kill ends the daemon with SIGKILL at once and waits (bounded by grace)
+// until it is reaped.
+func (d *daemon) kill(grace time.Duration) error {
+	d.cmd.Process.Kill()
+	select {
+	case <-d.exited:
+		return nil
+	case <-time.After(grace):
+		return fmt.Errorf("netlab: miniupnpd (pid %d) did not exit after SIGKILL", d.pid)
+	}
+}
+
 // termRepeat is the interval between SIGTERMs in stop.
 const termRepeat = 100 * time.Millisecond

@@ -76,7 +76,20 @@
 // namespaces are killed by pid, and the namespaces are deleted, taking their
 // veths, bridge and nft tables with them. Debris of a crashed run (namespaces
 // named after a pid that no longer runs) is removed by the next New
-// (CleanStale). CheckClean reports anything a lab of this process left.
+// (CleanStale). Processes are found by the namespace's inode, both those
+// inside and those on their way in (`ip netns exec NAME` holds the
+// namespace open before it joins), and are looked for again once the name
+// is gone. CheckClean reports anything a lab of this process left.
+//
+// # Looking at the router from outside
+//
+// Tests should not trust the client under test to report what the router
+// did. Lab.Forwards reads the DNAT rules miniupnpd installed (one per
+// mapping, whichever protocol made it); Lab.CountPackets and Lab.Packets
+// count the packets that reach the router (nft counters in a table of their
+// own); Lab.Log is the daemon's debug log (it names every SOAPAction, for
+// example). Lab.KillRouter stops a daemon that no longer listens to SIGTERM
+// (busy walking its ports after a NAT-PMP/PCP request for a denied port).
 //
 // # Typical use
 //

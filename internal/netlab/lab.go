@@ -220,6 +220,26 @@ func (l *Lab) RestartRouter(ctx context.Context) error {
 	return l.startRouter(ctx)
 }
 
+// KillRouter stops miniupnpd at once with SIGKILL, as a power cut would,
+// and leaves it stopped; Close then has no daemon left to stop. It is for
+// tests that leave the daemon busy: a NAT-PMP or PCP request for a denied
+// port keeps miniupnpd 2.3.1 walking every external port for about 45 s,
+// deaf to SIGTERM, so Close's polite stop would fail.
+func (l *Lab) KillRouter() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.daemon == nil {
+		return nil
+	}
+	l.sink.mark("killing miniupnpd (KillRouter)")
+	err := l.daemon.kill(killGrace)
+	l.daemon = nil
+	return err
+}
+
+// killGrace bounds how long KillRouter waits for a SIGKILLed miniupnpd.
+const killGrace = 2 * time.Second
+
 // ChangeWANAddr gives the router a new WAN address, as an ISP does: the
 // address on the WAN link is replaced; miniupnpd notices (netlink) and re-runs
 // STUN, whose answer is the new address; then it gets SIGUSR1 and does it
@@ -397,6 +417,15 @@ func (l *Lab) STUNRequests() int64 {
 // Log returns miniupnpd's output (all runs), interleaved with netlab's own
 // "netlab: ..." lines for starts, stops, signals and address changes.
 func (l *Lab) Log() string { return l.sink.String() }
+
+// WaitForLog waits until the router log (all runs) contains s, or ctx
+// ends. The daemon's output reaches the log through a pipe, so a line
+// about a request may arrive a little after the client got its answer;
+// tests that read the log wait for what they expect with this first.
+func (l *Lab) WaitForLog(ctx context.Context, s string) error {
+	_, _, err := l.sink.waitFor(ctx, nil, 0, s)
+	return err
+}
 
 // LogPath is the file the router log is also written to (in t.TempDir).
 func (l *Lab) LogPath() string { return filepath.Join(l.dir, "miniupnpd.log") }

@@ -314,7 +314,7 @@ func TestLabIsolationCheck(t *testing.T) {
 }
 
 // TestCleanStale leaves debris as a crashed run would (a lab namespace named
-// after a pid that does not exist, with a process inside, and another
+// after a pid that no longer runs, with a process inside, and another
 // process that names the namespace and holds it open without being in it,
 // as `ip netns exec NAME` does before it joins) and checks that CleanStale
 // kills both, deletes the namespace, and can run again; a process that
@@ -324,7 +324,15 @@ func TestCleanStale(t *testing.T) {
 	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	name := namePrefix + "999999999-1-rtr" // above the kernel's pid_max
+	// The debris is named after a process that runs until just before
+	// CleanStale, so that a lab test in another process, whose New runs
+	// CleanStale too, leaves it alone while it is being set up.
+	owner := command(ctx, "sleep", "60")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Process.Kill(); owner.Wait() })
+	name := fmt.Sprintf("%s%d-1-rtr", namePrefix, owner.Process.Pid)
 	if _, err := run(ctx, "", "ip", "netns", "add", name); err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +345,7 @@ func TestCleanStale(t *testing.T) {
 	inside := startVictim(t, ctx, command(ctx, "ip", "netns", "exec", name, "sleep", "60"))
 	// ip netns exec joins the namespace some time after it starts; the
 	// debris of a crashed run is in it already, so wait until this is too.
-	waitInNetns(t, inside.pid, ino)
+	waitInNetns(t, inside, ino)
 
 	// Two sleeps holding the namespace as their fd 3 from the start; the
 	// one on its way in names the namespace (as its argv[0]).
@@ -354,6 +362,8 @@ func TestCleanStale(t *testing.T) {
 	other := startVictim(t, ctx, bystander)
 	nsFile.Close()
 
+	owner.Process.Kill() // the run that made the debris has crashed
+	owner.Wait()
 	if err := CleanStale(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -407,19 +417,19 @@ func startVictim(t *testing.T, ctx context.Context, cmd *exec.Cmd) *victim {
 
 func waitVictim(cmd *exec.Cmd, waited chan<- error) { waited <- cmd.Wait() }
 
-// waitInNetns waits (bounded) until process pid is in the network namespace
+// waitInNetns waits (bounded) until victim v is in the network namespace
 // with inode ino.
-func waitInNetns(t *testing.T, pid int, ino uint64) {
+func waitInNetns(t *testing.T, v *victim, ino uint64) {
 	t.Helper()
 	want := fmt.Sprintf("net:[%d]", ino)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", v.pid))
 		if err == nil && link == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d did not enter the namespace within 10s (its namespace: %q, %v; want %s)", pid, link, err, want)
+			t.Fatalf("process %d did not enter the namespace within 10s (its namespace: %q, %v; want %s)", v.pid, link, err, want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -135,12 +135,19 @@ func runClient(args []string) int {
 	return 0
 }
 
+// labProbeTimeout is the client processes' Client.ProbeTimeout, three
+// times the default: on a busy two-core CI machine miniupnpd and the
+// client can take more than a second to exchange a first answer. The tests
+// check what answers, not how fast; a method that is off costs this long.
+const labProbeTimeout = 3 * time.Second
+
 // clientFlags are the flags every client command takes.
 type clientFlags struct {
 	fs      *flag.FlagSet
 	gateway string
 	methods string
 	timeout time.Duration
+	probe   time.Duration
 }
 
 func newClientFlags(name string) *clientFlags {
@@ -148,13 +155,15 @@ func newClientFlags(name string) *clientFlags {
 	f.fs.StringVar(&f.gateway, "gateway", "", "gateway address; empty: from the routing table")
 	f.fs.StringVar(&f.methods, "methods", "", "comma-separated methods; empty: all")
 	f.fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound of the command's first step")
+	f.fs.DurationVar(&f.probe, "probe-timeout", labProbeTimeout, "Client.ProbeTimeout")
 	return f
 }
 
 // client builds the front door's Client from the flags, logging to stderr.
 func (f *clientFlags) client() (*upnpmap.Client, error) {
 	c := &upnpmap.Client{
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProbeTimeout: f.probe,
 	}
 	if f.gateway != "" {
 		gw, err := netip.ParseAddr(f.gateway)

@@ -24,13 +24,32 @@
 //     host's own mapping works.
 //   - Interop: miniupnpc's `upnpc -l` lists the mappings the library made,
 //     with their description.
+//   - Six router configurations (TestRouterConfigs, one lab each, in
+//     parallel): the defaults, secure mode off, IGD:1 only, PCP third party
+//     allowed, NAT-PMP/PCP off, UPnP off. For each, Discover reports the
+//     methods that answer; a mapping for this host is made by the best one
+//     and reachable; one for the other LAN host is made by the method that
+//     can, or refused (ErrNotAuthorized, ErrUnsupported) with nothing
+//     opened; List shows them; Close removes them. The router's table is
+//     read from its firewall (netlab's Lab.Forwards), not from the client.
+//   - miniupnpd 2.3.1 where it parts from the specifications
+//     (TestMiniupnpdQuirks): 718 in secure mode, NO_RESOURCES for a PCP
+//     delete of nothing, PREFER_FAILURE ignored, a UPnP delete of nothing
+//     succeeds, a lower-case protocol is accepted; each pinned by a
+//     hand-written request or a stock client, with what upnpmap makes of it.
+//   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
+//     for about 45 s) is sent once, counted at the router with an nft
+//     counter (TestDeniedPortSentOnce; built with -tags labpending until the
+//     library's change is in).
 //
 // Code that starts goroutines of its own (the front door, the CLI) must not
 // run inside the test process on a thread that entered a lab namespace, so
 // the tests run it as separate processes with netlab's Lab.Cmd: the CLI
 // binary, and the test binary itself re-executed in "client mode"
 // (client_test.go), which drives the front door and prints one JSON object
-// per line for every result and event. Servers and the WAN-side clients are
+// per line for every result and event; its "session" mode
+// (client_session_test.go) runs one Client through a sequence of commands
+// (discover, map, list, close, delete), one answer per command. Servers and the WAN-side clients are
 // plain sockets opened with Lab.Listen, Lab.ListenUDP and Lab.Dial.
 //
 // # Running the tests locally

@@ -1,0 +1,65 @@
+//go:build linux && labpending
+
+// This test waits for the library's side of issue 19 item 6 (the root
+// package never sends a NAT-PMP or PCP request for a denied port twice in a
+// row). On main before that change it fails: a Map sends the MAP for port
+// 22 three times by NAT-PMP and twice by PCP within a second. Once that change
+// is merged, remove "&& labpending" above so that the lab stage runs it.
+
+package labtest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/upnpmap/upnpmap/internal/netlab"
+)
+
+// TestDeniedPortSentOnce: miniupnpd 2.3.1 answers a NAT-PMP or PCP request
+// for a port its permission rules deny only after walking every external
+// port, about 45 s during which it answers no one; every copy of the request
+// queues another 45 s. So a Map for a denied internal port (22 here; the lab
+// allows 1024-65535) must send its MAP request once, not retransmit it. The
+// requests are counted at the router (an nft counter on its input path
+// matching the MAP for internal port 22), not by the client's own account.
+// The stalled daemon is killed at the end, as the lab's Close could not stop
+// it politely.
+func TestDeniedPortSentOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		method, match string
+	}{
+		// NAT-PMP: version 0; the internal port at payload bytes 4-5.
+		{"natpmp", "udp dport 5351 @th,64,8 0 @th,96,16 22"},
+		// PCP: version 2, opcode MAP (1); the internal port at bytes 40-41
+		// (24-byte header, 12-byte nonce, protocol, 3 reserved).
+		{"pcp", "udp dport 5351 @th,64,8 2 @th,72,8 1 @th,384,16 22"},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, 60*time.Second)
+			lab := newLab(t, ctx, netlab.Options{})
+			t.Cleanup(func() {
+				if err := lab.KillRouter(); err != nil {
+					t.Error(err)
+				}
+			})
+			if err := lab.CountPackets(ctx, "denied", tc.match); err != nil {
+				t.Fatal(err)
+			}
+			s := startClient(t, ctx, lab, netlab.LAN1, tc.method, "session", "-methods", tc.method)
+			m := s.ask("map denied port=22 ext=22022")
+			if m.Type == "mapped" {
+				t.Fatalf("Map of internal port 22: %+v; the router's rules deny it", m)
+			}
+			t.Logf("Map of internal port 22 after %v: %s (matches %v)", m.Elapsed.Round(time.Millisecond), m.Err, m.Is)
+			n, err := lab.Packets(ctx, "denied")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Fatalf("the router received %d %s MAP requests for the denied port 22; want exactly 1 (each one stalls miniupnpd for about 45 s)", n, tc.method)
+			}
+		})
+	}
+}
