@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upnpmap/upnpmap/gatewaytest"
 )
 
 // The helper process: TestStateConcurrentProcesses re-runs this test binary
@@ -199,4 +202,57 @@ func TestStateExclusiveLockStale(t *testing.T) {
 		t.Fatalf("after a stale lock: %v", err)
 	}
 	release()
+}
+
+// TestStateConcurrentAdds: the user's view of the same guarantee. Twenty
+// `upnpmap add --method pcp` started at once each leave their record (with
+// the PCP nonce), and twenty `upnpmap delete` started at once then remove
+// every mapping from the router, which PCP allows only with those nonces.
+func TestStateConcurrentAdds(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{})
+	e := newEnv(t)
+	addr := gw.Addr().String()
+	runAll := func(verb string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), helperWait)
+		defer cancel()
+		cmds := make([]*exec.Cmd, concurrentProcesses)
+		outs := make([]*bytes.Buffer, concurrentProcesses)
+		for i := range cmds {
+			cmds[i] = exec.CommandContext(ctx, cliBinary, verb, strconv.Itoa(20000+i), "--gateway", addr, "--method", "pcp")
+			cmds[i].Env, cmds[i].Dir = e.environ(), e.home
+			outs[i] = new(bytes.Buffer)
+			cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+			if err := cmds[i].Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("upnpmap %s %d: %v\n%s", verb, 20000+i, err, outs[i])
+			}
+		}
+	}
+
+	runAll("add")
+	if n := len(gw.Mappings()); n != concurrentProcesses {
+		t.Fatalf("router has %d mappings after %d adds", n, concurrentProcesses)
+	}
+	st := e.readState()
+	if len(st.Mappings) != concurrentProcesses {
+		t.Errorf("state file has %d records after %d concurrent adds: %v", len(st.Mappings), concurrentProcesses, ports(st))
+	}
+	for _, m := range st.Mappings {
+		if m.Method != "pcp" || m.Nonce == "" {
+			t.Errorf("record %+v: want a PCP record with its nonce", m)
+		}
+	}
+
+	runAll("delete")
+	if left := gw.Mappings(); len(left) != 0 {
+		t.Errorf("router still has %d mappings after the deletes", len(left))
+	}
+	if st := e.readState(); len(st.Mappings) != 0 {
+		t.Errorf("state file keeps %d records after the deletes: %v", len(st.Mappings), ports(st))
+	}
 }
