@@ -111,7 +111,7 @@ give_back_caches() {
 
 netns="upnpmap-test-$$"
 cleanup() {
-  $is_root && ip netns del "$netns" 2>/dev/null
+  [ -e "/run/netns/$netns" ] && ip netns del "$netns"
   give_back_caches
 }
 trap cleanup EXIT
@@ -121,7 +121,7 @@ trap 'echo "test.sh: interrupted"; exit 130' INT TERM
 # (made once, removed at exit), otherwise an unprivileged one (unshare -rn).
 run_isolated() {
   if $is_root; then
-    if ! ip netns list | grep -qw "^$netns"; then
+    if [ ! -e "/run/netns/$netns" ]; then
       ip netns add "$netns" && ip -n "$netns" link set lo up || return 1
     fi
     ip netns exec "$netns" "$@"
