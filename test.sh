@@ -26,6 +26,9 @@
 # the end gives back to that user any file root created in those caches. So `sudo ./test.sh` after a
 # normal build neither fetches nor rebuilds everything again, and leaves no root-owned file behind.
 set -uo pipefail
+# The script is one block, which bash reads whole before running it: editing test.sh while it runs
+# cannot change (or break) the run in progress.
+{
 cd "$(dirname "$0")" || exit 1
 start=$(date +%s)
 is_root=false
@@ -281,4 +284,5 @@ echo "== summary ($(( $(date +%s) - start )) s)"
 printf '%s\n' "${results[@]}"
 [ "$skipped" -gt 0 ] && echo "$skipped skipped"
 echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+exit $(( failed > 0 ))
+}
