@@ -26,7 +26,7 @@ import (
 // search and, at worst, a PCP mapping that stays until its lease ends.
 
 const (
-	stateFileName  = "state.json"
+	stateFileName  = "state.json" // beside it: state.json.lock (state_lock.go)
 	stateVersion   = 1
 	maxStateSize   = 1 << 20            // a state file is a few KiB; anything bigger is not ours
 	maxStateLength = 1000               // mappings kept at most
@@ -77,8 +77,11 @@ func (a *app) statePath() (string, error) {
 	return filepath.Join(dir, stateFileName), nil
 }
 
-// loadState reads the state file. A missing file is an empty state; a file
-// that is too big or does not parse is reported, and the caller starts over.
+// loadState reads the state file without locking or changing it. A missing
+// file is an empty state. A file that does not parse yields a *stateDamage
+// error together with what could be salvaged from it; any other error (the
+// file could not be read) comes with an empty state, which must not be
+// written over the unread file.
 func loadState(path string) (*state, error) {
 	s := &state{Version: stateVersion}
 	f, err := os.Open(path)
@@ -95,7 +98,8 @@ func loadState(path string) (*state, error) {
 	}
 	got, err := parseState(b)
 	if err != nil {
-		return s, fmt.Errorf("%s: %v (ignored; it will be rewritten)", path, err)
+		salvaged := salvageState(b)
+		return salvaged, &stateDamage{path: path, cause: err, kept: len(salvaged.Mappings)}
 	}
 	return got, nil
 }
@@ -147,10 +151,13 @@ func (m stateMapping) check() error {
 	return nil
 }
 
-// save writes the state atomically: a reader sees the old file or the new
-// one, never half of one.
+// save writes the state atomically and durably: the new content goes to a
+// temporary file in the same directory, which is flushed to disk and then
+// renamed over the old file, and the directory is flushed so that the
+// rename itself survives a power cut. A reader sees the old file or the new
+// one, never half of one. Concurrent writers must hold the state lock.
 func (s *state) save(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := ensureStateDir(path); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
@@ -162,8 +169,9 @@ func (s *state) save(path string) error {
 		return err
 	}
 	_, werr := tmp.Write(append(b, '\n'))
+	serr := tmp.Sync()
 	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	if err := errors.Join(werr, serr, cerr); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
@@ -171,7 +179,7 @@ func (s *state) save(path string) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	return nil
+	return syncDir(filepath.Dir(path))
 }
 
 // prune drops expired mappings, stale description URLs, and the oldest
@@ -220,34 +228,86 @@ func (s *state) setLocation(key string, gw netip.Addr, loc string, now time.Time
 	s.Gateways[key] = gatewayCache{Gateway: gw, Location: loc, Seen: now}
 }
 
-// readState loads the state for reading; problems become warnings.
+// readState loads the state for reading; problems become warnings. It
+// takes the lock when it can, so that a damaged file is moved aside by one
+// process only; a read without the lock (a read-only cache directory) is
+// still consistent, since writers replace the file by renaming.
 func (a *app) readState() *state {
 	path, err := a.statePath()
 	if err != nil {
 		a.warn("%v", err)
 		return &state{Version: stateVersion}
 	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		// Nothing to read: create neither the directory nor a lock file.
+		return &state{Version: stateVersion}
+	}
+	release, lerr := lockState(path)
+	if lerr == nil {
+		defer release()
+	}
 	s, err := loadState(path)
-	if err != nil {
+	var damage *stateDamage
+	switch {
+	case errors.As(err, &damage) && lerr == nil:
+		if rerr := recoverState(path, s, damage); rerr != nil {
+			a.warn("state file: %v", rerr)
+		} else {
+			a.warn("state file: %v", damage)
+		}
+	case err != nil:
 		a.warn("state file: %v", err)
 	}
 	s.prune(time.Now())
 	return s
 }
 
-// updateState loads the state file afresh, applies change and writes it
-// back. Loading right before writing keeps the window in which two upnpmap
-// processes could overwrite each other's records short.
+// updateState applies change to the state file: it takes the lock, loads
+// the file afresh, applies change and writes the result, so that upnpmap
+// processes running at once never lose each other's records. A damaged
+// file is moved aside (with a warning saying where) and its salvage
+// updated; a file that cannot be read is left alone and the update fails.
 func (a *app) updateState(change func(*state)) error {
 	path, err := a.statePath()
 	if err != nil {
 		return err
 	}
-	s, err := loadState(path)
+	if err := ensureStateDir(path); err != nil {
+		return err
+	}
+	release, err := lockState(path)
 	if err != nil {
-		a.warn("state file: %v", err)
+		return err
+	}
+	defer release()
+	s, err := loadState(path)
+	var damage *stateDamage
+	switch {
+	case errors.As(err, &damage):
+		if err := recoverState(path, s, damage); err != nil {
+			return err
+		}
+		a.warn("state file: %v", damage)
+	case err != nil:
+		return fmt.Errorf("%s not updated: %w", path, err)
 	}
 	s.prune(time.Now())
 	change(s)
 	return s.save(path)
+}
+
+// recoverState moves a damaged state file aside and writes what was
+// salvaged from it in its place. The caller holds the state lock. If the
+// file cannot be moved, nothing is written: the damaged file stays for the
+// user to look at, and the error says so.
+func recoverState(path string, salvaged *state, damage *stateDamage) error {
+	aside, err := moveAside(path, time.Now())
+	if err != nil {
+		return fmt.Errorf("%v; left it in place, could not move it aside: %w", damage, err)
+	}
+	damage.aside = aside
+	if err := salvaged.save(path); err != nil {
+		return fmt.Errorf("%v; writing the salvaged records failed: %w", damage, err)
+	}
+	return nil
 }

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"os"
+	"runtime"
+)
+
+// syncDir flushes a directory, so that a rename in it is on disk. Windows
+// cannot open a directory for flushing (and its rename is journaled by
+// NTFS), so there it does nothing.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
