@@ -4,7 +4,9 @@ import "sync/atomic"
 
 // Stats is a snapshot of a Relay's counters. Totals count from Start. Byte
 // counts of a TCP connection in full flow are added in steps of about a
-// quarter to half a second (whenever a splice slice ends), not per byte.
+// quarter to half a second (whenever a splice slice ends), not per byte. A
+// UDP datagram is counted just before it is sent on, so a datagram that has
+// arrived is already in Stats; one the kernel then refuses moves to Dropped.
 type Stats struct {
 	Conns       uint64 // TCP connections accepted and allowed
 	ActiveConns int64  // TCP connections open now (dialling or relaying)

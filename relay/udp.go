@@ -195,29 +195,54 @@ func (u *udpListener) dial(key, ap netip.AddrPort, from *net.UDPAddr, now int64)
 }
 
 // forward writes one client's consecutive datagrams to its upstream socket.
+//
+// Datagrams are counted before they are handed to the kernel, and those it
+// refuses are moved to Dropped afterwards: counted after the send, the last
+// datagram could reach the target, be answered and reach the client before it
+// shows in Stats, so a client that has its answer could read a count that
+// misses its question.
 func (ss *udpSession) forward(ms, out []message, now int64) {
 	var bytes uint64
 	for i := range ms {
 		out[i].Buffers[0] = ms[i].Buffers[0][:ms[i].N]
 		bytes += uint64(ms[i].N)
 	}
-	sent := writeAll(ss.upb, out[:len(ms)])
 	st := &ss.u.s.stats
-	if sent < len(ms) {
-		st.dropped.Add(uint64(len(ms) - sent))
-	}
 	ss.last.Store(now)
-	ss.pktUp.Add(uint64(sent))
-	ss.bytesUp.Add(bytes)
-	st.packetsUp.Add(uint64(sent))
-	st.udpBytesUp.Add(bytes)
+	ss.count(&ss.pktUp, &ss.bytesUp, &st.packetsUp, &st.udpBytesUp, len(ms), bytes)
+	sent, lostBytes := writeAll(ss.upb, out[:len(ms)])
+	ss.uncount(&ss.pktUp, &ss.bytesUp, &st.packetsUp, &st.udpBytesUp, len(ms)-sent, lostBytes)
+}
+
+// count adds n datagrams of bytes to a session's and the server's counters.
+func (ss *udpSession) count(pkts, bytes, totalPkts, totalBytes *atomic.Uint64, n int, b uint64) {
+	pkts.Add(uint64(n))
+	bytes.Add(b)
+	totalPkts.Add(uint64(n))
+	totalBytes.Add(b)
+}
+
+// uncount takes back n datagrams of bytes that count announced but the
+// kernel refused, and counts them as dropped.
+func (ss *udpSession) uncount(pkts, bytes, totalPkts, totalBytes *atomic.Uint64, n int, b uint64) {
+	if n == 0 {
+		return
+	}
+	// Adding the two's complement subtracts from an atomic.Uint64.
+	pkts.Add(^uint64(n - 1))
+	totalPkts.Add(^uint64(n - 1))
+	if b > 0 {
+		bytes.Add(^(b - 1))
+		totalBytes.Add(^(b - 1))
+	}
+	ss.u.s.stats.dropped.Add(uint64(n))
 }
 
 // writeAll sends ms in as few batches as it can and returns how many went
-// out. A datagram the kernel refuses (e.g. ECONNREFUSED left by an earlier
-// ICMP message) is skipped, so the loop always ends.
-func writeAll(bc batchConn, ms []message) int {
-	sent := 0
+// out and how many payload bytes did not. A datagram the kernel refuses
+// (e.g. ECONNREFUSED left by an earlier ICMP message) is skipped, so the loop
+// always ends.
+func writeAll(bc batchConn, ms []message) (sent int, lostBytes uint64) {
 	for i := 0; i < len(ms); {
 		n, err := bc.WriteBatch(ms[i:], 0)
 		if n > 0 {
@@ -226,11 +251,15 @@ func writeAll(bc batchConn, ms []message) int {
 			continue
 		}
 		if errors.Is(err, net.ErrClosed) {
+			for _, m := range ms[i:] {
+				lostBytes += uint64(len(m.Buffers[0]))
+			}
 			break
 		}
+		lostBytes += uint64(len(ms[i].Buffers[0]))
 		i++
 	}
-	return sent
+	return sent, lostBytes
 }
 
 // run relays the target's replies to the client until the session ends.
@@ -263,17 +292,13 @@ func (ss *udpSession) run() {
 			b.out[i].Addr = ss.client
 			bytes += uint64(b.in[i].N)
 		}
-		sent := writeAll(u.bc, b.out[:n])
-		putBatch(b)
+		// Counted before the send, like forward and for the same reason.
 		st := &u.s.stats
-		if sent < n {
-			st.dropped.Add(uint64(n - sent))
-		}
 		ss.last.Store(u.s.now())
-		ss.pktDown.Add(uint64(sent))
-		ss.bytesDown.Add(bytes)
-		st.packetsDown.Add(uint64(sent))
-		st.udpBytesDown.Add(bytes)
+		ss.count(&ss.pktDown, &ss.bytesDown, &st.packetsDown, &st.udpBytesDown, n, bytes)
+		sent, lostBytes := writeAll(u.bc, b.out[:n])
+		putBatch(b)
+		ss.uncount(&ss.pktDown, &ss.bytesDown, &st.packetsDown, &st.udpBytesDown, n-sent, lostBytes)
 	}
 }
 
