@@ -50,6 +50,7 @@ type udpListener struct {
 type udpSession struct {
 	u          *udpListener
 	key        netip.AddrPort // the client address as received
+	source     netip.Prefix   // for the per-source count
 	clientName string         // unmapped, for logs
 	client     *net.UDPAddr   // where replies go
 	up         *net.UDPConn
@@ -134,25 +135,33 @@ func (u *udpListener) session(key netip.AddrPort, from *net.UDPAddr, now int64) 
 		s.cfg.log.Debug("relay: udp datagram denied", "client", ap.String())
 		return nil
 	}
-	if max := int64(s.cfg.maxSessions); max > 0 {
-		if s.stats.activeSessions.Add(1) > max {
-			s.stats.activeSessions.Add(-1)
-			return nil
-		}
-	} else {
-		s.stats.activeSessions.Add(1)
+	src := sourceOf(ap.Addr())
+	if !s.udpSources.take(src) {
+		s.stats.refused.Add(1)
+		s.cfg.log.Debug("relay: udp datagram refused: per-source session limit", "client", ap.String())
+		return nil
 	}
+	if !u.takeSlot() {
+		s.udpSources.give(src)
+		return nil
+	}
+	s.stats.activeSessions.Add(1)
 	ss, err := u.dial(key, ap, from, now)
 	if err != nil {
+		s.udpSources.give(src)
+		s.sessionSlots.Add(-1)
 		s.stats.activeSessions.Add(-1)
 		s.poke()
 		s.cfg.log.Warn("relay: udp session", "client", ap.String(), "target", s.cfg.target, "end", endDialFailed, "err", err.Error())
 		return nil
 	}
+	ss.source = src
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
 		ss.up.Close()
+		s.udpSources.give(src)
+		s.sessionSlots.Add(-1)
 		s.stats.activeSessions.Add(-1)
 		s.poke()
 		return nil
@@ -163,6 +172,23 @@ func (u *udpListener) session(key netip.AddrPort, from *net.UDPAddr, now int64) 
 	s.wg.Add(1)
 	go ss.run()
 	return ss
+}
+
+// takeSlot reserves a place in the session tables, evicting this listener's
+// quietest session at MaxSessions. It reports false when no place could be
+// made (the other listeners hold every session).
+func (u *udpListener) takeSlot() bool {
+	s := u.s
+	max := int64(s.cfg.maxSessions)
+	for try := 0; ; try++ {
+		if n := s.sessionSlots.Add(1); max <= 0 || n <= max {
+			return true
+		}
+		s.sessionSlots.Add(-1)
+		if try > 0 || !u.evictIdlest() {
+			return false
+		}
+	}
 }
 
 func (u *udpListener) dial(key, ap netip.AddrPort, from *net.UDPAddr, now int64) (*udpSession, error) {
@@ -308,18 +334,29 @@ func (ss *udpSession) setEnd(reason string, err error) {
 
 // abort ends the session: it leaves the table at once, so the client's next
 // datagram starts a new session, and its socket is closed, which ends run.
-func (ss *udpSession) abort(reason string) {
+// It reports whether this call took it out of the table (false: it was
+// already leaving).
+func (ss *udpSession) abort(reason string) bool {
 	ss.setEnd(reason, nil)
-	ss.u.forget(ss)
+	left := ss.u.forget(ss)
 	ss.up.Close()
+	return left
 }
 
-func (u *udpListener) forget(ss *udpSession) {
+// forget takes ss out of its table, and gives back its place and its
+// source's count, once; it reports whether this call did.
+func (u *udpListener) forget(ss *udpSession) bool {
 	u.mu.Lock()
-	if u.sessions[ss.key] == ss {
+	left := u.sessions[ss.key] == ss
+	if left {
 		delete(u.sessions, ss.key)
 	}
 	u.mu.Unlock()
+	if left {
+		u.s.sessionSlots.Add(-1)
+		u.s.udpSources.give(ss.source)
+	}
+	return left
 }
 
 // finish runs once, when run returns.
