@@ -20,7 +20,7 @@ func TestTCPCapEvictsSilentFirst(t *testing.T) {
 	r := startRelay(t, &Relay{Target: target.addr(), MaxConns: cap, MaxConnsPerSource: -1, SilentTimeout: -1})
 	addr := tcpAddrOf(t, r)
 	talker := dialFrom(t, "127.0.0.1", addr)
-	if got, err := roundTrip(talker, "before", 2*time.Second); got != "before" {
+	if got, err := roundTrip(talker, "before", 5*time.Second); got != "before" {
 		t.Fatal(got, err)
 	}
 	tcpFlood(t, "127.0.0.1", addr, flood)
@@ -28,7 +28,7 @@ func TestTCPCapEvictsSilentFirst(t *testing.T) {
 	if got, err := roundTrip(dialFrom(t, "127.0.0.2", addr), "newcomer", 5*evictSilentAfter); got != "newcomer" {
 		t.Fatalf("newcomer at the cap: %q, %v", got, err)
 	}
-	if got, err := roundTrip(talker, "after", 2*time.Second); got != "after" {
+	if got, err := roundTrip(talker, "after", 5*time.Second); got != "after" {
 		t.Fatalf("the connection that had spoken, after the flood: %q, %v", got, err)
 	}
 	// 1 talker + the flood + 1 newcomer through cap slots.
@@ -51,7 +51,7 @@ func TestTCPCapEvictsQuietest(t *testing.T) {
 	// speaks only once the first has parked: its stamp is then the later.
 	older, newer := dialTCP(t, addr), dialTCP(t, addr)
 	for i, c := range []*net.TCPConn{older, newer} {
-		if got, err := roundTrip(c, "x", 2*time.Second); got != "x" {
+		if got, err := roundTrip(c, "x", 5*time.Second); got != "x" {
 			t.Fatal(got, err)
 		}
 		eventually(t, 5*time.Second, "connections to park", func() bool { return parkedConns(r) == i+1 })
@@ -63,7 +63,7 @@ func TestTCPCapEvictsQuietest(t *testing.T) {
 	if _, err := older.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the quietest connection still delivers data after its eviction")
 	}
-	if got, err := roundTrip(newer, "y", 2*time.Second); got != "y" {
+	if got, err := roundTrip(newer, "y", 5*time.Second); got != "y" {
 		t.Fatalf("the more recent connection: %q, %v", got, err)
 	}
 	if st := r.Stats(); st.Evicted != 1 {
@@ -95,7 +95,7 @@ func TestUDPCapEvictsQuietest(t *testing.T) {
 	r := startRelay(t, &Relay{Network: "udp", Target: target, MaxSessions: cap, MaxSessionsPerSource: -1, IdleTimeout: time.Hour})
 	addr := udpAddrOf(t, r)
 	talker := udpClient(t, "udp", addr)
-	src, got, err := exchange(talker, "hello", 2*time.Second)
+	src, got, err := exchange(talker, "hello", 5*time.Second)
 	if got != "hello" {
 		t.Fatal(got, err)
 	}
@@ -105,7 +105,7 @@ func TestUDPCapEvictsQuietest(t *testing.T) {
 		n := min(cap/2, flood-done)
 		udpFlood(t, r, "127.0.0.1", addr, n)
 		done += n
-		again, got, err := exchange(talker, "still here", 2*time.Second)
+		again, got, err := exchange(talker, "still here", 5*time.Second)
 		if got != "still here" || again != src {
 			t.Fatalf("talker after %d newcomers: %q via %s (first via %s), %v", done, got, again, src, err)
 		}

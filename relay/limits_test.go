@@ -60,7 +60,7 @@ func TestSourceCounts(t *testing.T) {
 // dialFrom connects to addr from the loopback address src.
 func dialFrom(t *testing.T, src, addr string) *net.TCPConn {
 	t.Helper()
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -99,14 +99,14 @@ func TestTCPPerSourceSlotFreed(t *testing.T) {
 	r := startRelay(t, &Relay{Target: target.addr(), MaxConnsPerSource: 1})
 	addr := tcpAddrOf(t, r)
 	first := dialFrom(t, "127.0.0.1", addr)
-	if got, err := roundTrip(first, "1", 2*time.Second); got != "1" {
+	if got, err := roundTrip(first, "1", 5*time.Second); got != "1" {
 		t.Fatal(got, err)
 	}
 	// The reset may come before the handshake is reported done, or after.
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
 	if second, err := d.Dial("tcp", addr); err == nil {
 		defer second.Close()
-		if _, err := roundTrip(second, "2", 2*time.Second); err == nil {
+		if _, err := roundTrip(second, "2", 5*time.Second); err == nil {
 			t.Fatal("second connection from a source at its limit was served")
 		}
 	} else if !errors.Is(err, syscall.ECONNRESET) {
@@ -114,7 +114,7 @@ func TestTCPPerSourceSlotFreed(t *testing.T) {
 	}
 	first.Close()
 	eventually(t, 5*time.Second, "the first connection to end", func() bool { return r.Stats().ActiveConns == 0 })
-	if got, err := roundTrip(dialFrom(t, "127.0.0.1", addr), "3", 2*time.Second); got != "3" {
+	if got, err := roundTrip(dialFrom(t, "127.0.0.1", addr), "3", 5*time.Second); got != "3" {
 		t.Fatalf("after the first ended: %q, %v", got, err)
 	}
 	if st := r.Stats(); st.Refused != 1 || st.Conns != 2 {
@@ -127,7 +127,7 @@ func TestTCPPerSourceSlotFreed(t *testing.T) {
 // at once may fail its connect already; that is not an error here.
 func tcpFlood(t *testing.T, src, addr string, n int) {
 	t.Helper()
-	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	for i := 0; i < n; i++ {
 		c, err := d.Dial("tcp", addr)
 		if err != nil {

@@ -205,13 +205,9 @@ func (c *tcpConn) dirDone(err error) {
 func (c *tcpConn) finish() {
 	s := c.s
 	c.setEnd(endClosed, nil)
-	c.client.Close()
 	if c.target != nil {
 		c.target.Close()
 		s.unregister(c)
-	}
-	if c.reason == endIdle {
-		s.stats.idleClosed.Add(1)
 	}
 	if s.cfg.log.Enabled(context.Background(), slog.LevelInfo) {
 		attrs := []any{
@@ -227,9 +223,13 @@ func (c *tcpConn) finish() {
 		}
 		s.cfg.log.Info("relay: tcp connection", attrs...)
 	}
-	// Counted last, so that ActiveConns == 0 means every line is logged.
+	// Counted after the log line, so that ActiveConns == 0 means every
+	// line is logged, and before the client socket closes, so that a
+	// client that sees its connection end (a reset after a failed dial)
+	// finds it counted as ended.
 	s.tcpSources.give(c.source)
 	s.stats.activeConns.Add(-1)
+	c.client.Close()
 	s.release()
 	s.poke()
 }
@@ -261,8 +261,12 @@ func (s *server) sweep(now int64) {
 			c.abort(endSilent, nil)
 		}
 	}
+	// Counted before the sockets close, for the same reason as in finish.
 	for _, c := range idle {
-		c.abort(endIdle, nil)
+		if c.ending.CompareAndSwap(false, true) {
+			s.stats.idleClosed.Add(1)
+			c.abort(endIdle, nil)
+		}
 	}
 }
 
