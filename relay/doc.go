@@ -51,8 +51,9 @@
 //     (64 each); beyond that it is refused;
 //   - a connection on which nothing is sent either way is closed after
 //     SilentTimeout (10 s);
-//   - at MaxConns or MaxSessions a newcomer is still served: the connection
-//     that never spoke, or else the one quiet the longest, makes room.
+//   - at MaxConns or MaxSessions a newcomer is still served: the oldest
+//     connection that has not spoken for a second, or else the one quiet
+//     the longest, makes room (for UDP: the session quiet the longest).
 //     Connections moving bytes are never evicted; when all of them are busy
 //     the newcomer waits until one ends.
 //

@@ -1,6 +1,10 @@
 package relay
 
-import "time"
+import (
+	"cmp"
+	"slices"
+	"time"
+)
 
 // Making room at the caps (MaxConns, MaxSessions).
 //
@@ -29,52 +33,61 @@ const evictSilentAfter = time.Second
 // victim picks the TCP connection to evict, or nil when every connection is
 // busy, silent for too short a time to judge, or already ending.
 func (s *server) victim() *tcpConn {
-	var mute, quiet *tcpConn
+	var old []*tcpConn // silent long enough, by the counters
+	var quiet *tcpConn
 	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	// A silent connection too new to judge; one still dialling is one.
 	young := s.dialling.Load() > 0
 	for c := range s.conns {
-		if c.ending.Load() {
-			continue
-		}
 		switch {
-		case c.silent():
+		case c.ending.Load():
+		case c.saidNothing():
 			if now-c.born < int64(evictSilentAfter) {
 				young = true
-				continue
+			} else {
+				old = append(old, c)
 			}
-			if mute == nil || c.born < mute.born {
-				mute = c
-			}
-		case mute == nil && c.parked():
+		case c.parked():
 			if quiet == nil || c.last.Load() < quiet.last.Load() {
 				quiet = c
 			}
 		}
 	}
-	if mute != nil || young {
-		// Wait for the young to speak or come of age rather than evict a
-		// connection that has spoken: a flood is always young.
-		return mute
+	s.mu.Unlock()
+	// The system calls of hasUnread are spent on the oldest only, one by
+	// one, rather than on every connection of a flood.
+	slices.SortFunc(old, func(a, b *tcpConn) int { return cmp.Compare(a.born, b.born) })
+	for _, c := range old {
+		if !c.hasUnread() {
+			return c
+		}
+	}
+	if young || len(old) > 0 {
+		// Wait for the young (and those whose first bytes just came) to
+		// speak or come of age rather than evict a connection that has
+		// spoken: a flood is always young.
+		return nil
 	}
 	return quiet
 }
 
-// silent reports whether no byte has moved either way yet. Bytes are counted
-// when a copy returns, so a copy under way counts as speech where the parking
-// lot lets us tell (a copy starts only once data is waiting), and so do bytes
-// that arrived but wait to be read.
-func (c *tcpConn) silent() bool {
+// silent reports whether no byte has moved either way yet.
+func (c *tcpConn) silent() bool { return c.saidNothing() && !c.hasUnread() }
+
+// saidNothing reports whether the counters show no byte either way. Bytes
+// are counted when a copy returns, so a copy under way counts as speech where
+// the parking lot lets us tell (a copy starts only once data is waiting).
+func (c *tcpConn) saidNothing() bool {
 	if c.upBytes.Load() != 0 || c.downBytes.Load() != 0 {
 		return false
 	}
-	if c.s.lot != nil && (c.dirs[0].copying.Load() || c.dirs[1].copying.Load()) {
-		return false
-	}
-	return !hasUnread(c.client) && !hasUnread(c.target)
+	return c.s.lot == nil || (!c.dirs[0].copying.Load() && !c.dirs[1].copying.Load())
 }
+
+// hasUnread reports whether bytes arrived on either leg that no copy has
+// read yet.
+func (c *tcpConn) hasUnread() bool { return hasUnread(c.client) || hasUnread(c.target) }
 
 // parked reports whether neither direction is moving bytes: each is parked
 // or done.

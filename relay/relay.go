@@ -71,12 +71,12 @@ type Relay struct {
 
 	// MaxConns caps the TCP connections relayed at once; default
 	// DefaultMaxConns, negative = no cap. At the cap a newcomer is still
-	// served: to make room the relay ends (evicts) the connection on which
-	// nothing has been sent for the longest time since it was accepted or,
-	// when every connection has sent something, the one that has been quiet
-	// the longest among those quiet for at least a quarter of a second.
-	// Connections moving bytes are never evicted: when all are busy (or
-	// still dialling) the newcomer waits, accepted, until a slot frees.
+	// served: to make room the relay ends (evicts) the oldest connection on
+	// which nothing has been sent either way for at least a second or, when
+	// every connection has sent something, the one quiet the longest among
+	// those quiet for at least a quarter of a second. Connections moving
+	// bytes are never evicted: when all are busy (or too new to judge) the
+	// newcomer waits, accepted, until a slot frees or one can be evicted.
 	// Evictions are counted in Stats.Evicted.
 	MaxConns int
 

@@ -375,7 +375,10 @@ func (s *server) acquire() bool {
 			return true
 		default:
 		}
-		if v := s.victim(); v != nil && v.ending.CompareAndSwap(false, true) {
+		if v := s.victim(); v != nil {
+			if !v.ending.CompareAndSwap(false, true) {
+				continue // it ended meanwhile; victim skips it now
+			}
 			s.stats.evicted.Add(1)
 			v.abort(endEvicted, nil)
 			select {
