@@ -18,6 +18,13 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		c.keepAlive != DefaultKeepAlive || c.shutdownTimeout != DefaultShutdownTimeout || c.proxyProtocol != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c.maxConnsPerSrc != DefaultMaxConnsPerSource || c.maxSessPerSrc != DefaultMaxSessionsPerSource || c.silentTimeout != DefaultSilentTimeout {
+		t.Fatalf("abuse defaults: %+v", c)
+	}
+	c, _ = (&Relay{Listen: ":0", Target: "h:1", MaxConnsPerSource: -1, MaxSessionsPerSource: -1, SilentTimeout: -1}).config()
+	if c.maxConnsPerSrc != 0 || c.maxSessPerSrc != 0 || c.silentTimeout != 0 {
+		t.Fatalf("abuse limits off: %+v", c)
+	}
 	c, _ = (&Relay{Listen: ":0", Target: "h:1", MaxConns: -1, MaxSessions: -1, IdleTimeout: -1, ShutdownTimeout: -1}).config()
 	if c.maxConns != 0 || c.maxSessions != 0 || c.udpIdle != 0 || c.tcpIdle != 0 || c.shutdownTimeout != 0 {
 		t.Fatalf("negative values: %+v", c)

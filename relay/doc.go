@@ -40,8 +40,24 @@
 // watchdog that reads per-connection activity stamps, so it never gets in the
 // way of splice.
 //
-// At MaxConns the relay stops accepting until a connection ends: further
-// clients wait in the kernel's listen backlog rather than being refused.
+// # Abuse
+//
+// A relay whose port is open to the Internet meets clients that connect and
+// say nothing, and datagrams from addresses that change with every packet.
+// So that they cannot lock real clients out, the defaults limit them:
+//
+//   - one source (an IPv4 address or an IPv6 /64) holds at most
+//     MaxConnsPerSource connections and MaxSessionsPerSource UDP sessions
+//     (64 each); beyond that it is refused;
+//   - a connection on which nothing is sent either way is closed after
+//     SilentTimeout (10 s);
+//   - at MaxConns or MaxSessions a newcomer is still served: the oldest
+//     connection that has not spoken for a second, or else the one quiet
+//     the longest, makes room (for UDP: the session quiet the longest).
+//     Connections moving bytes are never evicted; when all of them are busy
+//     the newcomer waits until one ends.
+//
+// Refusals, evictions and silent closes are counted in Stats.
 //
 // # UDP
 //
@@ -49,7 +65,7 @@
 // replies find their way back; they are sent from the listening socket. A
 // session ends after IdleTimeout (60 s by default) without a datagram either
 // way and is created again by the client's next datagram. MaxSessions caps
-// the sessions; datagrams from further clients are dropped. On Linux,
+// the sessions; a further client takes the place of the quietest. On Linux,
 // datagrams are read and written in batches (recvmmsg, sendmmsg).
 //
 // # Shutdown

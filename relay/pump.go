@@ -56,6 +56,7 @@ type direction struct {
 	state    atomic.Int32
 	since    atomic.Int64 // server.now() when the current io.Copy began
 	cut      atomic.Bool  // the watchdog set a read deadline to end it
+	copying  atomic.Bool  // in io.Copy (see tcpConn.silent)
 	lotState              // what the lot keeps per direction
 }
 
@@ -93,12 +94,14 @@ func (d *direction) flow() {
 				continue
 			}
 		}
+		d.copying.Store(true)
 		n, err := io.Copy(d.dst, d.src)
 		if n > 0 {
 			d.bytes.Add(n)
 			d.total.Add(uint64(n))
 			c.last.Store(c.s.now())
 		}
+		d.copying.Store(false)
 		switch {
 		case err == nil:
 			// EOF from src: pass the half-close on and let the other

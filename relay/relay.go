@@ -14,8 +14,16 @@ import (
 
 // Defaults applied when the corresponding Relay field is zero.
 const (
-	DefaultMaxConns        = 1024
-	DefaultMaxSessions     = 1024
+	DefaultMaxConns    = 1024
+	DefaultMaxSessions = 1024
+	// DefaultMaxConnsPerSource and DefaultMaxSessionsPerSource let one
+	// source hold a sixteenth of the default table: plenty for a browser
+	// or a household behind one address, too few to lock others out.
+	DefaultMaxConnsPerSource    = 64
+	DefaultMaxSessionsPerSource = 64
+	// DefaultSilentTimeout is long enough for a person to type the first
+	// line of a protocol by hand and far shorter than an idle timeout.
+	DefaultSilentTimeout   = 10 * time.Second
 	DefaultDialTimeout     = 10 * time.Second
 	DefaultUDPIdleTimeout  = 60 * time.Second
 	DefaultKeepAlive       = 15 * time.Second
@@ -62,18 +70,43 @@ type Relay struct {
 	Allow []netip.Prefix
 
 	// MaxConns caps the TCP connections relayed at once; default
-	// DefaultMaxConns, negative = no cap. At the cap the relay stops
-	// accepting: connection N+1 waits in the kernel's listen backlog (its
-	// handshake completes, no data moves) until a slot frees. Nothing is
-	// refused, so a burst just queues; when the backlog overflows the kernel
-	// drops SYNs and clients retry.
+	// DefaultMaxConns, negative = no cap. At the cap a newcomer is still
+	// served: to make room the relay ends (evicts) the oldest connection on
+	// which nothing has been sent either way for at least a second or, when
+	// every connection has sent something, the one quiet the longest among
+	// those quiet for at least a quarter of a second. Connections moving
+	// bytes are never evicted: when all are busy (or too new to judge) the
+	// newcomer waits, accepted, until a slot frees or one can be evicted.
+	// Evictions are counted in Stats.Evicted.
 	MaxConns int
 
+	// MaxConnsPerSource caps the TCP connections one source holds at once;
+	// default DefaultMaxConnsPerSource, negative = no cap. A source is an
+	// IPv4 address or an IPv6 /64. A connection beyond it is reset at once
+	// and counted in Stats.Refused.
+	MaxConnsPerSource int
+
 	// MaxSessions caps the UDP sessions (client addresses) alive at once;
-	// default DefaultMaxSessions, negative = no cap. At the cap, datagrams
-	// from new clients are dropped (and counted in Stats.Dropped) until a
-	// session expires; existing sessions are not disturbed.
+	// default DefaultMaxSessions, negative = no cap. At the cap a new
+	// client still gets a session: the session quiet for the longest time
+	// is ended to make room (counted in Stats.Evicted); its client's next
+	// datagram starts a new one.
 	MaxSessions int
+
+	// MaxSessionsPerSource caps the UDP sessions one source (an IPv4
+	// address or an IPv6 /64, whatever the port) holds at once; default
+	// DefaultMaxSessionsPerSource, negative = no cap. A datagram that would
+	// start a session beyond it is dropped and counted in Stats.Refused, so
+	// a flood from one address with changing ports cannot fill the table.
+	MaxSessionsPerSource int
+
+	// SilentTimeout closes a TCP connection on which neither the client nor
+	// the target has sent a byte this long after it was accepted, so that
+	// connections opened and left mute do not hold slots for IdleTimeout (or
+	// forever); default DefaultSilentTimeout, negative = off. Counted in
+	// Stats.SilentClosed. Protocols where the server speaks first (SSH, SMTP)
+	// are never silent while the target answers.
+	SilentTimeout time.Duration
 
 	// DialTimeout bounds connecting to the target; default
 	// DefaultDialTimeout. A refused or timed-out dial resets the client
@@ -211,8 +244,11 @@ type config struct {
 	network         string // "tcp", "udp", "both" or a family-specific form
 	target          string
 	allow           []netip.Prefix
-	maxConns        int // <= 0: no cap
-	maxSessions     int // <= 0: no cap
+	maxConns        int           // <= 0: no cap
+	maxSessions     int           // <= 0: no cap
+	maxConnsPerSrc  int           // <= 0: no cap
+	maxSessPerSrc   int           // <= 0: no cap
+	silentTimeout   time.Duration // 0: none
 	dialTimeout     time.Duration
 	tcpIdle         time.Duration // 0: none
 	udpIdle         time.Duration // 0: none
@@ -271,6 +307,9 @@ func (r *Relay) config() (config, error) {
 	case c.maxSessions < 0:
 		c.maxSessions = 0
 	}
+	c.maxConnsPerSrc = orDefault(r.MaxConnsPerSource, DefaultMaxConnsPerSource)
+	c.maxSessPerSrc = orDefault(r.MaxSessionsPerSource, DefaultMaxSessionsPerSource)
+	c.silentTimeout = time.Duration(orDefault(int64(r.SilentTimeout), int64(DefaultSilentTimeout)))
 	if c.dialTimeout <= 0 {
 		c.dialTimeout = DefaultDialTimeout
 	}
@@ -296,6 +335,18 @@ func (r *Relay) config() (config, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+// orDefault maps a field's zero to its default and a negative value to 0
+// (off).
+func orDefault[T int | int64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func (c *config) wantTCP() bool { return c.network == "both" || strings.HasPrefix(c.network, "tcp") }

@@ -33,6 +33,14 @@ type server struct {
 	// sem holds one token per live TCP connection; nil means no cap.
 	sem chan struct{}
 
+	// Per-source counts (see limits.go) and the UDP sessions in the tables
+	// (see takeSlot; a session leaves its table before its goroutine ends,
+	// so ActiveSessions cannot serve for the cap).
+	tcpSources   *sourceCounts
+	dialling     atomic.Int64 // TCP connections holding a slot, not yet in conns
+	udpSources   *sourceCounts
+	sessionSlots atomic.Int64
+
 	// ctx is done when shutdown begins (the caller's context ended, Close,
 	// or a fatal listener error); cutCtx when live traffic is cut.
 	ctx    context.Context
@@ -54,6 +62,10 @@ type server struct {
 	// drain in shutdown can notice that nothing is left.
 	changed chan struct{}
 
+	// registered is poked whenever a TCP connection joins conns, so that a
+	// newcomer waiting at the cap looks again for a connection to evict.
+	registered chan struct{}
+
 	wg      sync.WaitGroup // every goroutine the server starts
 	done    chan struct{}  // closed when everything has stopped
 	err     error          // set before done is closed
@@ -62,11 +74,15 @@ type server struct {
 
 func newServer(cfg config) *server {
 	s := &server{
-		cfg:     cfg,
-		base:    time.Now(),
-		conns:   make(map[*tcpConn]struct{}),
-		changed: make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		cfg:        cfg,
+		base:       time.Now(),
+		conns:      make(map[*tcpConn]struct{}),
+		changed:    make(chan struct{}, 1),
+		registered: make(chan struct{}, 1),
+		done:       make(chan struct{}),
+
+		tcpSources: newSourceCounts(cfg.maxConnsPerSrc),
+		udpSources: newSourceCounts(cfg.maxSessPerSrc),
 	}
 	if cfg.maxConns > 0 {
 		s.sem = make(chan struct{}, cfg.maxConns)
@@ -196,9 +212,12 @@ func (s *server) fail(err error) {
 }
 
 // poke tells a draining shutdown that a connection or session ended.
-func (s *server) poke() {
+func (s *server) poke() { nudge(s.changed) }
+
+// nudge wakes whoever waits on ch, without blocking and without piling up.
+func nudge(ch chan struct{}) {
 	select {
-	case s.changed <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -321,10 +340,12 @@ func (s *server) cutAll() {
 func (s *server) register(c *tcpConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dialling.Add(-1)
 	if s.isCut {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	nudge(s.registered)
 	return true
 }
 
@@ -334,17 +355,53 @@ func (s *server) unregister(c *tcpConn) {
 	s.mu.Unlock()
 }
 
-// acquire takes a connection slot, waiting while the cap is reached; it
-// reports false when shutdown begins first.
+// evictRetry is how often a newcomer waiting at the cap, with nothing to
+// evict, looks again: a connection may have parked, or been silent for
+// evictSilentAfter, since.
+const evictRetry = maxSlice
+
+// acquire takes a connection slot. At the cap it evicts the idlest
+// connection (see victim) and waits for its slot. When none can be evicted
+// (all busy, or still dialling) it waits for a slot to free or for a
+// connection to finish dialling, and looks again. It reports false when
+// shutdown begins first.
 func (s *server) acquire() bool {
 	if s.sem == nil {
 		return s.ctx.Err() == nil
 	}
-	select {
-	case s.sem <- struct{}{}:
-		return true
-	case <-s.ctx.Done():
-		return false
+	for {
+		select {
+		case s.sem <- struct{}{}:
+			return true
+		default:
+		}
+		if v := s.victim(); v != nil {
+			if !v.ending.CompareAndSwap(false, true) {
+				continue // it ended meanwhile; victim skips it now
+			}
+			s.stats.evicted.Add(1)
+			v.abort(endEvicted, nil)
+			select {
+			case s.sem <- struct{}{}:
+				return true
+			case <-s.ctx.Done():
+				return false
+			}
+		}
+		// Nothing to evict yet: look again when a connection finishes
+		// dialling, or after a while, when one may have parked.
+		t := time.NewTimer(evictRetry)
+		select {
+		case s.sem <- struct{}{}:
+			t.Stop()
+			return true
+		case <-s.registered:
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return false
+		}
+		t.Stop()
 	}
 }
 
@@ -354,15 +411,15 @@ func (s *server) release() {
 	}
 }
 
-// acceptLoop accepts TCP connections on l until it is closed. It takes a
-// slot before each Accept, so at the cap it simply stops accepting.
+// acceptLoop accepts TCP connections on l until it is closed. A newcomer is
+// checked (allow list, per-source limit) before it may take a slot, so a
+// refused one never costs another connection its place.
 func (s *server) acceptLoop(l net.Listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
-	for s.acquire() {
+	for {
 		c, err := l.Accept()
 		if err != nil {
-			s.release()
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -385,11 +442,17 @@ func (s *server) acceptLoop(l net.Listener) {
 			continue
 		}
 		backoff = 0
-		if !s.admit(c) {
-			s.release()
+		src, ok := s.admit(c)
+		if !ok {
 			continue
 		}
+		if !s.acquire() {
+			s.tcpSources.give(src)
+			c.Close()
+			return
+		}
+		s.dialling.Add(1)
 		s.wg.Add(1)
-		go s.serveTCP(c)
+		go s.serveTCP(c, src)
 	}
 }

@@ -22,6 +22,9 @@ const (
 	endShutdown   = "shutdown"    // cut at the end of ShutdownTimeout
 	endDialFailed = "dial failed" // the target refused or did not answer
 	endDenied     = "denied"      // not in Allow
+	endRefused    = "refused"     // its source was at the per-source limit
+	endEvicted    = "evicted"     // ended to make room at the cap
+	endSilent     = "silent"      // nothing sent either way for SilentTimeout
 )
 
 // halfConn is a stream connection that can close its write side and expose
@@ -39,8 +42,11 @@ type tcpConn struct {
 	client     halfConn
 	target     halfConn
 	clientAddr string
+	source     netip.Prefix // for the per-source count; invalid: not counted
 	start      time.Time
+	born       int64        // server.now() at accept
 	last       atomic.Int64 // server.now() when bytes last moved
+	ending     atomic.Bool  // abort was called: no longer a candidate for eviction
 	upBytes    atomic.Int64
 	downBytes  atomic.Int64
 	dirs       [2]*direction // up (client to target), down; set before register
@@ -51,27 +57,44 @@ type tcpConn struct {
 	err     error
 }
 
-// admit checks the allow list and the connection type before a goroutine is
-// spent on c. It reports false after closing c.
-func (s *server) admit(c net.Conn) bool {
+// admit checks the connection type, the allow list and the per-source limit
+// before a slot or a goroutine is spent on c. It returns the source it
+// counted c against, or false after closing c.
+func (s *server) admit(c net.Conn) (netip.Prefix, bool) {
+	if _, ok := c.(halfConn); !ok {
+		c.Close()
+		s.cfg.log.Error("relay: listener returned an unsupported connection type", "type", typeName(c))
+		return netip.Prefix{}, false
+	}
 	ap, ok := clientAddr(c.RemoteAddr())
 	if !s.cfg.allowed(ap, ok) {
 		s.stats.denied.Add(1)
 		c.Close()
 		s.cfg.log.Info("relay: tcp connection", "client", peerString(c.RemoteAddr(), ap, ok), "end", endDenied)
-		return false
+		return netip.Prefix{}, false
 	}
-	if _, ok := c.(halfConn); !ok {
+	var src netip.Prefix
+	if ok {
+		src = sourceOf(ap.Addr())
+	}
+	if !s.tcpSources.take(src) {
+		s.stats.refused.Add(1)
+		// A reset leaves no TIME_WAIT behind on the relay's side, however
+		// many connections a flood opens.
+		if t, ok := c.(*net.TCPConn); ok {
+			t.SetLinger(0)
+		}
 		c.Close()
-		s.cfg.log.Error("relay: listener returned an unsupported connection type", "type", typeName(c))
-		return false
+		s.cfg.log.Info("relay: tcp connection", "client", peerString(c.RemoteAddr(), ap, ok), "end", endRefused)
+		return netip.Prefix{}, false
 	}
-	return true
+	return src, true
 }
 
 // serveTCP dials the target for an admitted client, sends the PROXY header if
-// asked, and starts the two directions. It owns the connection slot.
-func (s *server) serveTCP(nc net.Conn) {
+// asked, and starts the two directions. It owns the connection slot and the
+// per-source count of src.
+func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
 	defer s.wg.Done()
 	client := nc.(halfConn)
 	ap, ok := clientAddr(client.RemoteAddr())
@@ -79,17 +102,20 @@ func (s *server) serveTCP(nc net.Conn) {
 		s:          s,
 		client:     client,
 		clientAddr: peerString(client.RemoteAddr(), ap, ok),
+		source:     src,
 		start:      time.Now(),
+		born:       s.now(),
 	}
 	s.stats.conns.Add(1)
 	s.stats.activeConns.Add(1)
-	c.last.Store(s.now())
+	c.last.Store(c.born)
 	s.tuneTCP(client)
 
 	d := net.Dialer{Timeout: s.cfg.dialTimeout, KeepAlive: -1}
 	tc, err := d.DialContext(s.cutCtx, "tcp", s.cfg.target)
 	if err != nil {
 		s.stats.dialErrors.Add(1)
+		s.dialling.Add(-1)
 		// A reset tells the client at once that there is nothing behind
 		// the relay, where a FIN would look like an empty answer.
 		if t, ok := client.(*net.TCPConn); ok {
@@ -151,6 +177,7 @@ func (c *tcpConn) setEnd(reason string, err error) {
 // abort ends the connection early: both sockets are closed, which wakes both
 // directions. Called by the idle watchdog, by shutdown and on errors.
 func (c *tcpConn) abort(reason string, err error) {
+	c.ending.Store(true)
 	c.setEnd(reason, err)
 	c.client.Close()
 	if c.target != nil {
@@ -178,13 +205,9 @@ func (c *tcpConn) dirDone(err error) {
 func (c *tcpConn) finish() {
 	s := c.s
 	c.setEnd(endClosed, nil)
-	c.client.Close()
 	if c.target != nil {
 		c.target.Close()
 		s.unregister(c)
-	}
-	if c.reason == endIdle {
-		s.stats.idleClosed.Add(1)
 	}
 	if s.cfg.log.Enabled(context.Background(), slog.LevelInfo) {
 		attrs := []any{
@@ -200,19 +223,30 @@ func (c *tcpConn) finish() {
 		}
 		s.cfg.log.Info("relay: tcp connection", attrs...)
 	}
-	// Counted last, so that ActiveConns == 0 means every line is logged.
+	// Counted after the log line, so that ActiveConns == 0 means every
+	// line is logged, and before the client socket closes, so that a
+	// client that sees its connection end (a reset after a failed dial)
+	// finds it counted as ended.
+	s.tcpSources.give(c.source)
 	s.stats.activeConns.Add(-1)
+	c.client.Close()
 	s.release()
 	s.poke()
 }
 
 // sweep interrupts directions whose io.Copy has run for a slice (see
-// pump.go) and aborts connections that moved no bytes for IdleTimeout.
+// pump.go) and aborts connections that moved no bytes for IdleTimeout, or
+// none at all for SilentTimeout.
 func (s *server) sweep(now int64) {
 	limit := int64(s.cfg.tcpIdle)
-	var idle []*tcpConn
+	silentLimit := int64(s.cfg.silentTimeout)
+	var idle, silent []*tcpConn
 	s.mu.Lock()
 	for c := range s.conns {
+		if silentLimit > 0 && now-c.born >= silentLimit && c.silent() {
+			silent = append(silent, c)
+			continue
+		}
 		if limit > 0 && now-c.last.Load() >= limit {
 			idle = append(idle, c)
 			continue
@@ -221,8 +255,18 @@ func (s *server) sweep(now int64) {
 		c.dirs[1].interrupt(now)
 	}
 	s.mu.Unlock()
+	for _, c := range silent {
+		if c.ending.CompareAndSwap(false, true) {
+			s.stats.silentClosed.Add(1)
+			c.abort(endSilent, nil)
+		}
+	}
+	// Counted before the sockets close, for the same reason as in finish.
 	for _, c := range idle {
-		c.abort(endIdle, nil)
+		if c.ending.CompareAndSwap(false, true) {
+			s.stats.idleClosed.Add(1)
+			c.abort(endIdle, nil)
+		}
 	}
 }
 

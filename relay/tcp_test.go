@@ -200,32 +200,51 @@ func TestTCPAllow(t *testing.T) {
 	}
 }
 
-// At MaxConns the relay stops accepting: the next client is not served
-// until a slot frees, and then it is.
-func TestTCPConnCapWaits(t *testing.T) {
-	target := startTCPServer(t, "tcp", "127.0.0.1:0", echo)
+// At MaxConns with every connection moving bytes, nothing is evicted: the
+// next client waits until a slot frees, and then it is served.
+func TestTCPConnCapWaitsWhenBusy(t *testing.T) {
+	// The target streams to each client without end, so the download
+	// direction of every connection is always copying.
+	chunk := make([]byte, 32<<10)
+	target := startTCPServer(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) {
+		var first [1]byte
+		if _, err := c.Read(first[:]); err != nil {
+			return
+		}
+		c.Write(first[:])
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
 	r := startRelay(t, &Relay{Target: target.addr(), MaxConns: 2})
 	addr := tcpAddrOf(t, r)
-	c1, c2 := dialTCP(t, addr), dialTCP(t, addr)
-	for _, c := range []net.Conn{c1, c2} {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	busy := []*net.TCPConn{dialTCP(t, addr), dialTCP(t, addr)}
+	for _, c := range busy {
 		if got, err := roundTrip(c, "a", 2*time.Second); got != "a" {
 			t.Fatalf("first two: got %q, %v", got, err)
 		}
+		wg.Add(1)
+		go func() { defer wg.Done(); io.Copy(io.Discard, c) }()
 	}
-	c3 := dialTCP(t, addr) // the kernel completes the handshake (backlog)
+	c3 := dialTCP(t, addr) // the relay accepts it but has no slot yet
 	got, err := roundTrip(c3, "b", 200*time.Millisecond)
 	if !isTimeout(err) {
 		t.Fatalf("third connection at the cap: got %q, %v; want no answer yet", got, err)
 	}
-	if st := r.Stats(); st.ActiveConns != 2 || st.Conns != 2 {
-		t.Fatalf("at the cap: stats %+v, want 2 active of 2", st)
+	if st := r.Stats(); st.ActiveConns != 2 || st.Conns != 2 || st.Evicted != 0 {
+		t.Fatalf("at the cap: stats %+v, want 2 active of 2, none evicted", st)
 	}
-	c1.Close()
+	busy[0].Close()
 	c3.SetReadDeadline(time.Now().Add(2 * time.Second))
 	b := make([]byte, 1)
 	if _, err := io.ReadFull(c3, b); err != nil || b[0] != 'b' {
 		t.Fatalf("third connection after a slot freed: %q, %v", b, err)
 	}
+	busy[1].Close()
 }
 
 // A connection without traffic is closed after IdleTimeout; one with steady
@@ -451,3 +470,56 @@ func isTimeout(err error) bool {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func dialRaw(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }
+
+// A connection on which nothing is sent either way is closed after
+// SilentTimeout; one where the client spoke, and one where only the target
+// spoke (a server that greets first), are not.
+func TestTCPSilentTimeout(t *testing.T) {
+	const silent = 150 * time.Millisecond
+	greeter := startTCPServer(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) {
+		c.Write([]byte("220 hello\n"))
+		echo(c)
+	})
+	r := startRelay(t, &Relay{Target: greeter.addr(), SilentTimeout: silent})
+	addr := tcpAddrOf(t, r)
+	mute := dialTCP(t, addr)
+	greeted := dialTCP(t, addr)
+	b := make([]byte, len("220 hello\n"))
+	greeted.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(greeted, b); err != nil {
+		t.Fatalf("greeting: %q, %v", b, err)
+	}
+	// This client never sends a byte, but the target did: not silent.
+	mute.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(mute, b); err != nil {
+		t.Fatalf("greeting on the second connection: %q, %v", b, err)
+	}
+
+	// A target that waits for the client to speak first.
+	quiet := startTCPServer(t, "tcp", "127.0.0.1:0", echo)
+	r2 := startRelay(t, &Relay{Target: quiet.addr(), SilentTimeout: silent})
+	addr2 := tcpAddrOf(t, r2)
+	talker, silentConn := dialTCP(t, addr2), dialTCP(t, addr2)
+	if got, err := roundTrip(talker, "hi", 2*time.Second); got != "hi" {
+		t.Fatal(got, err)
+	}
+	silentConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := silentConn.Read(b); err == nil || isTimeout(err) {
+		t.Fatalf("silent connection: read %d bytes, %v; want it closed", n, err)
+	}
+	if st := r2.Stats(); st.SilentClosed != 1 {
+		t.Fatalf("stats %+v, want 1 closed for silence", st)
+	}
+	if got, err := roundTrip(talker, "still", 2*time.Second); got != "still" {
+		t.Fatalf("the client that spoke, after the silent one was closed: %q, %v", got, err)
+	}
+	if got, err := roundTrip(greeted, "yes", 2*time.Second); got != "yes" {
+		t.Fatalf("the client the target greeted: %q, %v", got, err)
+	}
+	if _, err := io.WriteString(mute, "late"); err != nil {
+		t.Fatalf("the greeted client that had not spoken yet: %v", err)
+	}
+	if st := r.Stats(); st.SilentClosed != 0 || st.ActiveConns != 2 {
+		t.Fatalf("greeted connections closed for silence: %+v", st)
+	}
+}

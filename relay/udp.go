@@ -50,6 +50,7 @@ type udpListener struct {
 type udpSession struct {
 	u          *udpListener
 	key        netip.AddrPort // the client address as received
+	source     netip.Prefix   // for the per-source count
 	clientName string         // unmapped, for logs
 	client     *net.UDPAddr   // where replies go
 	up         *net.UDPConn
@@ -134,25 +135,33 @@ func (u *udpListener) session(key netip.AddrPort, from *net.UDPAddr, now int64) 
 		s.cfg.log.Debug("relay: udp datagram denied", "client", ap.String())
 		return nil
 	}
-	if max := int64(s.cfg.maxSessions); max > 0 {
-		if s.stats.activeSessions.Add(1) > max {
-			s.stats.activeSessions.Add(-1)
-			return nil
-		}
-	} else {
-		s.stats.activeSessions.Add(1)
+	src := sourceOf(ap.Addr())
+	if !s.udpSources.take(src) {
+		s.stats.refused.Add(1)
+		s.cfg.log.Debug("relay: udp datagram refused: per-source session limit", "client", ap.String())
+		return nil
 	}
+	if !u.takeSlot() {
+		s.udpSources.give(src)
+		return nil
+	}
+	s.stats.activeSessions.Add(1)
 	ss, err := u.dial(key, ap, from, now)
 	if err != nil {
+		s.udpSources.give(src)
+		s.sessionSlots.Add(-1)
 		s.stats.activeSessions.Add(-1)
 		s.poke()
 		s.cfg.log.Warn("relay: udp session", "client", ap.String(), "target", s.cfg.target, "end", endDialFailed, "err", err.Error())
 		return nil
 	}
+	ss.source = src
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
 		ss.up.Close()
+		s.udpSources.give(src)
+		s.sessionSlots.Add(-1)
 		s.stats.activeSessions.Add(-1)
 		s.poke()
 		return nil
@@ -163,6 +172,23 @@ func (u *udpListener) session(key netip.AddrPort, from *net.UDPAddr, now int64) 
 	s.wg.Add(1)
 	go ss.run()
 	return ss
+}
+
+// takeSlot reserves a place in the session tables, evicting this listener's
+// quietest session at MaxSessions. It reports false when no place could be
+// made (the other listeners hold every session).
+func (u *udpListener) takeSlot() bool {
+	s := u.s
+	max := int64(s.cfg.maxSessions)
+	for try := 0; ; try++ {
+		if n := s.sessionSlots.Add(1); max <= 0 || n <= max {
+			return true
+		}
+		s.sessionSlots.Add(-1)
+		if try > 0 || !u.evictIdlest() {
+			return false
+		}
+	}
 }
 
 func (u *udpListener) dial(key, ap netip.AddrPort, from *net.UDPAddr, now int64) (*udpSession, error) {
@@ -195,29 +221,54 @@ func (u *udpListener) dial(key, ap netip.AddrPort, from *net.UDPAddr, now int64)
 }
 
 // forward writes one client's consecutive datagrams to its upstream socket.
+//
+// Datagrams are counted before they are handed to the kernel, and those it
+// refuses are moved to Dropped afterwards: counted after the send, the last
+// datagram could reach the target, be answered and reach the client before it
+// shows in Stats, so a client that has its answer could read a count that
+// misses its question.
 func (ss *udpSession) forward(ms, out []message, now int64) {
 	var bytes uint64
 	for i := range ms {
 		out[i].Buffers[0] = ms[i].Buffers[0][:ms[i].N]
 		bytes += uint64(ms[i].N)
 	}
-	sent := writeAll(ss.upb, out[:len(ms)])
 	st := &ss.u.s.stats
-	if sent < len(ms) {
-		st.dropped.Add(uint64(len(ms) - sent))
-	}
 	ss.last.Store(now)
-	ss.pktUp.Add(uint64(sent))
-	ss.bytesUp.Add(bytes)
-	st.packetsUp.Add(uint64(sent))
-	st.udpBytesUp.Add(bytes)
+	ss.count(&ss.pktUp, &ss.bytesUp, &st.packetsUp, &st.udpBytesUp, len(ms), bytes)
+	sent, lostBytes := writeAll(ss.upb, out[:len(ms)])
+	ss.uncount(&ss.pktUp, &ss.bytesUp, &st.packetsUp, &st.udpBytesUp, len(ms)-sent, lostBytes)
+}
+
+// count adds n datagrams of bytes to a session's and the server's counters.
+func (ss *udpSession) count(pkts, bytes, totalPkts, totalBytes *atomic.Uint64, n int, b uint64) {
+	pkts.Add(uint64(n))
+	bytes.Add(b)
+	totalPkts.Add(uint64(n))
+	totalBytes.Add(b)
+}
+
+// uncount takes back n datagrams of bytes that count announced but the
+// kernel refused, and counts them as dropped.
+func (ss *udpSession) uncount(pkts, bytes, totalPkts, totalBytes *atomic.Uint64, n int, b uint64) {
+	if n == 0 {
+		return
+	}
+	// Adding the two's complement subtracts from an atomic.Uint64.
+	pkts.Add(^uint64(n - 1))
+	totalPkts.Add(^uint64(n - 1))
+	if b > 0 {
+		bytes.Add(^(b - 1))
+		totalBytes.Add(^(b - 1))
+	}
+	ss.u.s.stats.dropped.Add(uint64(n))
 }
 
 // writeAll sends ms in as few batches as it can and returns how many went
-// out. A datagram the kernel refuses (e.g. ECONNREFUSED left by an earlier
-// ICMP message) is skipped, so the loop always ends.
-func writeAll(bc batchConn, ms []message) int {
-	sent := 0
+// out and how many payload bytes did not. A datagram the kernel refuses
+// (e.g. ECONNREFUSED left by an earlier ICMP message) is skipped, so the loop
+// always ends.
+func writeAll(bc batchConn, ms []message) (sent int, lostBytes uint64) {
 	for i := 0; i < len(ms); {
 		n, err := bc.WriteBatch(ms[i:], 0)
 		if n > 0 {
@@ -226,11 +277,15 @@ func writeAll(bc batchConn, ms []message) int {
 			continue
 		}
 		if errors.Is(err, net.ErrClosed) {
+			for _, m := range ms[i:] {
+				lostBytes += uint64(len(m.Buffers[0]))
+			}
 			break
 		}
+		lostBytes += uint64(len(ms[i].Buffers[0]))
 		i++
 	}
-	return sent
+	return sent, lostBytes
 }
 
 // run relays the target's replies to the client until the session ends.
@@ -263,17 +318,13 @@ func (ss *udpSession) run() {
 			b.out[i].Addr = ss.client
 			bytes += uint64(b.in[i].N)
 		}
-		sent := writeAll(u.bc, b.out[:n])
-		putBatch(b)
+		// Counted before the send, like forward and for the same reason.
 		st := &u.s.stats
-		if sent < n {
-			st.dropped.Add(uint64(n - sent))
-		}
 		ss.last.Store(u.s.now())
-		ss.pktDown.Add(uint64(sent))
-		ss.bytesDown.Add(bytes)
-		st.packetsDown.Add(uint64(sent))
-		st.udpBytesDown.Add(bytes)
+		ss.count(&ss.pktDown, &ss.bytesDown, &st.packetsDown, &st.udpBytesDown, n, bytes)
+		sent, lostBytes := writeAll(u.bc, b.out[:n])
+		putBatch(b)
+		ss.uncount(&ss.pktDown, &ss.bytesDown, &st.packetsDown, &st.udpBytesDown, n-sent, lostBytes)
 	}
 }
 
@@ -283,18 +334,29 @@ func (ss *udpSession) setEnd(reason string, err error) {
 
 // abort ends the session: it leaves the table at once, so the client's next
 // datagram starts a new session, and its socket is closed, which ends run.
-func (ss *udpSession) abort(reason string) {
+// It reports whether this call took it out of the table (false: it was
+// already leaving).
+func (ss *udpSession) abort(reason string) bool {
 	ss.setEnd(reason, nil)
-	ss.u.forget(ss)
+	left := ss.u.forget(ss)
 	ss.up.Close()
+	return left
 }
 
-func (u *udpListener) forget(ss *udpSession) {
+// forget takes ss out of its table, and gives back its place and its
+// source's count, once; it reports whether this call did.
+func (u *udpListener) forget(ss *udpSession) bool {
 	u.mu.Lock()
-	if u.sessions[ss.key] == ss {
+	left := u.sessions[ss.key] == ss
+	if left {
 		delete(u.sessions, ss.key)
 	}
 	u.mu.Unlock()
+	if left {
+		u.s.sessionSlots.Add(-1)
+		u.s.udpSources.give(ss.source)
+	}
+	return left
 }
 
 // finish runs once, when run returns.

@@ -117,24 +117,33 @@ func TestUDPSessions(t *testing.T) {
 	}
 }
 
-// At MaxSessions, new clients' datagrams are dropped and counted; existing
-// sessions go on.
-func TestUDPSessionCap(t *testing.T) {
+// At MaxSessions a new client is still served: the session quiet the
+// longest is ended to make room, and its client's next datagram starts a new
+// one (on a new upstream socket).
+func TestUDPSessionCapEvicts(t *testing.T) {
 	target := udpEcho(t, "127.0.0.1:0")
 	r := startRelay(t, &Relay{Network: "udp", Target: target, MaxSessions: 1})
 	addr := udpAddrOf(t, r)
 	a, b := udpClient(t, "udp", addr), udpClient(t, "udp", addr)
-	if _, got, err := exchange(a, "a1", 2*time.Second); got != "a1" {
+	srcA, got, err := exchange(a, "a1", 2*time.Second)
+	if got != "a1" {
 		t.Fatal(got, err)
 	}
-	if _, got, err := exchange(b, "b1", 200*time.Millisecond); !isTimeout(err) {
-		t.Fatalf("second client at the cap: %q, %v; want nothing", got, err)
+	if _, got, err := exchange(b, "b1", 2*time.Second); got != "b1" {
+		t.Fatalf("second client at the cap: %q, %v; want it served", got, err)
 	}
-	if _, got, err := exchange(a, "a2", 2*time.Second); got != "a2" {
-		t.Fatal(got, err)
+	if st := r.Stats(); st.Evicted != 1 || st.Sessions != 2 || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want 1 evicted, 2 sessions, none dropped", st)
 	}
-	if st := r.Stats(); st.Dropped != 1 || st.Sessions != 1 {
-		t.Fatalf("stats %+v, want 1 dropped, 1 session", st)
+	srcA2, got, err := exchange(a, "a2", 2*time.Second)
+	if got != "a2" {
+		t.Fatalf("evicted client again: %q, %v", got, err)
+	}
+	if srcA2 == srcA {
+		t.Fatalf("evicted client's new session reused upstream socket %s", srcA)
+	}
+	if st := r.Stats(); st.Evicted != 2 || st.Sessions != 3 {
+		t.Fatalf("stats %+v, want 2 evicted, 3 sessions", st)
 	}
 }
 

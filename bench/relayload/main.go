@@ -47,6 +47,7 @@ func main() {
 		listen   = fs.String("listen", "", "relay: listen address")
 		target   = fs.String("target", "", "relay: target address")
 		maxConns = fs.Int("max-conns", 20000, "relay: connection cap")
+		perSrc   = fs.Int("per-source", -1, "relay: per-source cap (-1: off, as every load comes from 127.0.0.1)")
 		size     = fs.Int("size", 64, "payload size")
 		dur      = fs.Duration("d", 3*time.Second, "duration")
 		conc     = fs.Int("c", 32, "concurrency")
@@ -72,7 +73,7 @@ func main() {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
 		}
-		err = runRelay(*network, *listen, *target, *maxConns)
+		err = runRelay(*network, *listen, *target, *maxConns, *perSrc)
 	case "rr":
 		err = runRR(*addr, *size, *dur)
 	case "connrate":
@@ -95,10 +96,12 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 // runRelay runs the relay under test until SIGTERM.
-func runRelay(network, listen, target string, maxConns int) error {
+// The peers have no per-source limits, and every client here is 127.0.0.1.
+func runRelay(network, listen, target string, maxConns, perSource int) error {
 	ctx, stop := signalContext()
 	defer stop()
-	r := &relay.Relay{Network: network, Listen: listen, Target: target, MaxConns: maxConns, MaxSessions: maxConns, ShutdownTimeout: -1}
+	r := &relay.Relay{Network: network, Listen: listen, Target: target, MaxConns: maxConns, MaxSessions: maxConns,
+		MaxConnsPerSource: perSource, MaxSessionsPerSource: perSource, ShutdownTimeout: -1}
 	return r.Run(ctx)
 }
 

@@ -25,7 +25,7 @@ relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping).`,
 		"upnpmap add 80 192.168.1.4:80 --relay",
 	},
 	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag},
-	common:  []flagGroup{networkFlags, outputFlags},
+	common:  []flagGroup{networkFlags, outputFlags, relayFlags},
 	minArgs: 1,
 	maxArgs: 2,
 	run:     runAdd,
@@ -47,6 +47,9 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		}
 	}
 	other := spec.host.IsValid() && !isThisMachine(spec.host)
+	if err := o.relayFlagsApply(o.relay); err != nil {
+		return err
+	}
 	if o.relay {
 		if !spec.host.IsValid() {
 			return usagef("--relay needs the HOST:PORT to relay to, e.g. 192.168.1.4:%d", spec.port)

@@ -22,18 +22,21 @@ examples/systemd/upnpmap-run.service.
 		"upnpmap run --map 80:8080 --relay :8080=192.168.1.5:80",
 	},
 	flags:  []flagGroup{runFlags, protoFlags, leaseFlags},
-	common: []flagGroup{networkFlags, outputFlags},
+	common: []flagGroup{networkFlags, outputFlags, relayFlags},
 	run:    runRun,
 }
 
 func runFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringArrayVar(&o.maps, "map", nil, "keep this mapping (`SPEC` as above; repeatable)")
-	fs.StringArrayVar(&o.relays, "relay", nil, "run this relay (`SPEC` as above; repeatable)")
+	fs.StringArrayVar(&o.relays, "relay", nil, "relay (`SPEC` above; repeatable; see 'help relay')")
 }
 
 func runRun(ctx context.Context, a *app, o *options, _ []string) error {
 	if len(o.maps) == 0 && len(o.relays) == 0 {
 		return usagef("nothing to do: give at least one --map (or --relay)")
+	}
+	if err := o.relayFlagsApply(len(o.relays) > 0); err != nil {
+		return err
 	}
 	// Read every spec before touching the network, so that a typo in the
 	// third one does not leave the first two mapped.

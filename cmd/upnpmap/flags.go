@@ -35,10 +35,11 @@ type options struct {
 	maps, relays []string
 
 	// relay
-	allow       []string
-	maxConns    int
-	idleTimeout time.Duration
-	proxyProto  int
+	allow        []string
+	maxConns     int // 0: the relay package's defaults, here and below
+	maxPerSource int
+	idleTimeout  time.Duration
+	proxyProto   int
 
 	// gateway (the fake router)
 	fake fakeOptions
@@ -70,8 +71,6 @@ func defaultOptions() *options {
 	return &options{
 		lifetime:    defaultLifetime,
 		description: defaultDescription,
-		idleTimeout: 2 * time.Minute,
-		maxConns:    256,
 		fake:        fakeOptions{igdVersion: 2},
 	}
 }

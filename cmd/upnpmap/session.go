@@ -68,17 +68,7 @@ func (s *session) startRelay(spec relaySpec) (*liveRelay, error) {
 
 // startRelayWith is startRelay with a hook that sets inherited sockets.
 func (s *session) startRelayWith(spec relaySpec, setup func(*relay.Relay)) (*liveRelay, error) {
-	r := &relay.Relay{
-		Network:       spec.proto,
-		Listen:        spec.listen,
-		Target:        spec.target,
-		Allow:         s.o.allowPrefixes(),
-		MaxConns:      s.o.maxConns,
-		MaxSessions:   s.o.maxConns,
-		IdleTimeout:   s.o.idleTimeout,
-		ProxyProtocol: s.o.proxyProto,
-		Logger:        s.o.logger,
-	}
+	r := s.o.newRelay(spec)
 	if setup != nil {
 		setup(r)
 	}
@@ -190,7 +180,7 @@ func (s *session) printStarted() error {
 	now := time.Now()
 	if s.o.json {
 		for _, lr := range s.relays {
-			if err := s.p.object(relayJSON{Event: "relaying", Protocol: lr.spec.proto, Listen: lr.addr, Target: lr.spec.target}); err != nil {
+			if err := s.p.object(s.startedJSON(lr)); err != nil {
 				return err
 			}
 		}
@@ -213,7 +203,7 @@ func (s *session) printStarted() error {
 		}
 	}
 	for _, lr := range s.relays {
-		s.p.line("relaying %s %s -> %s", lr.spec.proto, lr.addr, lr.spec.target)
+		s.printRelayStarted(lr)
 	}
 	if len(s.maps) > 0 {
 		s.p.line("Keeping them alive; Ctrl-C or SIGTERM deletes the mappings and stops.")
