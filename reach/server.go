@@ -1,0 +1,363 @@
+package reach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultPort is the port a checker listens on, for TCP and UDP, when its
+// address names none: the STUN port, since the checker is also a STUN server.
+const DefaultPort = 3478
+
+// Server defaults, used where a field is zero.
+const (
+	defaultRate         = 1.0 // requests per second per source
+	defaultBurst        = 5
+	defaultMaxProbes    = 64
+	defaultMaxConns     = 256
+	defaultMaxSources   = 1 << 16
+	defaultProbeTimeout = 3 * time.Second
+	defaultReadTimeout  = 5 * time.Second
+	// echoWait is how long a TCP probe that connected waits for the echo
+	// before calling the port OPEN: an answering client echoes at once, an
+	// application never does.
+	echoWait = time.Second
+)
+
+// Server is a checker: it probes back to whoever asks, and answers STUN
+// Binding requests. Its zero value listens on DefaultPort on every address
+// with the defaults stated at each field. Start it with ListenAndServe, or
+// Start and Close.
+type Server struct {
+	// Addr is the listen address for TCP and UDP, "host:port". Default
+	// ":3478", every address, IPv4 and IPv6. With port 0, one free port is
+	// chosen for both.
+	Addr string
+	// AltAddr is a second address, "ip:port", on another IP and another port
+	// of this host. With it, the server also listens (UDP) on the two mixed
+	// pairs and answers RFC 5780 CHANGE-REQUEST, RESPONSE-PORT and
+	// OTHER-ADDRESS; Addr must then name an IP too. Default: none.
+	AltAddr string
+	// Rate is how many requests (checks and STUN) per second one source may
+	// make, after a burst of Burst. A source is an IPv4 address or an IPv6
+	// /64. Defaults 1 and 5.
+	Rate  float64
+	Burst int
+	// MaxProbes caps the probes in flight; requests beyond it are answered
+	// BUSY. Default 64.
+	MaxProbes int
+	// MaxConns caps the open TCP request connections; beyond it, new ones are
+	// closed at once. Default 256.
+	MaxConns int
+	// MaxSources caps the rate limiter's table; when it is full of active
+	// sources, new sources are refused until some go quiet. Default 65536.
+	MaxSources int
+	// ProbeTimeout bounds one probe: the TCP connect, or the wait for a UDP
+	// reply. Default 3s.
+	ProbeTimeout time.Duration
+	// ReadTimeout bounds how long a TCP client may take to send its request.
+	// Default 5s.
+	ReadTimeout time.Duration
+	// Logger gets one debug line per request; default silent.
+	Logger *slog.Logger
+
+	// dial opens a probe's connection; tests replace it to record targets.
+	dial func(ctx context.Context, network string, local, remote netip.AddrPort) (net.Conn, error)
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	ctx     context.Context
+	ln      *net.TCPListener
+	udp     [4]*udpSocket // index bit 0: alternate IP, bit 1: alternate port
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
+	lim     limiter
+	probes  chan struct{}
+	conSem  chan struct{}
+	log     *slog.Logger
+	stats   counters
+	hasAlt  bool
+	primary netip.AddrPort
+}
+
+type udpSocket struct {
+	conn  *net.UDPConn
+	local netip.AddrPort
+}
+
+// Stats are a server's counters since Start.
+type Stats struct {
+	Requests    uint64 // checker requests received (TCP and UDP), valid or not
+	Probes      uint64 // probes sent
+	Limited     uint64 // requests refused by the per-source rate limit
+	Busy        uint64 // requests refused by the probe cap
+	Bad         uint64 // malformed requests
+	STUN        uint64 // STUN Binding requests answered
+	UDPBytesIn  uint64 // bytes of every UDP datagram received
+	UDPBytesOut uint64 // bytes of every UDP answer, and UDP probe, caused by a UDP datagram
+}
+
+type counters struct {
+	requests, probes, limited, busy, bad, stun, udpIn, udpOut atomic.Uint64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Requests: c.requests.Load(), Probes: c.probes.Load(), Limited: c.limited.Load(),
+		Busy: c.busy.Load(), Bad: c.bad.Load(), STUN: c.stun.Load(),
+		UDPBytesIn: c.udpIn.Load(), UDPBytesOut: c.udpOut.Load(),
+	}
+}
+
+// ListenAndServe starts the server and serves until ctx ends, then closes it.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// LocalAddr is the primary address the server listens on (its port is the
+// one chosen when Addr had port 0). Valid after Start.
+func (s *Server) LocalAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.primary
+}
+
+// AltLocalAddr is the alternate address (RFC 5780), or the zero value.
+func (s *Server) AltLocalAddr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp[3] == nil {
+		return netip.AddrPort{}
+	}
+	return s.udp[3].local
+}
+
+// Start binds the sockets and starts serving in the background.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("reach: server already started")
+	}
+	s.started = true
+	s.lim = limiter{
+		rate:       orFloat(s.Rate, defaultRate),
+		burst:      float64(orInt(s.Burst, defaultBurst)),
+		maxSources: orInt(s.MaxSources, defaultMaxSources),
+	}
+	s.probes = make(chan struct{}, orInt(s.MaxProbes, defaultMaxProbes))
+	s.conSem = make(chan struct{}, orInt(s.MaxConns, defaultMaxConns))
+	s.conns = make(map[net.Conn]struct{})
+	s.log = s.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.dial == nil {
+		s.dial = dialProbe
+	}
+	if err := s.bind(); err != nil {
+		s.closeSockets()
+		return err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.acceptLoop()
+	for i, u := range s.udp {
+		if u != nil {
+			s.wg.Add(1)
+			go s.readLoop(i)
+		}
+	}
+	return nil
+}
+
+// bindAttempts bounds the retries when a chosen free TCP port is taken for
+// UDP (or the alternate pairs) by someone else.
+const bindAttempts = 8
+
+func (s *Server) bind() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = ":" + strconv.Itoa(DefaultPort)
+	}
+	host, port, err := splitHostPortDefault(addr)
+	if err != nil {
+		return fmt.Errorf("reach: server address %q: %w", s.Addr, err)
+	}
+	var alt netip.AddrPort
+	if s.AltAddr != "" {
+		alt, err = netip.ParseAddrPort(s.AltAddr)
+		if err != nil {
+			return fmt.Errorf("reach: alternate address %q: %w", s.AltAddr, err)
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || ip.IsUnspecified() || ip.Is4() != alt.Addr().Unmap().Is4() || ip == alt.Addr() {
+			return fmt.Errorf("reach: with an alternate address, Addr must name another IP of the same family (got %q, %q)", addr, s.AltAddr)
+		}
+	}
+	var last error
+	for range bindAttempts {
+		s.closeSockets()
+		last = s.bindOnce(host, port, alt)
+		if last == nil || port != 0 {
+			return last
+		}
+	}
+	return last
+}
+
+func (s *Server) bindOnce(host string, port uint16, alt netip.AddrPort) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	if err != nil {
+		return fmt.Errorf("reach: %w", err)
+	}
+	s.ln = ln.(*net.TCPListener)
+	p := netip.MustParseAddrPort(ln.Addr().String()).Port()
+	u, err := listenUDP(net.JoinHostPort(host, strconv.Itoa(int(p))))
+	if err != nil {
+		return err
+	}
+	s.udp[0] = u
+	s.primary = netip.AddrPortFrom(u.local.Addr(), p)
+	if !alt.IsValid() {
+		return nil
+	}
+	if s.udp[3], err = listenUDP(alt.String()); err != nil {
+		return err
+	}
+	a1, a2 := s.primary.Addr(), s.udp[3].local.Addr()
+	p2 := s.udp[3].local.Port()
+	if s.udp[2], err = listenUDP(netip.AddrPortFrom(a1, p2).String()); err != nil {
+		return err
+	}
+	if s.udp[1], err = listenUDP(netip.AddrPortFrom(a2, p).String()); err != nil {
+		return err
+	}
+	s.hasAlt = true
+	return nil
+}
+
+func listenUDP(addr string) (*udpSocket, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("reach: %w", err)
+	}
+	c := pc.(*net.UDPConn)
+	return &udpSocket{conn: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort()}, nil
+}
+
+// splitHostPortDefault splits "host:port", "host" or ":port"; a missing port
+// is DefaultPort.
+func splitHostPortDefault(addr string) (string, uint16, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) && ae.Err == "missing port in address" {
+			return addr, DefaultPort, nil
+		}
+		return "", 0, err
+	}
+	if ps == "" {
+		return host, DefaultPort, nil
+	}
+	p, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	return host, uint16(p), nil
+}
+
+func (s *Server) closeSockets() {
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
+	for i, u := range s.udp {
+		if u != nil {
+			u.conn.Close()
+			s.udp[i] = nil
+		}
+	}
+}
+
+// Close stops the server, cuts open connections and probes, and returns when
+// every goroutine has ended. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if !s.started || s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for _, u := range s.udp {
+		if u != nil {
+			u.conn.Close()
+		}
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func orInt(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func orFloat(v, d float64) float64 {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func orDur(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// admit applies the rate limit and takes a probe slot. It returns the
+// verdict to answer without probing (LIMITED, BUSY) or 0 with a slot held,
+// to be given back with release.
+func (s *Server) admit(src netip.Addr) (Code, uint16) {
+	if ok, wait := s.lim.allow(src, time.Now()); !ok {
+		s.stats.limited.Add(1)
+		return CodeLimited, uint16(min(wait/time.Second+1, 3600))
+	}
+	select {
+	case s.probes <- struct{}{}:
+		return 0, 0
+	default:
+		s.stats.busy.Add(1)
+		return CodeBusy, 1
+	}
+}
+
+func (s *Server) release() { <-s.probes }
