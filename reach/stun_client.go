@@ -82,11 +82,10 @@ func stunExchange(ctx context.Context, server string, extra []byte) (stunReply, 
 			}
 			return stunReply{}, stunNetErr(ctx, err)
 		}
-		r, err := parseSTUNResponse(buf[:n], id)
-		if err != nil && n >= stunHeaderLen && [16]byte(buf[4:20]) != id {
-			continue // a stray answer to another request: keep waiting
+		if _, got, _, err := stunFrame(buf[:n]); err == nil && got != id {
+			continue // a well-formed answer to another request: keep waiting
 		}
-		return r, err
+		return parseSTUNResponse(buf[:n], id)
 	}
 }
 
