@@ -35,7 +35,7 @@ func (s *Server) probe(local, observed netip.AddrPort, r request) Code {
 	defer cancel()
 	target := netip.AddrPortFrom(observed.Addr().Unmap(), r.port)
 	local = netip.AddrPortFrom(local.Addr().Unmap(), 0)
-	msg := appendProbe(make([]byte, 0, ProbeSize), probe{proto: r.proto, port: r.port, nonce: r.nonce}, typeProbe)
+	msg := appendProbe(make([]byte, 0, ProbeSize), probe(r), typeProbe)
 	if r.proto == TCP {
 		return s.probeTCP(ctx, local, target, msg, r.nonce)
 	}
