@@ -31,7 +31,7 @@ func dialProbe(ctx context.Context, network string, local, remote netip.AddrPort
 // checker's public address.
 func (s *Server) probe(local, observed netip.AddrPort, r request) Code {
 	s.stats.probes.Add(1)
-	ctx, cancel := context.WithTimeout(s.ctx, orDur(s.ProbeTimeout, defaultProbeTimeout))
+	ctx, cancel := context.WithTimeout(s.ctx, orDur(s.ProbeTimeout, DefaultProbeTimeout))
 	defer cancel()
 	target := netip.AddrPortFrom(observed.Addr().Unmap(), r.port)
 	local = netip.AddrPortFrom(local.Addr().Unmap(), 0)

@@ -19,12 +19,12 @@ const DefaultPort = 3478
 
 // Server defaults, used where a field is zero.
 const (
-	defaultRate         = 1.0 // requests per second per source
-	defaultBurst        = 5
-	defaultMaxProbes    = 64
+	DefaultRate         = 1.0 // requests per second per source
+	DefaultBurst        = 5
+	DefaultMaxProbes    = 64
+	DefaultProbeTimeout = 3 * time.Second
 	defaultMaxConns     = 256
 	defaultMaxSources   = 1 << 16
-	defaultProbeTimeout = 3 * time.Second
 	defaultReadTimeout  = 5 * time.Second
 	// echoWait is how long a TCP probe that connected waits for the echo
 	// before calling the port OPEN: an answering client echoes at once, an
@@ -157,11 +157,11 @@ func (s *Server) Start() error {
 	}
 	s.started = true
 	s.lim = limiter{
-		rate:       orFloat(s.Rate, defaultRate),
-		burst:      float64(orInt(s.Burst, defaultBurst)),
+		rate:       orFloat(s.Rate, DefaultRate),
+		burst:      float64(orInt(s.Burst, DefaultBurst)),
 		maxSources: orInt(s.MaxSources, defaultMaxSources),
 	}
-	s.probes = make(chan struct{}, orInt(s.MaxProbes, defaultMaxProbes))
+	s.probes = make(chan struct{}, orInt(s.MaxProbes, DefaultMaxProbes))
 	s.conSem = make(chan struct{}, orInt(s.MaxConns, defaultMaxConns))
 	s.conns = make(map[net.Conn]struct{})
 	s.log = s.Logger
