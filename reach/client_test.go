@@ -1,12 +1,15 @@
 package reach
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 func TestCheckVerdicts(t *testing.T) {
@@ -152,4 +155,77 @@ func TestCheckDefaultPort(t *testing.T) {
 	if err != nil || host != "2001:db8::1" || port != 4000 {
 		t.Fatalf("%q %d %v", host, port, err)
 	}
+}
+
+// TestCheckBothFamilies: a checker on every address, named by a host name
+// that resolves to 127.0.0.1 and ::1 (a fake DNS server on loopback), gets
+// one check per family, each with its own observed address.
+func TestCheckBothFamilies(t *testing.T) {
+	srv := startServer(t, &Server{Addr: ":0", Burst: 10})
+	checker := net.JoinHostPort("checker.test", strconv.Itoa(int(srv.LocalAddr().Port())))
+	c := &Client{Answer: true, Resolver: fakeDNS(t)}
+	res, err := c.Check(testCtx(t), checker, freePort(t), UDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IPv4.Verdict != Open || !res.IPv4.Verified || res.IPv4.Observed.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("IPv4: %+v", res.IPv4)
+	}
+	if res.IPv6.Verdict != Open || !res.IPv6.Verified || res.IPv6.Observed.Addr() != netip.IPv6Loopback() {
+		t.Errorf("IPv6: %+v", res.IPv6)
+	}
+	// Limited to one family.
+	c.Network = "ip6"
+	if res, err = c.Check(testCtx(t), checker, freePort(t), TCP); err != nil || res.IPv4.Verdict != Unchecked || res.IPv6.Verdict != Open {
+		t.Errorf("ip6 only: %+v %v", res, err)
+	}
+}
+
+// fakeDNS answers every A query with 127.0.0.1 and every AAAA query with ::1.
+func fakeDNS(t *testing.T) *net.Resolver {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 512)
+		for {
+			n, src, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, err := p.Question()
+			if err != nil {
+				continue
+			}
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true})
+			b.EnableCompression()
+			b.StartQuestions()
+			b.Question(q)
+			b.StartAnswers()
+			rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
+			switch q.Type {
+			case dnsmessage.TypeA:
+				b.AResource(rh, dnsmessage.AResource{A: [4]byte{127, 0, 0, 1}})
+			case dnsmessage.TypeAAAA:
+				b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: netip.IPv6Loopback().As16()})
+			}
+			msg, err := b.Finish()
+			if err == nil {
+				pc.WriteTo(msg, src)
+			}
+		}
+	}()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", pc.LocalAddr().String())
+	}}
 }

@@ -22,7 +22,22 @@
 // cookie), and, when the server has a second address ([Server.AltAddr]),
 // RFC 5780 OTHER-ADDRESS, RESPONSE-ORIGIN, CHANGE-REQUEST and RESPONSE-PORT.
 // STUN messages and checker messages are told apart by their first byte: STUN
-// starts with two zero bits, the checker's magic with 0x55.
+// starts with two zero bits, the checker's magic with 0x55. A STUN answer is
+// never larger than its request or 44 bytes (header and an IPv6
+// XOR-MAPPED-ADDRESS), whichever is more, so that plain 20-byte requests get
+// the answer every STUN client needs; RFC 5780 attributes are added only to
+// requests padded (PADDING) to carry them, and an answer sent elsewhere
+// (RESPONSE-PORT) is never larger than its request.
+//
+// A request over UDP may come from a spoofed address. The worst it can do is
+// make the checker send one probe and one answer, together smaller than the
+// request, to the spoofed address, within that address's rate limit; the
+// spoofer learns nothing. Over TCP the observed address cannot be spoofed.
+//
+// Running a checker needs one command on a public host, port 3478 open for
+// TCP and UDP: `upnpmap checkd` (examples/systemd/upnpmap-checkd.service runs
+// it as a hardened service). Users then run `upnpmap check PORT --checker
+// HOST`.
 //
 // # Wire protocol, version 1
 //

@@ -265,6 +265,9 @@ func listenUDP(addr string) (*udpSocket, error) {
 // splitHostPortDefault splits "host:port", "host" or ":port"; a missing port
 // is DefaultPort.
 func splitHostPortDefault(addr string) (string, uint16, error) {
+	if ip, err := netip.ParseAddr(addr); err == nil {
+		return ip.String(), DefaultPort, nil // a bare address, IPv6 too
+	}
 	host, ps, err := net.SplitHostPort(addr)
 	if err != nil {
 		var ae *net.AddrError

@@ -281,3 +281,28 @@ func TestServerCloseIdempotentAndPrompt(t *testing.T) {
 		t.Error("a closed server started again")
 	}
 }
+
+// TestServerZeroValue: the zero value serves on port 3478 of every address,
+// IPv4 and IPv6, checks and STUN alike. (Tests run in a namespace of their
+// own, where the port is free.)
+func TestServerZeroValue(t *testing.T) {
+	var s Server
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.LocalAddr().Port() != DefaultPort {
+		t.Fatalf("listening on %v", s.LocalAddr())
+	}
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		checker := net.JoinHostPort(host, "3478")
+		seen, err := STUN(testCtx(t), checker)
+		if err != nil || seen.Addr().String() != host {
+			t.Errorf("STUN to %s: %v %v", checker, seen, err)
+		}
+		res, err := (&Client{Answer: true}).Check(testCtx(t), host, freePort(t), TCP)
+		if err != nil || !res.Open() {
+			t.Errorf("check via %s: %+v %v", host, res, err)
+		}
+	}
+}
