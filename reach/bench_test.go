@@ -1,6 +1,7 @@
 package reach
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"testing"
@@ -38,6 +39,42 @@ func BenchmarkServerCheck(b *testing.B) {
 			b.Fatalf("%v %v", a.code, err)
 		}
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+}
+
+// BenchmarkServerCheckParallel is the same with 16 clients per core at once:
+// the checker's throughput rather than one client's round trip.
+func BenchmarkServerCheckParallel(b *testing.B) {
+	s := &Server{Rate: 1e9, Burst: 1 << 30, MaxProbes: 1 << 10}
+	startServer(b, s)
+	app, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	go func() {
+		for {
+			c, err := app.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := uint16(app.Addr().(*net.TCPAddr).Port)
+	req := appendRequest(nil, request{proto: TCP, port: port, nonce: Nonce{1}})
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			a, err := askTCP(context.Background(), s.LocalAddr(), req)
+			if err != nil || a.code != CodeOpen {
+				b.Errorf("%v %v", a.code, err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
 }
 
