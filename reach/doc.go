@@ -45,7 +45,10 @@
 // IPv4-mapped IPv6 form (::ffff:a.b.c.d). Reserved and padding bytes are sent
 // as zero and must be zero on receipt. Over TCP, each message is sent alone:
 // the client writes one request and reads one answer; the checker closes the
-// connection after the answer. Over UDP, each message is one datagram.
+// connection after the answer. Over UDP, each message is one datagram; the
+// client repeats its request (every second) until the answer comes, and the
+// checker ignores a repeat (same source, same nonce) while its probe is under
+// way.
 //
 // Request, client to checker, exactly 96 bytes (the padding makes the request
 // larger than everything it causes the checker to send, so UDP cannot amplify):

@@ -26,10 +26,32 @@ func dialProbe(ctx context.Context, network string, local, remote netip.AddrPort
 	return d.DialContext(ctx, network, remote.String())
 }
 
+// probeable reports whether the checker may probe observed for a request
+// that arrived on local. The kernel already drops datagrams whose source is
+// one of the host's own, loopback or multicast addresses when they come from
+// outside; this holds even where it would not: no probe goes to the
+// checker's own address, to loopback unless the request came over loopback,
+// or to an address that is no single host's.
+func probeable(local, observed netip.Addr) bool {
+	local, observed = local.Unmap(), observed.Unmap()
+	switch {
+	case !observed.IsValid(), observed.IsUnspecified(), observed.IsMulticast(),
+		observed == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return false
+	case observed.IsLoopback() || local.IsLoopback():
+		return observed.IsLoopback() && local.IsLoopback()
+	}
+	return observed != local
+}
+
 // probe tests r.port on the observed address's IP and returns the verdict.
 // local is the address the request arrived on, so the probe leaves from the
 // checker's public address.
 func (s *Server) probe(local, observed netip.AddrPort, r request) Code {
+	if !probeable(local.Addr(), observed.Addr()) {
+		s.stats.bad.Add(1)
+		return CodeBad
+	}
 	s.stats.probes.Add(1)
 	ctx, cancel := context.WithTimeout(s.ctx, orDur(s.ProbeTimeout, DefaultProbeTimeout))
 	defer cancel()

@@ -88,6 +88,7 @@ type Server struct {
 	stats   counters
 	hasAlt  bool
 	primary netip.AddrPort
+	flights map[flightKey]struct{} // UDP requests being probed (guarded by mu)
 }
 
 type udpSocket struct {

@@ -306,3 +306,63 @@ func TestServerZeroValue(t *testing.T) {
 		}
 	}
 }
+
+func TestProbeable(t *testing.T) {
+	tests := []struct {
+		local, observed string
+		want            bool
+	}{
+		{"203.0.113.1", "198.51.100.7", true},
+		{"2001:db8::1", "2001:db8:1::7", true},
+		{"127.0.0.1", "127.0.0.3", true},             // a checker on loopback, for tests
+		{"::ffff:203.0.113.1", "198.51.100.7", true}, // dual-stack socket
+		{"203.0.113.1", "203.0.113.1", false},        // the checker itself
+		{"203.0.113.1", "127.0.0.1", false},          // loopback from outside
+		{"127.0.0.1", "203.0.113.9", false},          // outside via loopback
+		{"203.0.113.1", "0.0.0.0", false},
+		{"203.0.113.1", "255.255.255.255", false},
+		{"203.0.113.1", "224.0.0.1", false},
+		{"2001:db8::1", "ff02::1", false},
+		{"2001:db8::1", "::1", false},
+	}
+	for _, tc := range tests {
+		if got := probeable(netip.MustParseAddr(tc.local), netip.MustParseAddr(tc.observed)); got != tc.want {
+			t.Errorf("probeable(%s, %s) = %v", tc.local, tc.observed, got)
+		}
+	}
+}
+
+// TestServerUDPRepeatWhileProbing: a client's repeats of a UDP request that
+// arrive while its probe is under way cause no second probe.
+func TestServerUDPRepeatWhileProbing(t *testing.T) {
+	s := &Server{Burst: 10, ProbeTimeout: 2 * time.Second}
+	startServer(t, s)
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	port := uint16(silent.LocalAddr().(*net.UDPAddr).Port)
+	ctl, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	req := appendRequest(nil, request{proto: UDP, port: port, nonce: Nonce{3}})
+	dst := net.UDPAddrFromAddrPort(s.LocalAddr())
+	for range 3 {
+		ctl.WriteTo(req, dst)
+	}
+	ctl.SetReadDeadline(time.Now().Add(testTimeout))
+	buf := make([]byte, 64)
+	n, _, err := ctl.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := mustAnswer(t, buf[:n]); a.code != CodeNoAnswer {
+		t.Fatalf("verdict %v", a.code)
+	}
+	if st := s.Stats(); st.Probes != 1 || st.Requests != 3 {
+		t.Fatalf("%d probes for %d copies of one request", st.Probes, st.Requests)
+	}
+}

@@ -42,8 +42,15 @@ func (s *Server) readLoop(i int) {
 // Every answer is AnswerSize bytes, sent only for a datagram at least that
 // large, and a probe adds ProbeSize to a request of RequestSize, which is
 // more than both.
+//
+// A client repeats its datagram until the answer comes, and a probe can take
+// longer than the client's interval; a repeat that arrives while its probe
+// is in flight is dropped, so that it costs neither a token nor a probe.
 func (s *Server) serveUDPRequest(u *udpSocket, pkt []byte, src netip.AddrPort) {
 	s.stats.requests.Add(1)
+	if len(pkt) == RequestSize && s.inFlight(flightKey{src, Nonce(pkt[12:28])}) {
+		return
+	}
 	if ok, _ := s.lim.allow(src.Addr(), time.Now()); !ok {
 		s.stats.limited.Add(1)
 		return
@@ -68,14 +75,39 @@ func (s *Server) serveUDPRequest(u *udpSocket, pkt []byte, src netip.AddrPort) {
 		s.sendUDP(u, appendAnswer(nil, a), src)
 		return
 	}
+	k := flightKey{src, r.nonce}
+	s.mu.Lock()
+	if s.flights == nil {
+		s.flights = make(map[flightKey]struct{})
+	}
+	s.flights[k] = struct{}{}
+	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.probeForDatagram(u, src, r, a)
+}
+
+// flightKey names a UDP request whose probe is under way.
+type flightKey struct {
+	src   netip.AddrPort
+	nonce Nonce
+}
+
+func (s *Server) inFlight(k flightKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.flights[k]
+	return ok
 }
 
 // probeForDatagram probes for a UDP request and sends the answer.
 func (s *Server) probeForDatagram(u *udpSocket, src netip.AddrPort, r request, a answer) {
 	defer s.wg.Done()
 	defer s.release()
+	defer func() {
+		s.mu.Lock()
+		delete(s.flights, flightKey{src, r.nonce})
+		s.mu.Unlock()
+	}()
 	s.stats.udpOut.Add(ProbeSize)
 	a.code = s.probe(u.local, src, r)
 	s.sendUDP(u, appendAnswer(nil, a), src)
