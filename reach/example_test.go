@@ -80,3 +80,20 @@ func freeLocalPort() uint16 {
 	defer ln.Close()
 	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }
+
+// A checker as a program would embed it: serve until interrupted. Run it on a
+// public host with port 3478 open for TCP and UDP; this is what
+// `upnpmap checkd` does.
+func ExampleServer_ListenAndServe() {
+	ctx, stop := context.WithCancel(context.Background()) // e.g. signal.NotifyContext
+	defer stop()
+	srv := &reach.Server{
+		Addr:      ":3478",
+		Rate:      2, // per source and second, after a burst of 10
+		Burst:     10,
+		MaxProbes: 128,
+	}
+	if err := srv.ListenAndServe(ctx); err != nil {
+		fmt.Println(err)
+	}
+}
