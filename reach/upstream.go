@@ -63,3 +63,6 @@ func CompareExternal(observed, routerExternal netip.Addr) NAT {
 	}
 	return NATUpstream
 }
+
+// MarshalText writes the name, so that JSON shows "UPSTREAM_NAT".
+func (n NAT) MarshalText() ([]byte, error) { return []byte(n.String()), nil }

@@ -1,6 +1,7 @@
 package reach
 
 import (
+	"encoding/json"
 	"net/netip"
 	"testing"
 )
@@ -39,3 +40,13 @@ func TestCompareExternal(t *testing.T) {
 }
 
 func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestMarshalText(t *testing.T) {
+	b, err := json.Marshal(struct {
+		V Verdict
+		N NAT
+	}{NothingListening, NATUpstream})
+	if err != nil || string(b) != `{"V":"nothing-listening","N":"UPSTREAM_NAT"}` {
+		t.Fatalf("%s %v", b, err)
+	}
+}

@@ -69,3 +69,6 @@ type Result struct {
 
 // Open reports whether some family is open.
 func (r Result) Open() bool { return r.IPv4.Verdict == Open || r.IPv6.Verdict == Open }
+
+// MarshalText writes the verdict's name, so that JSON shows "open".
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
