@@ -147,7 +147,8 @@ func (s *Server) AltLocalAddr() netip.AddrPort {
 	return s.udp[3].local
 }
 
-// Start binds the sockets and starts serving in the background.
+// Start binds the sockets and starts serving in the background. A Server
+// starts once: after a failed Start or a Close, make a new one.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
