@@ -116,6 +116,18 @@ func TestSTUNRFC5780(t *testing.T) {
 		}
 	}
 
+	// miniupnpd's STUN client speaks RFC 3489: no magic cookie, CHANGE-REQUEST
+	// in each of its four requests. It gets MAPPED-ADDRESS from the changed
+	// address, and no RFC 5780 attributes.
+	var classic stunTxID
+	copy(classic[:], "miniupnpd-3489-!")
+	req = appendSTUNHeader(nil, stunBindingRequest, classic)
+	req = finishSTUN(append(req, attr(attrChangeRequest, []byte{0, 0, 0, changeIPFlag | changePortFlag})...), 0)
+	b, from = stunAsk(t, pc, primary, req)
+	if r, err = parseSTUNResponse(b, classic); err != nil || from != alt || r.mapped != me || r.other.IsValid() {
+		t.Errorf("RFC 3489 change request: from %v, %+v %v", from, r, err)
+	}
+
 	// RESPONSE-PORT: the answer goes to another port of the same IP, and
 	// only when the request is at least as big as the answer.
 	other, err := net.ListenPacket("udp", "127.0.0.1:0")
