@@ -243,7 +243,9 @@ func printCheckTable(w io.Writer, r reach.Result) error {
 	}{{"IPv4", r.IPv4}, {"IPv6", r.IPv6}} {
 		seen := "-"
 		if f.o.Observed.IsValid() {
-			seen = f.o.Observed.String()
+			// The address alone: the port is the request's source port,
+			// which means nothing to people (--json has it).
+			seen = f.o.Observed.Addr().String()
 		}
 		note := strings.ReplaceAll(verdictNote(f.o), "\n", " ")
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.name, f.o.Verdict, seen, note)

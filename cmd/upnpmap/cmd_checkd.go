@@ -15,10 +15,11 @@ import (
 
 const checkdUsage = `Usage: upnpmap checkd [flags]
 
-Run a reachability checker (and STUN server) for ` + "`upnpmap check`" + `, on a
-public host. It only ever probes back to the address a request came from, limits
-each source, and never sends more over UDP than it received. It serves until
-interrupted. Open its port, TCP and UDP, in the host's firewall.
+Run a reachability checker (and STUN server) for ` + "`upnpmap check`" + `, on
+a public host. It only ever probes back to the address a request came from,
+limits each source, and keeps UDP answers no bigger than requests (no
+amplification). It serves until interrupted. Open its port, TCP and UDP, in
+the host's firewall.
 
 Flags:
 `
