@@ -17,9 +17,9 @@ const checkdUsage = `Usage: upnpmap checkd [flags]
 
 Run a reachability checker (and STUN server) for ` + "`upnpmap check`" + `, on
 a public host. It only ever probes back to the address a request came from,
-limits each source, and keeps UDP answers no bigger than requests (no
-amplification). It serves until interrupted. Open its port, TCP and UDP, in
-the host's firewall.
+limits each source, and sends no UDP answer bigger than its request (plain
+STUN answers excepted: 44 bytes at most). It serves until interrupted. Open its
+port, TCP and UDP, in the host's firewall.
 
 Flags:
 `
