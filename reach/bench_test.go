@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // BenchmarkServerCheck measures the checks per second one checker serves on
@@ -98,4 +99,17 @@ func BenchmarkServerSTUN(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "answers/s")
+}
+
+// BenchmarkLimiterNewSource measures what each new source costs the rate
+// limiter's table (bounded by MaxSources): its memory is B/op.
+func BenchmarkLimiterNewSource(b *testing.B) {
+	l := limiter{rate: 1, burst: 5, maxSources: 1 << 30}
+	now := time.Now()
+	b.ReportAllocs()
+	i := uint32(0)
+	for b.Loop() {
+		i++
+		l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), now)
+	}
 }
