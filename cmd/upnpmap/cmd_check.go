@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -127,7 +128,7 @@ func (c *checkCLI) client() *reach.Client {
 func (c *checkCLI) run(ctx context.Context, stdout, stderr io.Writer, port uint16) (int, error) {
 	rc := c.client()
 	if c.verbose {
-		rc.Logger = newVerboseLogger(stderr, time.Now())
+		rc.Logger = debugLogger(stderr)
 	}
 	proto := reach.TCP
 	if c.udp {
@@ -156,6 +157,13 @@ func (c *checkCLI) run(ctx context.Context, stdout, stderr io.Writer, port uint1
 		return checkExitUnreachable, nil
 	}
 	return exitOK, nil
+}
+
+// debugLogger is -v's logger for check and checkd: every step, as text, on
+// w. (Kept here, not shared with the other commands' logger, so that these
+// two commands do not depend on how the rest of the CLI logs.)
+func debugLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // explainCheck adds the fix to a checker failure.

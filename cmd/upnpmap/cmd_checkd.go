@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/upnpmap/upnpmap/reach"
@@ -62,7 +61,7 @@ func checkdMain(ctx context.Context, stdout, stderr io.Writer, args []string) in
 		return exitUsage
 	}
 	if c.verbose {
-		c.srv.Logger = newVerboseLogger(stderr, time.Now())
+		c.srv.Logger = debugLogger(stderr)
 	} else {
 		c.srv.Logger = slog.New(slog.DiscardHandler)
 	}
