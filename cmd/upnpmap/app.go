@@ -49,6 +49,12 @@ func (a *app) run(ctx context.Context, args []string) int {
 		name = "version"
 	case "":
 		return a.usageError(nil, fmt.Errorf("no command after %s", strings.Join(globals, " ")), jsonOut)
+	case "check":
+		// check and checkd have their own flag sets: they talk to a checker,
+		// not to a router, so the network flags do not apply.
+		return checkMain(ctx, a.stdout, a.stderr, append(globals, rest...))
+	case "checkd":
+		return checkdMain(ctx, a.stdout, a.stderr, append(globals, rest...))
 	}
 	cmd := lookupCommand(name)
 	if cmd == nil {
@@ -155,6 +161,12 @@ func (a *app) help(args []string) int {
 	if args[0] == "--man" {
 		fmt.Fprint(a.stdout, manPage())
 		return exitOK
+	}
+	switch args[0] {
+	case "check":
+		return checkMain(context.Background(), a.stdout, a.stderr, []string{"--help"})
+	case "checkd":
+		return checkdMain(context.Background(), a.stdout, a.stderr, []string{"--help"})
 	}
 	cmd := lookupCommand(args[0])
 	if cmd == nil {

@@ -19,7 +19,7 @@ import (
 // checkExitUnreachable is `upnpmap check`'s exit code when the checker
 // answered but no family is open. (0: open; 1: usage or local failure; 4:
 // the checker is down, slow or speaks garbage.)
-const checkExitUnreachable = 5
+const checkExitUnreachable = exitUnreachable
 
 // checkUsage is `upnpmap check`'s help text.
 const checkUsage = `Usage: upnpmap check PORT --checker HOST[:PORT] [flags]

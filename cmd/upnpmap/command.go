@@ -155,6 +155,8 @@ func rootHelp() string {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.shortUsage(), c.summary)
 	}
+	fmt.Fprintf(&b, "  %-*s  %s\n", width, "check PORT --checker HOST", "is PORT reachable from outside? (asks a checker you run)")
+	fmt.Fprintf(&b, "  %-*s  %s\n", width, "checkd", "run a reachability checker and STUN server on a public host")
 	fs := pflag.NewFlagSet("upnpmap", pflag.ContinueOnError)
 	fs.SortFlags = false
 	networkFlags(fs, defaultOptions())
@@ -162,7 +164,7 @@ func rootHelp() string {
 	b.WriteString("\nCommon flags:\n")
 	b.WriteString(fs.FlagUsagesWrapped(helpWidth))
 	b.WriteString("Exit codes: 0 ok, 1 usage, 2 no gateway found, 3 the router refused, 4 timeout,\n")
-	b.WriteString("5 unusable UPnP device. 'upnpmap help COMMAND' shows its flags and examples.\n")
+	b.WriteString("5 unusable UPnP device, 6 not reachable (check). 'upnpmap help COMMAND' shows its flags\nand examples.\n")
 	return b.String()
 }
 

@@ -20,6 +20,9 @@ const (
 	exitRefused   = 3 // the router answered, and said no (any result code, known or not)
 	exitTimeout   = 4 // the router was found (or answered something) but did not answer in time
 	exitUnusable  = 5 // a UPnP device answered, but its description is unusable or offers no port mapping
+	// exitUnreachable: `upnpmap check` got an answer from the checker, and no
+	// address family was reachable.
+	exitUnreachable = 6
 )
 
 // class is a failure class: one cause, one exit code, one kind of advice.

@@ -57,6 +57,7 @@ func manPage() string {
 		{exitRefused, "the router answered and said no: any NAT\\-PMP, PCP or UPnP result code, known or not (the message quotes it)"},
 		{exitTimeout, "the router answered something, then stopped answering in time"},
 		{exitUnusable, "a UPnP device answered, but its description is too big, malformed, or offers no port\\-mapping service"},
+		{exitUnreachable, "check: the checker answered, and the port was not reachable from outside"},
 	} {
 		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", e.code, e.what)
 	}
