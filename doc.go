@@ -89,11 +89,11 @@
 // # Robustness
 //
 // Whatever a router or a LAN host says, a Client cannot storm a router:
-// every exchange with one gateway passes a governor (a burst of 10, then 2
-// a second; the first Map and the Close of each mapping are exempt). Resets
-// are coalesced per gateway — one reset re-creates each mapping once — and
-// resets that keep coming are backed off (1, 2, 4 s … up to the renewal
-// interval) and reported once as Unstable. A signal only ever brings a
+// every exchange with one gateway passes a governor (a small burst, then a
+// low steady rate; the first Map and the Close of each mapping are exempt).
+// Resets are coalesced per gateway — one reset re-creates each mapping once
+// — and resets that keep coming are backed off exponentially, up to the
+// renewal interval, and reported once as Unstable. A signal only ever brings a
 // renewal earlier. A NAT-PMP or PCP request the gateway denied is not sent
 // again for a while (miniupnpd stalls for everyone on one). Router text
 // reaches errors, events and logs capped and stripped of control and bidi
