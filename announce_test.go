@@ -167,9 +167,15 @@ func TestGatewayAnnouncementFlood(t *testing.T) {
 				t.Fatalf("the mapping is gone from the router after the flood: %+v", gw.Mappings())
 			}
 			// Map, then renewals every 4 s or so, and a confirmation (and a
-			// renewal) per stretch of the flood: far less than one request
-			// a second, where the flood once drew 137.
-			if most := 3 + int(elapsed/time.Second); n > most {
+			// renewal) per stretch of the flood (a loaded host that stalls
+			// the flood makes more stretches): at most one exchange a
+			// second (NAT-PMP's are two requests), where the flood once
+			// drew 137 requests a second.
+			perExchange := 1
+			if method == NATPMP {
+				perExchange = 2
+			}
+			if most := 3 + perExchange*int(elapsed/time.Second); n > most {
 				t.Fatalf("%d %s requests in %v of flood, want at most %d", n, method, elapsed, most)
 			}
 		})

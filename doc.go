@@ -76,11 +76,28 @@
 // announcement) counts for the whole gateway: the mappings of both are
 // re-created at once and UPnP mappings are checked. Announcements of either
 // protocol are read whichever methods are enabled (miniupnpd announces its
-// start with a PCP ANNOUNCE alone), and each one makes every mapping renew
-// or check at once. The epoch check allows the RFCs' slack, so it needs as
-// much history: a gateway whose epoch was still within that slack when we
-// last heard from it and that restarts at once looks unchanged; the renewal
-// re-creates the mapping anyway (reported as Renewed, not Restored).
+// start with a PCP ANNOUNCE alone). Any LAN host can send one with the
+// gateway's address, so an announcement is a hint: each burst of them is
+// confirmed once, by one unicast request to the gateway (NAT-PMP's external
+// address request, or a PCP ANNOUNCE) after RFC 6887's random delay; then
+// every mapping renews or checks at once, or is re-created when the
+// confirmation shows a reset. The epoch check allows the RFCs' slack, so it
+// needs as much history: a gateway whose epoch was still within that slack
+// when we last heard from it and that restarts at once looks unchanged; the
+// renewal re-creates the mapping anyway (reported as Renewed, not Restored).
+//
+// # Robustness
+//
+// Whatever a router or a LAN host says, a Client cannot storm a router:
+// every exchange with one gateway passes a governor (a small burst, then a
+// low steady rate; the first Map and the Close of each mapping are exempt).
+// Resets are coalesced per gateway — one reset re-creates each mapping once
+// — and resets that keep coming are backed off exponentially, up to the
+// renewal interval, and reported once as Unstable. A signal only ever brings a
+// renewal earlier. A NAT-PMP or PCP request the gateway denied is not sent
+// again for a while (miniupnpd stalls for everyone on one). Router text
+// reaches errors, events and logs capped and stripped of control and bidi
+// characters.
 //
 // Close deletes the mapping within Client.CloseTimeout and stops the
 // goroutine; Detach stops renewing and leaves the mapping on the router for

@@ -61,3 +61,33 @@ func TestGatewayBackwardsEpochNoStorm(t *testing.T) {
 		}
 	}
 }
+
+// TestResetGateBackoff: one reset makes one round at once; resets that keep
+// coming join the planned round or start the next one no sooner than the
+// backoff (1, 2, 4 s …, capped at the renewal interval); the third round
+// of a streak says Unstable, once; a quiet spell starts a new streak.
+func TestResetGateBackoff(t *testing.T) {
+	var r resetGate
+	t0 := time.Unix(1_000_000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	for i, step := range []struct {
+		now      time.Time
+		at       time.Time
+		newRound bool
+		unstable bool
+	}{
+		{ms(0), ms(0), true, false},         // a reset: a round now
+		{ms(10), ms(1000), true, false},     // seen again by the round: next round after 1 s
+		{ms(20), ms(1000), false, false},    // joins the planned round
+		{ms(1010), ms(3000), true, true},    // after 2 s more; third round: unstable
+		{ms(3010), ms(6000), true, false},   // 4 s, capped at the 3 s renewal interval
+		{ms(6010), ms(9000), true, false},   // 3 s again
+		{ms(30000), ms(30000), true, false}, // quiet for long: a new streak, at once
+	} {
+		at, newRound, unstable := r.admit(step.now, 3*time.Second)
+		if !at.Equal(step.at) || newRound != step.newRound || unstable != step.unstable {
+			t.Fatalf("step %d at +%v: round at +%v new %v unstable %v; want +%v %v %v", i, step.now.Sub(t0),
+				at.Sub(t0), newRound, unstable, step.at.Sub(t0), step.newRound, step.unstable)
+		}
+	}
+}
