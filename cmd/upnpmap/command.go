@@ -147,7 +147,7 @@ func (c *command) helpText() string {
 func rootHelp() string {
 	var b strings.Builder
 	b.WriteString("upnpmap opens ports on your router (PCP, NAT-PMP, UPnP IGD) and relays traffic.\n")
-	b.WriteString("Usage: upnpmap COMMAND [ARGS] [flags]\n\n")
+	b.WriteString("Usage: upnpmap COMMAND [ARGS] [flags]\n")
 	width := 0
 	for _, c := range commands {
 		width = max(width, len(c.shortUsage()))
@@ -155,8 +155,7 @@ func rootHelp() string {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.shortUsage(), c.summary)
 	}
-	fmt.Fprintf(&b, "  %-*s  %s\n", width, "check PORT --checker HOST", "is PORT reachable from outside? (asks a checker you run)")
-	fmt.Fprintf(&b, "  %-*s  %s\n", width, "checkd", "run a reachability checker and STUN server on a public host")
+	fmt.Fprintf(&b, "  %-*s  %s\n", width, "check PORT --checker HOST", "is PORT open from outside? (checkd: the checker)")
 	fs := pflag.NewFlagSet("upnpmap", pflag.ContinueOnError)
 	fs.SortFlags = false
 	networkFlags(fs, defaultOptions())
@@ -164,7 +163,7 @@ func rootHelp() string {
 	b.WriteString("\nCommon flags:\n")
 	b.WriteString(fs.FlagUsagesWrapped(helpWidth))
 	b.WriteString("Exit codes: 0 ok, 1 usage, 2 no gateway found, 3 the router refused, 4 timeout,\n")
-	b.WriteString("5 unusable UPnP device, 6 not reachable (check). 'upnpmap help COMMAND' shows its flags\nand examples.\n")
+	b.WriteString("5 unusable UPnP device, 6 not reachable (check). See 'upnpmap help COMMAND'.\n")
 	return b.String()
 }
 
