@@ -100,10 +100,16 @@ func TestUDPCapEvictsQuietest(t *testing.T) {
 		t.Fatal(got, err)
 	}
 	// The talker speaks after each step of the flood, so it is never the
-	// quietest for long; fewer than cap-1 newcomers arrive in between.
+	// quietest for long; fewer than cap-1 newcomers arrive in between. Each
+	// newcomer waits for its answer, so that its session's activity is
+	// stamped before the talker's next exchange.
 	for done := 0; done < flood; {
 		n := min(cap/2, flood-done)
-		udpFlood(t, r, "127.0.0.1", addr, n)
+		for i := 0; i < n; i++ {
+			if _, got, err := exchange(udpClient(t, "udp", addr), "newcomer", 5*time.Second); got != "newcomer" {
+				t.Fatalf("newcomer %d: %q, %v", done+i, got, err)
+			}
+		}
 		done += n
 		again, got, err := exchange(talker, "still here", 5*time.Second)
 		if got != "still here" || again != src {
