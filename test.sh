@@ -228,7 +228,8 @@ demo() {
   out=$(run_isolated go run ./cmd/upnpmap demo) || fail=1
   echo "$out"
   for want in discover add list delete; do
-    echo "$out" | grep -qi "$want" || { echo "demo output lacks '$want'"; fail=1; }
+    # A here-string, not a pipe: under pipefail, grep -q quitting early fails the echo (SIGPIPE).
+    grep -qi "$want" <<<"$out" || { echo "demo output lacks '$want'"; fail=1; }
   done
   return $fail
 }
@@ -237,7 +238,7 @@ demo() {
 # checksums verify, every binary is static and trimmed and for the system its name says, and the one
 # for this machine runs.
 release() {
-  local dir fail=0 targets=${RELEASE_TARGETS:-linux/amd64 linux/armv6} f info goos arch v=test-0.0.0
+  local dir fail=0 targets=${RELEASE_TARGETS:-linux/amd64 linux/armv6} f info goos arch out v=test-0.0.0
   [ "$targets" = all ] && targets=
   dir=$(mktemp -d) || return 1
   # shellcheck disable=SC2086 # the targets are words
@@ -253,9 +254,10 @@ release() {
   done
   f="$dir/upnpmap-$v-$(go env GOOS)-$(go env GOARCH)"
   if [ -x "$f" ]; then
-    "$f" version || fail=1
+    out=$("$f" version) || fail=1
+    echo "$out"
     # The release version reaches `upnpmap version` once the CLI reads main.releaseVersion.
-    if grep -q 'releaseVersion' cmd/upnpmap/*.go && ! "$f" version | grep -qF "$v"; then
+    if grep -q 'releaseVersion' cmd/upnpmap/*.go && ! grep -qF "$v" <<<"$out"; then
       echo "upnpmap version does not print the release version $v"; fail=1
     fi
   fi

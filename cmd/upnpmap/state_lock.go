@@ -16,10 +16,13 @@ import (
 // the old holder still works, and two holders lose records again.
 
 const (
-	// stateLockTimeout bounds how long a process waits for another to finish
-	// its update. An update takes milliseconds; a holder that keeps the lock
-	// this long is stuck, and waiting on would hang the command.
-	stateLockTimeout = 10 * time.Second
+	// stateLockTimeout bounds how long a process waits for the others to
+	// finish their updates. One update takes milliseconds, up to a few
+	// hundred on a slow SD card (two fsyncs), and a script may start dozens
+	// of upnpmap at once; giving up loses a record, waiting longer only
+	// delays a command whose lock holder is stopped (Ctrl-Z), so the bound is
+	// generous.
+	stateLockTimeout = 30 * time.Second
 	// stateLockPoll is the pause between two attempts to take the lock. The
 	// attempts do not block, so that the wait stays bounded on every system.
 	stateLockPoll = 5 * time.Millisecond
