@@ -30,14 +30,23 @@ type versionJSON struct {
 }
 
 // buildVersion reads what the Go toolchain stamped into the binary.
+// releaseVersion is set by scripts/release.sh with -ldflags "-X
+// main.releaseVersion=V": a release build carries its version even though
+// -trimpath and a build outside a module download leave the build info's
+// main version as "(devel)".
+var releaseVersion string
+
 func buildVersion() versionJSON {
 	v := versionJSON{Version: "(devel)", Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	bi, ok := debug.ReadBuildInfo()
+	switch {
+	case releaseVersion != "":
+		v.Version = releaseVersion
+	case ok && bi.Main.Version != "":
+		v.Version = bi.Main.Version
+	}
 	if !ok {
 		return v
-	}
-	if bi.Main.Version != "" {
-		v.Version = bi.Main.Version
 	}
 	for _, s := range bi.Settings {
 		switch s.Key {
