@@ -31,7 +31,7 @@ nothing listens on the local port, upnpmap holds it and answers the probe
 itself, so the path is proven before the application starts. There is no
 default checker: nothing is contacted unless you name it.
 
-Exit codes: 0 open, 1 usage, 4 checker down or slow, 5 not reachable.
+Exit codes: 0 open, 1 usage, 4 checker down or slow, 6 not reachable.
 
 Flags:
 `
