@@ -1,10 +1,10 @@
 //go:build linux && labpending
 
-// This test waits for the library's side of issue 19 item 6 (the root
-// package never sends a NAT-PMP or PCP request for a denied port twice in a
-// row). On main before that change it fails: a Map sends the MAP for port
-// 22 three times by NAT-PMP and twice by PCP within a second. Once that change
-// is merged, remove "&& labpending" above so that the lab stage runs it.
+// This test waits for the library's side of issue 19 item 6 (the natpmp
+// and pcp packages never send a request for a denied port twice in a row).
+// Before that change it fails: a Map sent the MAP for port 22 three times
+// by NAT-PMP and twice by PCP within a second. Once that change is in the
+// tree, remove "&& labpending" above so that the lab stage runs it.
 
 package labtest
 
@@ -21,7 +21,8 @@ import (
 // queues another 45 s. So a Map for a denied internal port (22 here; the lab
 // allows 1024-65535) must send its MAP request once, not retransmit it. The
 // requests are counted at the router (an nft counter on its input path
-// matching the MAP for internal port 22), not by the client's own account.
+// matching a MAP with a lifetime for internal port 22), not by the client's
+// own account.
 // The stalled daemon is killed at the end, as the lab's Close could not stop
 // it politely.
 func TestDeniedPortSentOnce(t *testing.T) {
@@ -29,11 +30,14 @@ func TestDeniedPortSentOnce(t *testing.T) {
 	for _, tc := range []struct {
 		method, match string
 	}{
-		// NAT-PMP: version 0; the internal port at payload bytes 4-5.
-		{"natpmp", "udp dport 5351 @th,64,8 0 @th,96,16 22"},
-		// PCP: version 2, opcode MAP (1); the internal port at bytes 40-41
-		// (24-byte header, 12-byte nonce, protocol, 3 reserved).
-		{"pcp", "udp dport 5351 @th,64,8 2 @th,72,8 1 @th,384,16 22"},
+		// NAT-PMP: version 0; the internal port at payload bytes 4-5, the
+		// lifetime at 8-11 (0 is a delete, which does not stall).
+		{"natpmp", "udp dport 5351 @th,64,8 0 @th,96,16 22 @th,128,32 != 0"},
+		// PCP: version 2, opcode MAP (1), the lifetime at bytes 4-7 (0: a
+		// delete, which upnpmap sends after an unanswered MAP); the
+		// internal port at bytes 40-41 (24-byte header, 12-byte nonce,
+		// protocol, 3 reserved).
+		{"pcp", "udp dport 5351 @th,64,8 2 @th,72,8 1 @th,96,32 != 0 @th,384,16 22"},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
 			t.Parallel()
