@@ -147,6 +147,9 @@ func testRouterConfig(t *testing.T, rc routerConfig) {
 		if !slices.Contains(m.Is, rc.otherIs) {
 			t.Errorf("Map for %v: %s matches %v; want Err%s", lan2, m.Err, m.Is, rc.otherIs)
 		}
+		if slices.Contains(m.Is, "Timeout") {
+			t.Errorf("Map for %v: a definite refusal reported as a timeout: %s (matches %v)", lan2, m.Err, m.Is)
+		}
 		wantClosed(t, ctx, lab, "tcp", otherExt)
 		wantForward(t, ctx, lab, netlab.Forward{Protocol: "tcp", ExternalPort: otherPort, Internal: other}, false)
 	case !otherMapped:

@@ -1,10 +1,9 @@
-//go:build linux && labpending
+//go:build linux
 
-// This test waits for the library's side of issue 19 item 6 (the natpmp
-// and pcp packages never send a request for a denied port twice in a row).
-// Before that change it fails: a Map sent the MAP for port 22 three times
-// by NAT-PMP and twice by PCP within a second. Once that change is in the
-// tree, remove "&& labpending" above so that the lab stage runs it.
+// This test pins the library's side of issue 19 item 6 (the natpmp and pcp
+// packages never send a request for a denied port twice in a row). Before
+// that change it failed: a Map sent the MAP for port 22 three times by
+// NAT-PMP and twice by PCP within a second.
 
 package labtest
 
