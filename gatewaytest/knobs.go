@@ -97,6 +97,7 @@ func (g *Gateway) Reboot() {
 		return
 	}
 	g.st.table.remove(func(*Mapping) bool { return true }, ByReboot)
+	g.removePinholes(func(*Pinhole) bool { return true }, ByReboot)
 	g.st.origin = g.cfg.Now()
 	g.st.boots++
 	if g.http != nil {
@@ -110,10 +111,14 @@ func (g *Gateway) Reboot() {
 			g.goHTTP(g.http)
 		}
 	}
+	old6 := g.rebootHTTP6()
 	g.startAnnounce()
 	g.mu.Unlock()
 	if old != nil {
 		old.srv.Close()
+	}
+	if old6 != nil {
+		old6.srv.Close()
 	}
 }
 
