@@ -85,10 +85,10 @@ func (g *Gateway) AddMapping(m Mapping) {
 	g.st.table.add(&m, Manual)
 }
 
-// Reboot simulates a router restart: the table is lost, the epoch starts
-// again from 0, the HTTP server moves to a new port (the old one refuses
-// connections, as miniupnpd's does after a restart), and announcements go to
-// Config.AnnounceTo. The knobs are kept.
+// Reboot simulates a router restart: the table and the pinholes are lost,
+// the epoch starts again from 0, the HTTP servers (IPv4 and [::1]) move to
+// new ports (the old ones refuse connections, as miniupnpd's does after a
+// restart), and announcements go to Config.AnnounceTo. The knobs are kept.
 func (g *Gateway) Reboot() {
 	var old *httpSrv
 	g.mu.Lock()
