@@ -79,7 +79,8 @@ type Config struct {
 	// as measured in the lab; see research/miniupnpd-lab.md) that the
 	// individual knobs below describe: SecureModeConflict,
 	// PCPDeleteMissingNoResources, IgnorePreferFailure and
-	// DeleteMissingSucceeds. Without it the gateway follows the
+	// DeleteMissingSucceeds, and for pinholes PinholeStrict (its policy)
+	// and PinholeGoneAs402. Without it the gateway follows the
 	// specifications. Lower-case protocols are accepted either way, as
 	// miniupnpd accepts them.
 	Miniupnpd bool
@@ -247,6 +248,8 @@ func (cfg Config) withDefaults() Config {
 		cfg.PCPDeleteMissingNoResources = true
 		cfg.IgnorePreferFailure = true
 		cfg.DeleteMissingSucceeds = true
+		cfg.PinholeStrict = true
+		cfg.PinholeGoneAs402 = true
 	}
 	if !cfg.IPv6Host.IsValid() {
 		cfg.IPv6Host = DefaultIPv6Host

@@ -332,3 +332,13 @@ func TestHTTP6(t *testing.T) {
 		t.Errorf("UPnP disabled, HTTPAddr6 = %v", g.HTTPAddr6())
 	}
 }
+
+// Config.Miniupnpd brings miniupnpd's pinhole behaviour: its policy (606
+// for another host) and 402 for a UniqueID it no longer holds.
+func TestPinholeMiniupnpd(t *testing.T) {
+	g := New(t, Config{IPv6: true, Miniupnpd: true})
+	mustFault(t, "for another host", fwCall("AddPinhole", addPinholeArgs("2001:db8:77::99", 8080, 6, 60)...).do(t, g), 606)
+	id := addPinhole(t, g, 8080, 60)
+	mustOK(t, "DeletePinhole", fwCall("DeletePinhole", idArg(id)).do(t, g))
+	mustFault(t, "DeletePinhole again", fwCall("DeletePinhole", idArg(id)).do(t, g), 402)
+}
