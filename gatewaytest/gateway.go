@@ -152,9 +152,9 @@ type Config struct {
 	// that Config.PinholeStrict compares with AddPinhole's InternalClient.
 	// Default DefaultIPv6Host (2001:db8:77::20).
 	IPv6Host netip.Addr
-	// MaxPinholes bounds the open IPv6 pinholes, UPnP and PCP together;
-	// AddPinhole beyond it fails with 701 PinholeSpaceExhausted. Default
-	// DefaultMaxPinholes.
+	// MaxPinholes bounds the open IPv6 pinholes, UPnP and PCP together:
+	// AddPinhole beyond it fails with 701 PinholeSpaceExhausted, a PCP MAP
+	// with NO_RESOURCES. Default DefaultMaxPinholes.
 	MaxPinholes int
 	// FirewallDisabled: GetFirewallStatus reports the IPv6 firewall off and
 	// every other WANIPv6FirewallControl action fails with 702

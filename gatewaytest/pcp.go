@@ -129,7 +129,7 @@ func (g *Gateway) pcpMap(r *pcpRequest, sender netip.Addr, now time.Time) (code 
 		t.renew(existing, PCP)
 		return PCPSuccess, netip.AddrPortFrom(extAddr, existing.ExternalPort), secs
 	}
-	if t.full() {
+	if t.full() || (pinhole && !isPeer && g.pinholeCount() >= g.cfg.MaxPinholes) {
 		return PCPNoResources, ext, 0
 	}
 

@@ -94,7 +94,7 @@ func (g *Gateway) removePinholes(drop func(*Pinhole) bool, by string) {
 	})
 }
 
-// pinholeByID returns the live UPnP pinhole id, or nil.
+// byID returns the live UPnP pinhole id, or nil.
 func (fw *firewall) byID(id uint16) *Pinhole {
 	for _, p := range fw.entries {
 		if p.UniqueID == id {

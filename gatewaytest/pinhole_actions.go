@@ -31,11 +31,16 @@ const (
 	codeProtocolWildcard          = 707
 	codeWildCardNotPermittedInSrc = 708
 	codeNoTrafficReceived         = 709
-	codeInvalidArgs               = 402
-	codeActionNotAuthorized       = 606
-	maxPinholeLeaseSecs           = 86400 // LeaseTime's allowed range is 1..86400
-	pinholeProtoWildcard          = 65535
-	minStrictPinholePort          = 1024 // PinholeStrict refuses ports below it
+	// Shared with every service (UDA 2.0).
+	codeInvalidArgs         = 402
+	codeActionNotAuthorized = 606
+)
+
+// Limits of the firewall's arguments.
+const (
+	maxPinholeLeaseSecs  = 86400 // LeaseTime's allowed range is 1..86400
+	pinholeProtoWildcard = 65535 // Protocol's wildcard
+	minStrictPinholePort = 1024  // PinholeStrict refuses ports below it
 )
 
 // firewallErrors names the firewall codes in faults. 703 and 704 mean other

@@ -154,8 +154,14 @@ func TestPinholeSpaceExhausted(t *testing.T) {
 		t.Fatalf("PCP MAP: %+v", r)
 	}
 	mustFault(t, "third pinhole", fwCall("AddPinhole", addPinholeArgs(host6, 8081, 6, 60)...).do(t, g), 701)
+	if r := parsePCPResp(t, c.roundTrip(pcpReq{opcode: 1, lifetime: 600, client: c.local(), nonce: nonce(2), proto: 6, internal: 9091}.bytes())); r.result != PCPNoResources {
+		t.Errorf("PCP MAP when full: result %d, want NO_RESOURCES", r.result)
+	}
 	// Renewing one that exists still works when full.
 	mustOK(t, "renewal when full", fwCall("AddPinhole", addPinholeArgs(host6, 8080, 6, 60)...).do(t, g))
+	if r := parsePCPResp(t, c.roundTrip(pcpReq{opcode: 1, lifetime: 600, client: c.local(), nonce: nonce(1), proto: 6, internal: 9090}.bytes())); r.result != PCPSuccess {
+		t.Errorf("PCP renewal when full: result %d", r.result)
+	}
 }
 
 func TestPinholeChanges(t *testing.T) {
