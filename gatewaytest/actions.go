@@ -37,6 +37,8 @@ func actionsFor(svc service) []string {
 		return cmnActions
 	case svc.name == "Layer3Forwarding":
 		return l3fActions
+	case svc.isFirewall():
+		return firewallActions
 	}
 	return nil
 }
@@ -67,6 +69,9 @@ func (g *Gateway) runAction(svc service, req *soapRequest, caller netip.Addr) ([
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.st.table.prune(c.now)
+	if svc.isFirewall() {
+		return g.runFirewall(c, req.action)
+	}
 	switch req.action {
 	case "AddPortMapping":
 		return g.addPortMapping(c)

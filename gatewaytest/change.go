@@ -26,8 +26,13 @@ type Change struct {
 	// protocol, Manual for AddMapping, ByExpiry or ByReboot.
 	By string
 	// Mapping is a copy of the entry after the change (before it, for
-	// Removed), with ExternalAddr filled in as Mappings does.
+	// Removed), with ExternalAddr filled in as Mappings does. A UPnP IPv6
+	// pinhole is reported as a Mapping too: Method UPnP, the internal
+	// address and port as external ones, RemoteHost its remote host.
 	Mapping Mapping
+	// PinholeID is the UniqueID of a UPnP pinhole (WANIPv6FirewallControl)
+	// and 0 for every other change. See Gateway.Pinholes.
+	PinholeID uint16
 }
 
 // emitter builds the table's change callback for cfg. The table calls it

@@ -124,7 +124,7 @@ func newIGDModel(cfg Config) *model {
 				services: []service{cmn},
 				devices: []*device{{
 					name: "WANConnectionDevice", version: v, udn: newUUID(), friendly: "WANConnectionDevice",
-					services: []service{conn},
+					services: withFirewall(cfg, conn),
 				}},
 			}},
 		},

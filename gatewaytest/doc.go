@@ -15,6 +15,20 @@
 // gateway's working table. Config.OnChange reports every change to the table
 // as it happens.
 //
+// IPv6: under IGD:2 the WANConnectionDevice also offers
+// WANIPv6FirewallControl:1 (at miniupnpd's /ctl/IP6FCtl), whose pinholes
+// Pinholes lists beside the IPv6 PCP MAPs, and Config.OnChange reports them
+// (Change.PinholeID). With Config.IPv6 the gateway also serves PCP and HTTP
+// on [::1] at ephemeral ports (PCPAddr6, HTTPAddr6, LocationURL6); Start
+// fails, naming [::1], on a host without IPv6 loopback. On loopback every
+// IPv6 request comes from ::1, which the gateway takes for Config.IPv6Host
+// (default 2001:db8:77::20): a PCP MAP from [::1] opens a pinhole for
+// IPv6Host, and AddPinhole names IPv6Host as its InternalClient (clients
+// refuse to send a loopback one). Knobs play the routers of the field:
+// FirewallDisabled (702), InboundPinholesDisallowed (703), PinholeStrict
+// (miniupnpd's 606 policy), PinholeGoneAs402, DeletePinhole606,
+// PCPv6Unsupported and PCPv6RenewNoResources (OPNsense).
+//
 // It is written from the specifications and imports none of this module's
 // clients, so that a client passing against it has agreed with an
 // independent reading of the protocols. Where the specifications leave room

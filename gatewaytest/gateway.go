@@ -79,7 +79,8 @@ type Config struct {
 	// as measured in the lab; see research/miniupnpd-lab.md) that the
 	// individual knobs below describe: SecureModeConflict,
 	// PCPDeleteMissingNoResources, IgnorePreferFailure and
-	// DeleteMissingSucceeds. Without it the gateway follows the
+	// DeleteMissingSucceeds, and for pinholes PinholeStrict (its policy)
+	// and PinholeGoneAs402. Without it the gateway follows the
 	// specifications. Lower-case protocols are accepted either way, as
 	// miniupnpd accepts them.
 	Miniupnpd bool
@@ -138,8 +139,51 @@ type Config struct {
 	// Start fails if the capture cannot be read or parsed.
 	Replay fs.FS
 
-	// IPv6 also serves PCP on [::1] at an ephemeral port (see PCPAddr6).
+	// IPv6 also serves PCP on [::1] at an ephemeral port (see PCPAddr6) and,
+	// unless UPnP is disabled, the description and control on [::1] at an
+	// ephemeral port (see HTTPAddr6, LocationURL6). Start fails, naming
+	// [::1], where the host has no IPv6 loopback.
 	IPv6 bool
+
+	// IPv6Host is the global IPv6 address of the test's own host. On
+	// loopback every IPv6 request comes from ::1, so the gateway treats ::1
+	// as IPv6Host wherever an address matters: the PCP client field and
+	// source (a MAP from [::1] opens a pinhole to IPv6Host), and the caller
+	// that Config.PinholeStrict compares with AddPinhole's InternalClient.
+	// Default DefaultIPv6Host (2001:db8:77::20).
+	IPv6Host netip.Addr
+	// MaxPinholes bounds the open IPv6 pinholes, UPnP and PCP together:
+	// AddPinhole beyond it fails with 701 PinholeSpaceExhausted, a PCP MAP
+	// with NO_RESOURCES. Default DefaultMaxPinholes.
+	MaxPinholes int
+	// FirewallDisabled: GetFirewallStatus reports the IPv6 firewall off and
+	// every other WANIPv6FirewallControl action fails with 702
+	// FirewallDisabled (nothing to open).
+	FirewallDisabled bool
+	// InboundPinholesDisallowed: GetFirewallStatus reports inbound
+	// pinholes not allowed and the other firewall actions fail with 703
+	// InboundPinholeNotAllowed.
+	InboundPinholesDisallowed bool
+	// PinholeStrict applies miniupnpd's pinhole policy (the IGD:2
+	// recommended one): AddPinhole, UpdatePinhole, DeletePinhole and the
+	// checks fail with 606 when the request came over the IPv4 URL, when
+	// InternalClient is not the caller (::1 counting as IPv6Host), or when
+	// InternalPort is below 1024.
+	PinholeStrict bool
+	// PinholeGoneAs402: an unknown UniqueID gets 402 Invalid Args instead
+	// of 704 NoSuchEntry, as from miniupnpd 2.3.1 with nftables.
+	PinholeGoneAs402 bool
+	// DeletePinhole606: DeletePinhole of an open pinhole fails with 606
+	// while UpdatePinhole works, as on the routers of miniupnp #600.
+	DeletePinhole606 bool
+	// PCPv6Unsupported: PCP MAP and PEER requests from an IPv6 client fail
+	// with result 5 (UNSUPP_OPTION), as from a PCP server that cannot open
+	// pinholes; ANNOUNCE and IPv4 keep working.
+	PCPv6Unsupported bool
+	// PCPv6RenewNoResources: renewing an IPv6 PCP pinhole (same nonce,
+	// non-zero lifetime) fails with NO_RESOURCES, as on OPNsense
+	// (opnsense/plugins#4010); the pinhole stays until it expires.
+	PCPv6RenewNoResources bool
 
 	// AnnounceTo lists where announcements go when the gateway reboots or its
 	// external address changes: the 12-byte NAT-PMP announcement and the PCP
@@ -210,6 +254,14 @@ func (cfg Config) withDefaults() Config {
 		cfg.PCPDeleteMissingNoResources = true
 		cfg.IgnorePreferFailure = true
 		cfg.DeleteMissingSucceeds = true
+		cfg.PinholeStrict = true
+		cfg.PinholeGoneAs402 = true
+	}
+	if !cfg.IPv6Host.IsValid() {
+		cfg.IPv6Host = DefaultIPv6Host
+	}
+	if cfg.MaxPinholes <= 0 {
+		cfg.MaxPinholes = DefaultMaxPinholes
 	}
 	if cfg.DisablePCP && !cfg.DisableNATPMP {
 		cfg.NATPMPOnly = true
@@ -236,6 +288,7 @@ type Gateway struct {
 	mu    sync.Mutex
 	st    state    // guarded by mu
 	http  *httpSrv // guarded by mu; the current description/control server
+	http6 *httpSrv // guarded by mu; the same on [::1]; nil unless cfg.IPv6
 	decoy *net.UDPConn
 }
 
@@ -291,6 +344,10 @@ func Start(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("gatewaytest: PCP on [::1]: %w", err)
 		}
 		g.pcp6 = c
+		if err := g.listenHTTP6(); err != nil {
+			g.closeSockets()
+			return nil, fmt.Errorf("gatewaytest: HTTP on [::1]: %w", err)
+		}
 	}
 
 	if g.pmp != nil {
@@ -304,6 +361,9 @@ func Start(cfg Config) (*Gateway, error) {
 	}
 	if g.http != nil {
 		g.goHTTP(g.http)
+	}
+	if g.http6 != nil {
+		g.goHTTP(g.http6)
 	}
 	return g, nil
 }
@@ -394,11 +454,13 @@ func (g *Gateway) closeSockets() {
 		}
 	}
 	g.mu.Lock()
-	h, d := g.http, g.decoy
+	h, h6, d := g.http, g.http6, g.decoy
 	g.mu.Unlock()
-	if h != nil {
-		h.srv.Close()
-		h.ln.Close() // Serve may not have taken it over yet
+	for _, h := range []*httpSrv{h, h6} {
+		if h != nil {
+			h.srv.Close()
+			h.ln.Close() // Serve may not have taken it over yet
+		}
 	}
 	if d != nil {
 		d.Close()

@@ -107,6 +107,9 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		svc, ok := g.model.serviceAt(r.URL.Path, r.URL.RawQuery)
+		if !ok && g.noFirewall(w, r) {
+			return
+		}
 		if !ok {
 			http.NotFound(w, r)
 			return

@@ -85,10 +85,10 @@ func (g *Gateway) AddMapping(m Mapping) {
 	g.st.table.add(&m, Manual)
 }
 
-// Reboot simulates a router restart: the table is lost, the epoch starts
-// again from 0, the HTTP server moves to a new port (the old one refuses
-// connections, as miniupnpd's does after a restart), and announcements go to
-// Config.AnnounceTo. The knobs are kept.
+// Reboot simulates a router restart: the table and the pinholes are lost,
+// the epoch starts again from 0, the HTTP servers (IPv4 and [::1]) move to
+// new ports (the old ones refuse connections, as miniupnpd's does after a
+// restart), and announcements go to Config.AnnounceTo. The knobs are kept.
 func (g *Gateway) Reboot() {
 	var old *httpSrv
 	g.mu.Lock()
@@ -97,6 +97,7 @@ func (g *Gateway) Reboot() {
 		return
 	}
 	g.st.table.remove(func(*Mapping) bool { return true }, ByReboot)
+	g.removePinholes(func(*Pinhole) bool { return true }, ByReboot)
 	g.st.origin = g.cfg.Now()
 	g.st.boots++
 	if g.http != nil {
@@ -110,10 +111,14 @@ func (g *Gateway) Reboot() {
 			g.goHTTP(g.http)
 		}
 	}
+	old6 := g.rebootHTTP6()
 	g.startAnnounce()
 	g.mu.Unlock()
 	if old != nil {
 		old.srv.Close()
+	}
+	if old6 != nil {
+		old6.srv.Close()
 	}
 }
 

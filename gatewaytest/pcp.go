@@ -35,6 +35,9 @@ func (g *Gateway) handlePCP(pkt []byte, from netip.AddrPort) []byte {
 	if code == 0 && req.opcode != opAnnounce {
 		code = g.st.result[PCP]
 	}
+	if code == 0 {
+		code = g.pcp6Refusal(&req)
+	}
 	if code != 0 {
 		g.log.Debug("pcp error", "from", from, "opcode", op, "code", code)
 		return pcpErrorReply(pkt, op, code, pcpErrorLifetime(code), epoch)
@@ -117,13 +120,16 @@ func (g *Gateway) pcpMap(r *pcpRequest, sender netip.Addr, now time.Time) (code 
 	}
 	life := g.clampPCP(r.lifetime)
 	secs := uint32(life / time.Second)
+	if existing != nil && pinhole && g.cfg.PCPv6RenewNoResources {
+		return PCPNoResources, ext, 0 // as OPNsense answers a renewal
+	}
 	if existing != nil {
 		existing.Lifetime, existing.Expires = life, expiry(now, life)
 		existing.Filters = r.filters
 		t.renew(existing, PCP)
 		return PCPSuccess, netip.AddrPortFrom(extAddr, existing.ExternalPort), secs
 	}
-	if t.full() {
+	if t.full() || (pinhole && !isPeer && g.pinholeCount() >= g.cfg.MaxPinholes) {
 		return PCPNoResources, ext, 0
 	}
 

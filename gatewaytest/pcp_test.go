@@ -312,11 +312,12 @@ func TestPCPIPv6(t *testing.T) {
 	c := dialFrom(t, netip.Addr{}, a6)
 	req := pcpReq{opcode: 1, lifetime: 600, client: c.local(), nonce: nonce(1), proto: 6, internal: 8080}
 	r := parsePCPResp(t, c.roundTrip(req.bytes()))
-	if r.result != PCPSuccess || r.extAddr != netip.IPv6Loopback() || r.extPort != 8080 {
+	// ::1 stands for Config.IPv6Host: the pinhole is the host's.
+	if r.result != PCPSuccess || r.extAddr != DefaultIPv6Host || r.extPort != 8080 {
 		t.Fatalf("IPv6 MAP (a pinhole) %+v", r)
 	}
 	m := only(t, g)
-	if m.ExternalAddr != netip.IPv6Loopback() || m.InternalAddr != netip.IPv6Loopback() {
+	if m.ExternalAddr != DefaultIPv6Host || m.InternalAddr != DefaultIPv6Host {
 		t.Fatalf("pinhole entry %+v", m)
 	}
 	if a := (&Gateway{}).PCPAddr6(); a.IsValid() {

@@ -193,7 +193,7 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request, svc service,
 	out, code := g.runAction(svc, req, caller)
 	g.log.Debug("soap", "action", req.action, "caller", caller, "code", code)
 	if code != 0 {
-		writeFault(w, code)
+		writeFaultText(w, code, svc.faultName(code))
 		return
 	}
 	writeSOAPResponse(w, hType, req.action, out)

@@ -47,10 +47,11 @@ func TestDescription(t *testing.T) {
 	for _, tc := range []struct {
 		cfg          Config
 		v, conn, ctl string
+		services     int // the WANConnectionDevice's: IGD:2 adds the firewall
 	}{
-		{Config{}, "2", wanip2, "/ctl/IPConn"},
-		{Config{IGDVersion: 1}, "1", wanip1, "/ctl/IPConn"},
-		{Config{PPP: true, IGDVersion: 1}, "1", wanppp, "/ctl/PPPConn"},
+		{Config{}, "2", wanip2, "/ctl/IPConn", 2},
+		{Config{IGDVersion: 1}, "1", wanip1, "/ctl/IPConn", 1},
+		{Config{PPP: true, IGDVersion: 1}, "1", wanppp, "/ctl/PPPConn", 1},
 	} {
 		g := New(t, tc.cfg)
 		root := fetchDescription(t, g)
@@ -63,7 +64,7 @@ func TestDescription(t *testing.T) {
 			t.Fatalf("%+v: WANDevice %+v", tc.cfg, wan)
 		}
 		conn := wan.Devices[0]
-		if conn.DeviceType != "urn:schemas-upnp-org:device:WANConnectionDevice:"+tc.v || len(conn.Services) != 1 ||
+		if conn.DeviceType != "urn:schemas-upnp-org:device:WANConnectionDevice:"+tc.v || len(conn.Services) != tc.services ||
 			conn.Services[0].ServiceType != tc.conn || conn.Services[0].ControlURL != tc.ctl {
 			t.Fatalf("%+v: WANConnectionDevice %+v", tc.cfg, conn)
 		}

@@ -76,13 +76,14 @@ func TestSSDPAll(t *testing.T) {
 		"urn:schemas-upnp-org:device:WANConnectionDevice:2",
 		"urn:schemas-upnp-org:service:WANIPConnection:2",
 		"urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1",
+		"urn:schemas-upnp-org:service:WANIPv6FirewallControl:1",
 	} {
 		if !got[st] {
 			t.Errorf("ssdp:all lacks %s (got %v)", st, got)
 		}
 	}
-	if len(as) != 1+3*2+2 {
-		t.Errorf("%d answers, want 9 (root, 3 devices × uuid and type, 2 services)", len(as))
+	if len(as) != 1+3*2+3 {
+		t.Errorf("%d answers, want 10 (root, 3 devices × uuid and type, 3 services)", len(as))
 	}
 }
 

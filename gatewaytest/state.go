@@ -10,6 +10,7 @@ import (
 // (they describe the router model, not its memory).
 type state struct {
 	table  table
+	fw     firewall // UPnP IPv6 pinholes
 	ext    netip.Addr
 	origin time.Time // start of the epoch
 	boots  int       // BOOTID.UPNP.ORG: 1, then +1 per Reboot

@@ -127,5 +127,6 @@ func (g *Gateway) handlePCP6(pkt []byte, from netip.AddrPort) ([]byte, string) {
 	if len(pkt) == 0 {
 		return nil, ""
 	}
+	pkt, from = g.asIPv6Host(pkt, from)
 	return g.handlePCP(pkt, from), PCP
 }

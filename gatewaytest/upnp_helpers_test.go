@@ -73,6 +73,7 @@ type soapCall struct {
 	path    string  // control path override
 	from    netip.Addr
 	timeout time.Duration
+	v6      bool // to HTTPAddr6 (from ::1) instead of HTTPAddr
 }
 
 type soapResult struct {
@@ -105,7 +106,11 @@ func (c soapCall) post(t *testing.T, g *Gateway, body string) soapResult {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cmpDur(c.timeout, 5*time.Second))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+g.HTTPAddr().String()+path, strings.NewReader(body))
+	host := g.HTTPAddr()
+	if c.v6 {
+		host = g.HTTPAddr6()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+host.String()+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +145,8 @@ func controlPath(svc string) string {
 		return "/ctl/IPConn"
 	case strings.Contains(svc, "WANPPPConnection"):
 		return "/ctl/PPPConn"
+	case strings.Contains(svc, "WANIPv6FirewallControl"):
+		return "/ctl/IP6FCtl"
 	}
 	return "/ctl/CmnIfCfg"
 }

@@ -83,8 +83,9 @@ func TestGatewayIPv6Pinhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.External.Addr() != netip.IPv6Loopback() || m.External.Port() != 5353 {
-		t.Errorf("pinhole %v, want [::1]:5353", m.External)
+	// The gateway takes ::1 for its Config.IPv6Host.
+	if m.External.Addr() != gatewaytest.DefaultIPv6Host || m.External.Port() != 5353 {
+		t.Errorf("pinhole %v, want [%v]:5353", m.External, gatewaytest.DefaultIPv6Host)
 	}
 	if err := c.Delete(t.Context(), m); err != nil {
 		t.Error(err)
