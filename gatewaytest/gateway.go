@@ -252,6 +252,8 @@ type Gateway struct {
 	st    state    // guarded by mu
 	http  *httpSrv // guarded by mu; the current description/control server
 	decoy *net.UDPConn
+	// static answers SSDP from the router's own address (SetSSDPFromStatic).
+	static *net.UDPConn
 }
 
 // httpSrv is one incarnation of the HTTP server; Reboot replaces it.
@@ -409,8 +411,11 @@ func (g *Gateway) closeSockets() {
 		}
 	}
 	g.mu.Lock()
-	h, d := g.http, g.decoy
+	h, d, s := g.http, g.decoy, g.static
 	g.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
 	if h != nil {
 		h.srv.Close()
 		h.ln.Close() // Serve may not have taken it over yet

@@ -1,6 +1,13 @@
 package gatewaytest
 
-import "testing"
+import (
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestRequireZeroLease(t *testing.T) {
 	// IGD:2: a lease is refused, lease 0 is granted as a week that runs out.
@@ -53,5 +60,47 @@ func TestKeepManualForwards(t *testing.T) {
 	}
 	if n := len(g.Mappings()); n != 3 {
 		t.Fatalf("table %+v", g.Mappings())
+	}
+}
+
+func TestSSDPFromStatic(t *testing.T) {
+	g := New(t, Config{})
+	g.SetSSDPFromStatic(true)
+	static := g.StaticAddr()
+	if !static.IsLoopback() || static == g.Addr() {
+		t.Fatalf("static address %v (gateway %v)", static, g.Addr())
+	}
+	// An unconnected socket, so that an answer from any address arrives.
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WriteToUDPAddrPort(msearch("upnp:rootdevice"), g.SSDPAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 2048)
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if from != netip.AddrPortFrom(static, 1900) {
+		t.Fatalf("answer from %v, want %v:1900", from, static)
+	}
+	var loc string
+	for _, l := range strings.Split(string(buf[:n]), "\r\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "LOCATION") {
+			loc = strings.TrimSpace(v)
+		}
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Hostname() != static.String() || u.Port() != itoa(int(g.HTTPAddr().Port())) {
+		t.Fatalf("LOCATION %q, want the static address and the HTTP port", loc)
+	}
+	// Turned off, the gateway answers from its own address again.
+	g.SetSSDPFromStatic(false)
+	if h := ssdpAnswers(t, g, msearch("upnp:rootdevice"), 2*time.Second); len(h) != 1 || h[0]["LOCATION"] != g.LocationURL() {
+		t.Fatalf("answers after reset: %v", h)
 	}
 }
