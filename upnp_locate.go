@@ -133,24 +133,29 @@ func (u *upnpMapper) search(ctx context.Context, alive func()) (*discovery.Respo
 // multicast one (multi, if not nil), until ctx ends. It passes the first
 // answer from gw on got and, once both searches have ended, the first setup
 // error (or nil) on errc. Only the gateway itself counts: another IGD on the
-// LAN is not the router our traffic goes through.
+// LAN is not the router our traffic goes through. An IGD answer to the
+// unicast search from another address is a VRRP/CARP pair's and is taken
+// with its LOCATION moved to gw (see gatewayAnswer).
 func searchGateway(ctx context.Context, uni, multi *discovery.Searcher, gw netip.Addr, got chan<- discovery.Response, errc chan<- error) {
-	found := func(r discovery.Response) {
-		if r.From.Addr().Unmap() != gw || r.Location == nil {
-			return
-		}
-		select {
-		case got <- r:
-		default:
+	finder := func(unicast bool) func(discovery.Response) {
+		return func(r discovery.Response) {
+			r, ok := gatewayAnswer(r, gw, unicast)
+			if !ok {
+				return
+			}
+			select {
+			case got <- r:
+			default:
+			}
 		}
 	}
 	multiErr := make(chan error, 1)
 	if multi != nil {
-		go searchLater(ctx, multi, found, multiErr)
+		go searchLater(ctx, multi, finder(false), multiErr)
 	} else {
 		multiErr <- nil
 	}
-	err := uni.Search(ctx, found)
+	err := uni.Search(ctx, finder(true))
 	if merr := <-multiErr; err == nil {
 		err = merr
 	}

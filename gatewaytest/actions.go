@@ -171,7 +171,7 @@ func (c *call) parseMappingArgs() (m mappingArgs, code int) {
 
 // checkPolicy applies PermanentOnly, the IGD:2 lease rule and secure mode.
 func (g *Gateway) checkPolicy(m *mappingArgs, caller netip.Addr) int {
-	if g.cfg.PermanentOnly && m.leaseGiven != 0 {
+	if (g.cfg.PermanentOnly || g.cfg.RequireZeroLease) && m.leaseGiven != 0 {
 		return 725
 	}
 	// A permanent-only router keeps lease 0 permanent even under IGD:2.
@@ -208,6 +208,9 @@ func (g *Gateway) addPortMapping(c *call) ([]arg, int) {
 	}
 	t := &g.st.table
 	if t.conflictsHost(m.proto, m.extPort, m.client) {
+		if g.cfg.KeepManualForwards {
+			return nil, 0 // the other host's entry stays; see Config.KeepManualForwards
+		}
 		return nil, 718
 	}
 	if !g.upsert(m.mapping(c.now, m.extPort)) {

@@ -57,6 +57,21 @@ type Config struct {
 	// PermanentOnly: AddPortMapping with a non-zero lease fails with 725
 	// OnlyPermanentLeasesSupported.
 	PermanentOnly bool
+	// RequireZeroLease: AddPortMapping with a non-zero lease fails with 725
+	// OnlyPermanentLeasesSupported, as under PermanentOnly, but the lease 0
+	// that follows keeps the IGD version's meaning: under IGD:2 it is the
+	// longest lease, 604800 s, after which the entry expires unless renewed
+	// (a router that applies WANIPConnection:2's lease rule to its
+	// permanent-only policy); under IGD:1 it is permanent. PermanentOnly wins
+	// when both are set.
+	RequireZeroLease bool
+	// KeepManualForwards: AddPortMapping of an external port that another
+	// host's entry holds (a manual forward, see AddMapping) answers success
+	// but leaves the table as it was, as TP-Link routers do
+	// (libp2p/go-nat#8); only a read-back (GetSpecificPortMappingEntry)
+	// shows that the port still forwards elsewhere. AddAnyPortMapping is not
+	// affected.
+	KeepManualForwards bool
 	// SecureMode: AddPortMapping for an InternalClient other than the caller
 	// (the HTTP remote address) fails with 718 under IGD:1 and 606 under
 	// IGD:2; DeletePortMapping of another host's entry fails with 606.
@@ -290,6 +305,8 @@ type Gateway struct {
 	http  *httpSrv // guarded by mu; the current description/control server
 	http6 *httpSrv // guarded by mu; the same on [::1]; nil unless cfg.IPv6
 	decoy *net.UDPConn
+	// static answers SSDP from the router's own address (SetSSDPFromStatic).
+	static *net.UDPConn
 }
 
 // httpSrv is one incarnation of the HTTP server; Reboot replaces it.
@@ -454,8 +471,11 @@ func (g *Gateway) closeSockets() {
 		}
 	}
 	g.mu.Lock()
-	h, h6, d := g.http, g.http6, g.decoy
+	h, h6, d, s := g.http, g.http6, g.decoy, g.static
 	g.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
 	for _, h := range []*httpSrv{h, h6} {
 		if h != nil {
 			h.srv.Close()

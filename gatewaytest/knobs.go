@@ -230,7 +230,7 @@ func (g *Gateway) SetDecoy(kind string) {
 	case DecoyNone, DecoyWrongNonce, DecoyTruncated:
 	case DecoyWrongSource:
 		if g.decoyConn() == nil {
-			c, err := otherLoopback()
+			c, err := otherLoopback(5351)
 			if err != nil {
 				panic(err)
 			}
@@ -301,4 +301,47 @@ func expand(method string, allowed ...string) []string {
 		panic("gatewaytest: method " + method + " has no such knob")
 	}
 	return []string{method}
+}
+
+// SetSSDPFromStatic makes the gateway answer SSDP searches as the active
+// router of a VRRP/CARP pair does (tailscale#5502): the answers leave from
+// port 1900 of another loopback address (StaticAddr, the router's own
+// "static" address) rather than from Addr (the floating gateway address),
+// and their LOCATION names that address with the HTTP port, unless
+// SetLocationHost says otherwise. Searches are still received on Addr, and
+// the description and control URLs are still served on Addr only. false
+// restores answers from Addr. It panics if the socket cannot be bound.
+func (g *Gateway) SetSSDPFromStatic(on bool) {
+	if on && g.staticConn() == nil {
+		c, err := otherLoopback(1900)
+		if err != nil {
+			panic(err)
+		}
+		g.mu.Lock()
+		if g.static == nil && !g.closed() {
+			g.static, c = c, nil
+		}
+		g.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.st.static = on
+}
+
+// StaticAddr is the address SSDP answers come from under
+// SetSSDPFromStatic (zero until it was first turned on).
+func (g *Gateway) StaticAddr() netip.Addr {
+	if c := g.staticConn(); c != nil {
+		return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+	}
+	return netip.Addr{}
+}
+
+func (g *Gateway) staticConn() *net.UDPConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.static
 }

@@ -113,16 +113,17 @@ func bindOn(a netip.Addr, wantPMP, wantUPnP bool) (*sockets, error) {
 	return s, nil
 }
 
-// otherLoopback binds a UDP socket on port 5351 of another fresh loopback
-// address, the source of "wrong-source" decoy replies.
-func otherLoopback() (*net.UDPConn, error) {
+// otherLoopback binds a UDP socket on port of another fresh loopback
+// address: the source of "wrong-source" decoy replies (5351), or of SSDP
+// answers from a router's static address (1900, SetSSDPFromStatic).
+func otherLoopback(port uint16) (*net.UDPConn, error) {
 	var last error
 	for range bindAttempts {
 		a := randomLoopback()
 		if !claim(a) {
 			continue
 		}
-		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 5351)))
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, port)))
 		if err == nil {
 			return c, nil
 		}
@@ -131,5 +132,5 @@ func otherLoopback() (*net.UDPConn, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("gatewaytest: decoy socket: %w", last)
+	return nil, fmt.Errorf("gatewaytest: socket on another loopback address: %w", last)
 }

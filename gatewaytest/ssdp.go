@@ -119,12 +119,16 @@ func (g *Gateway) handleSSDP(pkt []byte, from netip.AddrPort) ([]byte, string) {
 	silent := g.st.silent[SSDP]
 	loc := g.locationLocked()
 	bootID := g.st.boots
+	out := g.ssdp
+	if g.st.static && g.static != nil {
+		out = g.static
+	}
 	g.mu.Unlock()
 	if silent || loc == "" {
 		return nil, ""
 	}
 	for _, a := range g.model.answers(st) {
-		g.send(g.ssdp, ssdpResponse(a, loc, bootID), from, SSDP)
+		g.send(out, ssdpResponse(a, loc, bootID), from, SSDP)
 	}
 	return nil, ""
 }
@@ -152,6 +156,9 @@ func (g *Gateway) locationLocked() string {
 	}
 	port := strconv.Itoa(int(g.http.port))
 	host := g.addr.String()
+	if g.st.static && g.static != nil {
+		host = g.static.LocalAddr().(*net.UDPAddr).AddrPort().Addr().String()
+	}
 	if h := g.st.location; h != "" {
 		if _, _, err := net.SplitHostPort(h); err == nil {
 			return "http://" + h + descPath

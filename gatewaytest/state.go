@@ -23,6 +23,7 @@ type state struct {
 	failText map[string]string // SOAP action -> errorDescription (FailActionText)
 	decoy    string
 	location string // SetLocationHost
+	static   bool   // SetSSDPFromStatic
 	requests map[string]int
 
 	backwards bool   // Config.EpochBackwards
