@@ -35,8 +35,10 @@
 // that address, while the port, path and query are kept. Nothing is ever
 // fetched from the host as given, unless it is the responder itself (which is
 // how tests on 127.x work). The same rewrite repairs real devices that
-// announce a wrong host, such as http://[::1]:1900/ or a VRRP router's
-// physical address.
+// announce a wrong host, such as http://[::1]:1900/. (A VRRP/CARP pair that
+// answers from its static address is the caller's to judge: upnpmap's front
+// door moves such a LOCATION to the gateway it searched, see its
+// gatewayAnswer.)
 //
 // Fetch enforces the policy a second time at the socket: its dialer connects
 // only to the responder. It also follows no redirect (ErrRedirect), uses no
