@@ -14,7 +14,9 @@ import (
 // a LAN host from steering our HTTP requests to localhost services, to
 // link-local metadata endpoints or to third parties (SSRF), and it also
 // repairs real routers that advertise a wrong host (a TP-Link announcing
-// http://[::1]:1900/, a VRRP pair answering from its own address).
+// http://[::1]:1900/). A VRRP pair answering from its static address is
+// not repaired here: pinning points at the responder, and only the caller
+// knows which gateway it searched (the front door moves such a LOCATION).
 
 // responderOK reports whether a can be a device's address: a unicast address
 // (not unspecified, multicast or broadcast). Loopback is allowed so that a device on this host (or a test) works; the
