@@ -1,0 +1,56 @@
+package sshfwd
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// keepaliveRequest is OpenSSH's keepalive: any reply, even a failure, proves
+// the server is there (sshd answers failure to requests it does not know).
+const keepaliveRequest = "keepalive@openssh.com"
+
+// keepalive probes the server every interval and closes c after countMax
+// probes in a row went unanswered, as OpenSSH's ServerAliveInterval and
+// ServerAliveCountMax do. It returns when ctx ends or c is closed.
+func keepalive(ctx context.Context, c *ssh.Client, interval time.Duration, countMax int) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	answered := make(chan error, 1)
+	pending := false
+	misses := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-answered:
+			pending = false
+			if err != nil {
+				return // the connection is gone; Wait reports it
+			}
+			misses = 0
+		case <-t.C:
+			if pending {
+				misses++
+				if misses >= countMax {
+					c.Close()
+					return
+				}
+				continue
+			}
+			pending = true
+			go sendKeepalive(c, answered)
+		}
+	}
+}
+
+// sendKeepalive sends one keepalive and reports its outcome. It ends when the
+// server replies or the connection closes.
+func sendKeepalive(c *ssh.Client, answered chan<- error) {
+	_, _, err := c.SendRequest(keepaliveRequest, true, nil)
+	select {
+	case answered <- err:
+	default:
+	}
+}
