@@ -138,7 +138,7 @@ func (t Target) String() string {
 		h = "[" + h + "]"
 	}
 	b.WriteString(h)
-	if t.Port != 0 && t.Port != DefaultPort {
+	if t.Port != 0 {
 		b.WriteString(":" + strconv.Itoa(int(t.Port)))
 	}
 	return b.String()
