@@ -59,7 +59,13 @@ type sshSession struct {
 	mu       sync.Mutex
 	forwards map[string]net.Listener // "bind:port" as requested -> listener
 	conns    map[net.Conn]struct{}   // TCP ends of its channels
+	frozen   bool                    // answers nothing, as if the client's path went silent
+	released chan struct{}           // closed by DropConnections
+	once     sync.Once
 }
+
+// release lets a frozen session end.
+func (ss *sshSession) release() { ss.once.Do(func() { close(ss.released) }) }
 
 // track registers c to be closed with the session; false if it has ended.
 func (ss *sshSession) track(c net.Conn) bool {
@@ -198,8 +204,25 @@ func (s *SSHServer) DropConnections() int {
 	s.mu.Unlock()
 	for _, ss := range list {
 		ss.raw.Close()
+		ss.release()
 	}
 	return len(list)
+}
+
+// FreezeConnections makes every current connection silent, as when the
+// client's network drops packets without a reset: its global requests
+// (keepalives included) get no answer, yet the session and its forwards
+// stay, holding their ports, even after the client closes its end (its FIN
+// is lost too), the way sshd keeps a session until ClientAliveInterval or
+// TCP keepalive notices. DropConnections ends them.
+func (s *SSHServer) FreezeConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		ss.mu.Lock()
+		ss.frozen = true
+		ss.mu.Unlock()
+	}
 }
 
 // Sessions is the number of connected, authenticated clients.
@@ -272,7 +295,7 @@ func (s *SSHServer) serveConn(raw net.Conn) {
 		return
 	}
 	raw.SetDeadline(time.Time{})
-	ss := &sshSession{conn: conn, raw: raw, forwards: map[string]net.Listener{}, conns: map[net.Conn]struct{}{}}
+	ss := &sshSession{conn: conn, raw: raw, forwards: map[string]net.Listener{}, conns: map[net.Conn]struct{}{}, released: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -285,6 +308,14 @@ func (s *SSHServer) serveConn(raw net.Conn) {
 	go s.serveRequests(ss, reqs)
 	go s.serveChannels(ss, chans)
 	conn.Wait()
+	ss.mu.Lock()
+	frozen := ss.frozen
+	ss.mu.Unlock()
+	if frozen {
+		// The client's goodbye never reached this server: the session and
+		// its forwards live on until DropConnections.
+		<-ss.released
+	}
 	// As sshd does: when the connection ends, its forwards stop listening.
 	s.mu.Lock()
 	delete(s.sessions, ss)
@@ -333,6 +364,12 @@ func (s *SSHServer) serveRequests(ss *sshSession, reqs <-chan *ssh.Request) {
 		s.requests[r.Type]++
 		cfg := s.cfg
 		s.mu.Unlock()
+		ss.mu.Lock()
+		frozen := ss.frozen
+		ss.mu.Unlock()
+		if frozen {
+			continue
+		}
 		switch r.Type {
 		case "tcpip-forward":
 			var m sshForwardMsg

@@ -29,6 +29,12 @@ var (
 	// taken, held by a stale session, or forwarding is disabled). It also
 	// matches errs.Refused, as every refusal in this module does.
 	ErrForwardRefused = errors.New("ssh server refused the remote forward")
+	// ErrPortHeld: reconnecting, the server refused the port this Forward
+	// held before. Usually the old session is still alive on the server
+	// (the client vanished without a reset) and keeps the port until sshd
+	// notices (ClientAliveInterval, or TCP keepalive after hours). The
+	// Forward keeps asking with backoff. It also matches ErrForwardRefused.
+	ErrPortHeld = errors.New("port still held by a stale session on the ssh server")
 	// ErrLoopbackOnly: the server accepted the forward but bound it to its
 	// loopback interface only, so nobody outside can reach it. The fix is
 	// one line in the server's sshd_config (see GatewayPortsLine).

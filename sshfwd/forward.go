@@ -220,6 +220,9 @@ func (f *Forward) reconnect() *ssh.Client {
 		if f.ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, ErrForwardRefused) {
+			err = fmt.Errorf("%w (the server keeps it until it times the old session out; set ClientAliveInterval in its sshd_config): %w", ErrPortHeld, err)
+		}
 		f.emit(Failed, err)
 	}
 }

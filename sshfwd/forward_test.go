@@ -265,3 +265,31 @@ func TestLocalForwardReachesTheTargetThroughTheServer(t *testing.T) {
 		t.Fatalf("echo after the reconnect = %q", got)
 	}
 }
+
+func TestSilentServerIsDetectedByKeepalivesAndTheHeldPortIsRetried(t *testing.T) {
+	srv, cfg := setup(t, gatewaytest.SSHConfig{})
+	cfg.KeepaliveInterval = 20 * time.Millisecond
+	cfg.KeepaliveCountMax = 3
+	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before := f.Addr()
+	srv.FreezeConnections()
+	nextEvent(t, f, sshfwd.Lost)
+	// The frozen session still holds the port: reconnections are refused.
+	ev := nextEvent(t, f, sshfwd.Failed)
+	if !errors.Is(ev.Err, sshfwd.ErrPortHeld) || !errors.Is(ev.Err, sshfwd.ErrForwardRefused) {
+		t.Fatalf("Failed with %v, want ErrPortHeld", ev.Err)
+	}
+	// The server times the stale session out; the port comes back.
+	srv.DropConnections()
+	nextEvent(t, f, sshfwd.Restored)
+	if f.Addr() != before {
+		t.Fatalf("restored on %v, want %v", f.Addr(), before)
+	}
+	if got := roundTrip(t, before.String(), "back"); got != "back" {
+		t.Fatalf("echo after restore = %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // Local listens on listen ("host:port" on this machine, port 0 for any) and
@@ -42,6 +43,10 @@ func Local(ctx context.Context, cfg Config, listen, target string) (*Forward, er
 	return f, nil
 }
 
+// acceptPause is the wait after a failed Accept (e.g. out of file
+// descriptors), so that the loop does not spin.
+const acceptPause = 50 * time.Millisecond
+
 // acceptLocal takes local connections until the listener closes.
 func (f *Forward) acceptLocal(ln net.Listener) {
 	defer f.wg.Done()
@@ -52,6 +57,11 @@ func (f *Forward) acceptLocal(ln net.Listener) {
 				return
 			}
 			f.cfg.Logger.Debug("local forward: accept", "err", err)
+			select {
+			case <-time.After(acceptPause):
+			case <-f.ctx.Done():
+				return
+			}
 			continue
 		}
 		f.wg.Add(1)
