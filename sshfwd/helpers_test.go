@@ -2,6 +2,8 @@ package sshfwd_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"io"
 	"net"
@@ -24,7 +26,7 @@ const testWait = 20 * time.Second
 // setup starts a fake SSH server that accepts a fresh key, and returns it
 // with a Config that trusts its host key and never touches ~/.ssh or the
 // agent.
-func setup(t *testing.T, sc gatewaytest.SSHConfig) (*gatewaytest.SSHServer, sshfwd.Config) {
+func setup(t testing.TB, sc gatewaytest.SSHConfig) (*gatewaytest.SSHServer, sshfwd.Config) {
 	t.Helper()
 	key := gatewaytest.NewSSHKey(t)
 	sc.AuthorizedKeys = append(sc.AuthorizedKeys, key.PublicKey())
@@ -136,10 +138,18 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 var _ = errors.Is
+
+func mustKey() ed25519.PrivateKey {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return priv
+}
