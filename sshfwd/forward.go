@@ -165,12 +165,12 @@ func (f *Forward) current(ctx context.Context) (*ssh.Client, error) {
 func (f *Forward) maintain(c *ssh.Client) {
 	defer f.wg.Done()
 	for {
-		f.watch(c)
+		cause := f.watch(c)
 		f.setClient(nil)
 		if f.ctx.Err() != nil {
 			return
 		}
-		f.emit(Lost, errors.New("ssh connection to "+f.cfg.Server.String()+" lost"))
+		f.emit(Lost, fmt.Errorf("ssh connection to %s lost: %w", f.cfg.Server, cause))
 		c = f.reconnect()
 		if c == nil {
 			return
@@ -180,20 +180,30 @@ func (f *Forward) maintain(c *ssh.Client) {
 	}
 }
 
-// watch runs keepalives on c until it closes.
-func (f *Forward) watch(c *ssh.Client) {
+// watch runs keepalives on c until it closes, and says why it did.
+func (f *Forward) watch(c *ssh.Client) error {
 	ctx, cancel := context.WithCancel(f.ctx)
-	defer cancel()
+	kaErr := make(chan error, 1)
 	if f.cfg.KeepaliveInterval > 0 {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			keepalive(ctx, c, f.cfg.KeepaliveInterval, f.cfg.KeepaliveCountMax)
+			kaErr <- keepalive(ctx, c, f.cfg.KeepaliveInterval, f.cfg.KeepaliveCountMax)
 		}()
+	} else {
+		kaErr <- nil
 	}
 	stop := context.AfterFunc(f.ctx, func() { c.Close() })
-	defer stop()
-	c.Wait()
+	err := c.Wait()
+	stop()
+	cancel()
+	if ke := <-kaErr; ke != nil {
+		return ke
+	}
+	if err == nil {
+		err = errors.New("the server closed the connection")
+	}
+	return err
 }
 
 // reconnect tries until it has a connection with the forward back on the same

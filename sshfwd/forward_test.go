@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -277,7 +278,9 @@ func TestSilentServerIsDetectedByKeepalivesAndTheHeldPortIsRetried(t *testing.T)
 	defer f.Close()
 	before := f.Addr()
 	srv.FreezeConnections()
-	nextEvent(t, f, sshfwd.Lost)
+	if lost := nextEvent(t, f, sshfwd.Lost); !errors.Is(lost.Err, sshfwd.ErrKeepalive) {
+		t.Fatalf("Lost because of %v, want ErrKeepalive", lost.Err)
+	}
 	// The frozen session still holds the port: reconnections are refused.
 	ev := nextEvent(t, f, sshfwd.Failed)
 	if !errors.Is(ev.Err, sshfwd.ErrPortHeld) || !errors.Is(ev.Err, sshfwd.ErrForwardRefused) {
@@ -291,5 +294,37 @@ func TestSilentServerIsDetectedByKeepalivesAndTheHeldPortIsRetried(t *testing.T)
 	}
 	if got := roundTrip(t, before.String(), "back"); got != "back" {
 		t.Fatalf("echo after restore = %q", got)
+	}
+}
+
+func TestDeadTargetFailsOneConnectionNotTheForward(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := ln.Addr().String()
+	ln.Close()
+	srv, cfg := setup(t, gatewaytest.SSHConfig{})
+	f, err := sshfwd.Remote(testContext(t), cfg, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := net.Dial("tcp", f.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(testWait))
+	if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection to a dead target: read %d, %v; want it closed at once", n, err)
+	}
+	c.Close()
+	if got := srv.Forwards(); !slices.Equal(got, []netip.AddrPort{f.Addr()}) {
+		t.Fatalf("after a failed connection the server listens on %v, want [%v]", got, f.Addr())
+	}
+	select {
+	case ev := <-f.Events():
+		t.Fatalf("a dead target caused event %v", ev)
+	default:
 	}
 }

@@ -92,7 +92,13 @@ func (f *Forward) checkGatewayPorts(ctx context.Context, c *ssh.Client) error {
 // otherwise it is relayed, with the bytes read first passed on. A client
 // that waits for the server to speak first is relayed after ProbeTimeout
 // without its first bytes having been seen.
-func (f *Forward) sniff(ch ssh.Channel, p *probeState) {
+func (f *Forward) sniff(nc ssh.NewChannel, p *probeState) {
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		f.wg.Done()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
 	first := make(chan []byte, 1)
 	go readFirst(ch, first)
 	t := time.NewTimer(f.cfg.ProbeTimeout)

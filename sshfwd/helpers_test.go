@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -143,8 +142,6 @@ func testContext(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-var _ = errors.Is
 
 func mustKey() ed25519.PrivateKey {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)

@@ -2,6 +2,8 @@ package sshfwd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -11,10 +13,15 @@ import (
 // the server is there (sshd answers failure to requests it does not know).
 const keepaliveRequest = "keepalive@openssh.com"
 
+// ErrKeepalive: the server stopped answering keepalives, so the connection
+// was taken for dead (the cause in a Lost event).
+var ErrKeepalive = errors.New("ssh server stopped answering keepalives")
+
 // keepalive probes the server every interval and closes c after countMax
 // probes in a row went unanswered, as OpenSSH's ServerAliveInterval and
-// ServerAliveCountMax do. It returns when ctx ends or c is closed.
-func keepalive(ctx context.Context, c *ssh.Client, interval time.Duration, countMax int) {
+// ServerAliveCountMax do; then it returns ErrKeepalive. It returns nil when
+// ctx ends or c is closed.
+func keepalive(ctx context.Context, c *ssh.Client, interval time.Duration, countMax int) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	answered := make(chan error, 1)
@@ -23,11 +30,11 @@ func keepalive(ctx context.Context, c *ssh.Client, interval time.Duration, count
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case err := <-answered:
 			pending = false
 			if err != nil {
-				return // the connection is gone; Wait reports it
+				return nil // the connection is gone; Wait reports it
 			}
 			misses = 0
 		case <-t.C:
@@ -35,7 +42,7 @@ func keepalive(ctx context.Context, c *ssh.Client, interval time.Duration, count
 				misses++
 				if misses >= countMax {
 					c.Close()
-					return
+					return fmt.Errorf("%w (%d in a row, %v apart)", ErrKeepalive, misses, interval)
 				}
 				continue
 			}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -27,14 +27,6 @@ type forwardMsg struct {
 // and port that were connected to, and who connected.
 type forwardedMsg struct {
 	Addr       string
-	Port       uint32
-	OriginAddr string
-	OriginPort uint32
-}
-
-// directMsg is the extra data of a direct-tcpip channel.
-type directMsg struct {
-	Host       string
 	Port       uint32
 	OriginAddr string
 	OriginPort uint32
@@ -106,23 +98,57 @@ func (f *Forward) acceptForwarded(c *ssh.Client, chans <-chan ssh.NewChannel) {
 			nc.Reject(ssh.Prohibited, "no forward for this port")
 			continue
 		}
-		ch, reqs, err := nc.Accept()
-		if err != nil {
-			continue
-		}
-		go ssh.DiscardRequests(reqs)
 		f.wg.Add(1)
 		if probe != nil {
-			go f.sniff(ch, probe)
+			go f.sniff(nc, probe)
 		} else {
-			go f.relayToTarget(ch, nil)
+			go f.serveForwarded(nc)
 		}
 	}
 }
 
-// relayToTarget dials the target for one forwarded connection and copies
-// both ways. prefix, when not nil, delivers bytes already read from ch,
-// which go to the target first.
+// serveForwarded connects to the target, and only then accepts the channel,
+// as OpenSSH's client does: when the target is down the server is told
+// "connect failed" at once, closes the outside connection, and the forward
+// stays up.
+func (f *Forward) serveForwarded(nc ssh.NewChannel) {
+	defer f.wg.Done()
+	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.DialTimeout)
+	conn, err := f.cfg.Dial(ctx, "tcp", f.target)
+	cancel()
+	if err != nil {
+		f.cfg.Logger.Debug("ssh forward: target unreachable", "target", f.target, "err", err)
+		nc.Reject(ssh.ConnectionFailed, "connect failed")
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		conn.Close()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	f.relay(ch, conn)
+}
+
+// relay copies between a channel and a target connection until both
+// directions end or Close.
+func (f *Forward) relay(ch rwc, conn io.ReadWriteCloser) {
+	if !f.relays.add(ch) {
+		conn.Close()
+		return
+	}
+	defer f.relays.remove(ch)
+	if !f.relays.add(conn) {
+		ch.Close()
+		return
+	}
+	defer f.relays.remove(conn)
+	pipe(ch, conn)
+}
+
+// relayToTarget dials the target for a forwarded connection accepted
+// during a GatewayPorts check and copies both ways. prefix delivers the
+// bytes sniff read from ch, which go to the target first.
 func (f *Forward) relayToTarget(ch ssh.Channel, prefix <-chan []byte) {
 	defer f.wg.Done()
 	if !f.relays.add(ch) {
@@ -143,11 +169,7 @@ func (f *Forward) relayToTarget(ch ssh.Channel, prefix <-chan []byte) {
 		return
 	}
 	defer f.relays.remove(conn)
-	var side rwc = ch
-	if prefix != nil {
-		side = &prefixed{Channel: ch, first: prefix}
-	}
-	pipe(side, conn)
+	pipe(&prefixed{Channel: ch, first: prefix}, conn)
 }
 
 // rwc is what pipe needs of a channel.
@@ -177,5 +199,3 @@ func (p *prefixed) Read(b []byte) (int, error) {
 	}
 	return p.Channel.Read(b)
 }
-
-var _ net.Addr = (*net.TCPAddr)(nil)
