@@ -16,6 +16,9 @@ var ErrAuth = errors.New("ssh: server accepted none of the keys")
 // ctx and DialTimeout.
 func (f *Forward) connect(ctx context.Context) (*ssh.Client, error) {
 	cfg := &f.cfg
+	if cfg.Server.Host == "" {
+		return nil, fmt.Errorf("%w: Config.Server names no host", ErrBadTarget)
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	addr := cfg.Server.Addr()
@@ -54,9 +57,9 @@ func (f *Forward) connect(ctx context.Context) (*ssh.Client, error) {
 			return nil, hk
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, fmt.Errorf("%w as %q at %s: %w", ErrAuth, cfg.userName(), addr, err)
+			return nil, fmt.Errorf("%w as %q at %s: %w", ErrAuth, cfg.userName(), addr, cleaned("", err))
 		}
-		return nil, fmt.Errorf("ssh: %s: %w", addr, err)
+		return nil, cleaned("ssh: "+addr+": ", err)
 	}
 	return ssh.NewClient(c, chans, reqs), nil
 }

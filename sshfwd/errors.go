@@ -8,6 +8,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/upnpmap/upnpmap/internal/errs"
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 var (
@@ -106,3 +107,26 @@ func (e *HostKeyError) Unwrap() error { return e.Kind }
 
 // fingerprint is OpenSSH's SHA256 fingerprint of key.
 func fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }
+
+// serverText is an error whose message may carry text the server chose (a
+// disconnect reason, a channel rejection): its message is cleaned of
+// control and bidi characters and capped, while errors.Is and errors.As
+// still see the original.
+type serverText struct {
+	prefix string
+	err    error
+}
+
+func (e *serverText) Error() string {
+	return e.prefix + safetext.Clean(e.err.Error(), safetext.Long)
+}
+
+func (e *serverText) Unwrap() error { return e.err }
+
+// cleaned wraps err, which may quote the server, behind prefix.
+func cleaned(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &serverText{prefix: prefix, err: err}
+}

@@ -328,3 +328,10 @@ func TestDeadTargetFailsOneConnectionNotTheForward(t *testing.T) {
 	default:
 	}
 }
+
+func TestConfigWithoutServerIsAnError(t *testing.T) {
+	_, err := sshfwd.Remote(testContext(t), sshfwd.Config{NoAgent: true}, "127.0.0.1:80")
+	if !errors.Is(err, sshfwd.ErrBadTarget) {
+		t.Fatalf("err = %v, want ErrBadTarget (never a default server)", err)
+	}
+}

@@ -66,7 +66,7 @@ func (f *Forward) checkGatewayPorts(ctx context.Context, c *ssh.Client) error {
 			return loopbackOnly(f.cfg.Server.Host, addr.Port())
 		}
 		f.cfg.Logger.Warn("GatewayPorts check inconclusive: the server would not open a connection to its own address",
-			"addr", dst, "err", err)
+			"addr", dst, "err", cleaned("", err))
 		return nil
 	}
 	defer conn.Close()

@@ -86,7 +86,7 @@ func (f *Forward) relayThroughServer(conn net.Conn) {
 	}
 	remote, err := c.DialContext(ctx, "tcp", f.target)
 	if err != nil {
-		f.cfg.Logger.Debug("local forward: server could not reach the target", "target", f.target, "err", err)
+		f.cfg.Logger.Debug("local forward: server could not reach the target", "target", f.target, "err", cleaned("", err))
 		conn.Close()
 		return
 	}
