@@ -69,22 +69,27 @@ func (f *Forward) connect(ctx context.Context) (*ssh.Client, error) {
 // connection is closed, which is the only way to unblock it, and the caller
 // treats the connection as lost.
 func request(ctx context.Context, c *ssh.Client, name string, payload []byte) (bool, []byte, error) {
-	type reply struct {
-		ok   bool
-		data []byte
-		err  error
-	}
 	res := make(chan reply, 1)
-	go func() {
-		ok, data, err := c.SendRequest(name, true, payload)
-		res <- reply{ok, data, err}
-	}()
+	go sendRequest(c, name, payload, res)
 	select {
 	case r := <-res:
 		return r.ok, r.data, r.err
 	case <-ctx.Done():
 		c.Close()
-		<-res
+		<-res // SendRequest returns once the connection is closed
 		return false, nil, context.Cause(ctx)
 	}
+}
+
+// reply is a global request's outcome.
+type reply struct {
+	ok   bool
+	data []byte
+	err  error
+}
+
+// sendRequest sends one global request, wanting a reply, and delivers it.
+func sendRequest(c *ssh.Client, name string, payload []byte, res chan<- reply) {
+	ok, data, err := c.SendRequest(name, true, payload)
+	res <- reply{ok, data, err}
 }

@@ -186,10 +186,7 @@ func (f *Forward) watch(c *ssh.Client) error {
 	kaErr := make(chan error, 1)
 	if f.cfg.KeepaliveInterval > 0 {
 		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			kaErr <- keepalive(ctx, c, f.cfg.KeepaliveInterval, f.cfg.KeepaliveCountMax)
-		}()
+		go f.runKeepalive(ctx, c, kaErr)
 	} else {
 		kaErr <- nil
 	}
@@ -204,6 +201,12 @@ func (f *Forward) watch(c *ssh.Client) error {
 		err = errors.New("the server closed the connection")
 	}
 	return err
+}
+
+// runKeepalive runs keepalive on c and reports why it stopped.
+func (f *Forward) runKeepalive(ctx context.Context, c *ssh.Client, out chan<- error) {
+	defer f.wg.Done()
+	out <- keepalive(ctx, &f.wg, c, f.cfg.KeepaliveInterval, f.cfg.KeepaliveCountMax)
 }
 
 // reconnect tries until it has a connection with the forward back on the same
@@ -265,7 +268,7 @@ func (f *Forward) close() error {
 	}
 	f.relays.closeAll()
 	done := make(chan struct{})
-	go func() { f.wg.Wait(); close(done) }()
+	go waitGroup(&f.wg, done)
 	select {
 	case <-done:
 		close(f.events)
@@ -273,4 +276,17 @@ func (f *Forward) close() error {
 		return errors.Join(err, errors.New("sshfwd: close timed out waiting for relays"))
 	}
 	return err
+}
+
+// waitGroup closes done when wg's count reaches zero.
+func waitGroup(wg *sync.WaitGroup, done chan<- struct{}) {
+	wg.Wait()
+	close(done)
+}
+
+// discard answers no to every request on a channel (x/crypto's
+// DiscardRequests), counted among the Forward's goroutines.
+func (f *Forward) discard(reqs <-chan *ssh.Request) {
+	defer f.wg.Done()
+	ssh.DiscardRequests(reqs)
 }

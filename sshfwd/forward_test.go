@@ -4,58 +4,15 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
-	"github.com/upnpmap/upnpmap/internal/errs"
 	"github.com/upnpmap/upnpmap/sshfwd"
 )
-
-func TestRemoteForwardCarriesDataBothWays(t *testing.T) {
-	srv, cfg := setup(t, gatewaytest.SSHConfig{})
-	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	addr := f.Addr()
-	if addr.Addr() != srv.Addr().Addr() || addr.Port() == 0 {
-		t.Fatalf("Addr() = %v, want the server's address %v and a port", addr, srv.Addr().Addr())
-	}
-	if got := srv.Forwards(); !slices.Equal(got, []netip.AddrPort{addr}) {
-		t.Fatalf("server listens on %v, want [%v]", got, addr)
-	}
-	msg := strings.Repeat("through the tunnel ", 10000)
-	if got := roundTrip(t, addr.String(), msg); got != msg {
-		t.Fatalf("echo through the forward returned %d bytes, want %d", len(got), len(msg))
-	}
-}
-
-func TestRemoteForwardAsksForTheGivenPort(t *testing.T) {
-	_, cfg := setup(t, gatewaytest.SSHConfig{})
-	// Find a free port on loopback, then ask the server for it.
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cfg.RemotePort = port
-	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if f.Addr().Port() != port {
-		t.Fatalf("forward on port %d, asked for %d", f.Addr().Port(), port)
-	}
-}
 
 func TestRemoteReconnectsToTheSamePortAfterADrop(t *testing.T) {
 	srv, cfg := setup(t, gatewaytest.SSHConfig{})
@@ -110,19 +67,6 @@ func TestRemoteReconnectKeepsTryingWhileTheServerRefuses(t *testing.T) {
 	}
 }
 
-func TestRemoteRefusedForwardIsATypedError(t *testing.T) {
-	srv, cfg := setup(t, gatewaytest.SSHConfig{RefuseForwards: true})
-	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
-	if err == nil {
-		f.Close()
-		t.Fatal("Remote succeeded against a server that refuses forwards")
-	}
-	if !errors.Is(err, sshfwd.ErrForwardRefused) || !errors.Is(err, errs.Refused) {
-		t.Fatalf("err = %v, want ErrForwardRefused and errs.Refused", err)
-	}
-	eventually(t, "the refused client disconnects", func() bool { return srv.Sessions() == 0 })
-}
-
 func TestCloseCancelsTheForwardAndLeavesNothing(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	srv, cfg := setup(t, gatewaytest.SSHConfig{})
@@ -174,159 +118,6 @@ func TestCloseCancelsTheForwardAndLeavesNothing(t *testing.T) {
 	stopTarget()
 	c.Close()
 	goleak.VerifyNone(t, ignore)
-}
-
-func TestGatewayPortsOffIsDetected(t *testing.T) {
-	srv, cfg := setup(t, gatewaytest.SSHConfig{LoopbackOnly: true})
-	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
-	if err == nil {
-		f.Close()
-		t.Fatal("Remote succeeded although the server bound the forward to loopback only")
-	}
-	if !errors.Is(err, sshfwd.ErrLoopbackOnly) {
-		t.Fatalf("err = %v, want ErrLoopbackOnly", err)
-	}
-	if !strings.Contains(err.Error(), "GatewayPorts clientspecified") {
-		t.Errorf("error does not name the sshd_config line: %v", err)
-	}
-	eventually(t, "the loopback-only forward is cancelled", func() bool { return len(srv.Forwards()) == 0 })
-}
-
-func TestGatewayPortsCheckPassesAndTheTargetSeesNoProbe(t *testing.T) {
-	_, cfg := setup(t, gatewaytest.SSHConfig{})
-	accepted := make(chan struct{}, 10)
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- struct{}{}
-			c.Close()
-		}
-	}()
-	f, err := sshfwd.Remote(testContext(t), cfg, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if n := len(accepted); n != 0 {
-		t.Fatalf("the target got %d connections from the check, want none", n)
-	}
-}
-
-func TestLoopbackBindSkipsTheCheck(t *testing.T) {
-	srv, cfg := setup(t, gatewaytest.SSHConfig{LoopbackOnly: true})
-	cfg.BindAddress = "localhost"
-	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
-	if err != nil {
-		t.Fatalf("a loopback forward asked for is no error: %v", err)
-	}
-	defer f.Close()
-	if got := srv.Forwards(); len(got) != 1 || !got[0].Addr().IsLoopback() {
-		t.Fatalf("server listens on %v", got)
-	}
-}
-
-func TestKeepalivesAreSent(t *testing.T) {
-	srv, cfg := setup(t, gatewaytest.SSHConfig{})
-	cfg.KeepaliveInterval = 20 * time.Millisecond
-	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	eventually(t, "three keepalives", func() bool { return srv.Requests("keepalive@openssh.com") >= 3 })
-	// The server answers them (with failure, as sshd does): no Lost.
-	select {
-	case ev := <-f.Events():
-		t.Fatalf("unexpected event %v", ev)
-	default:
-	}
-}
-
-func TestLocalForwardReachesTheTargetThroughTheServer(t *testing.T) {
-	srv, cfg := setup(t, gatewaytest.SSHConfig{})
-	f, err := sshfwd.Local(testContext(t), cfg, "127.0.0.1:0", echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if got := roundTrip(t, f.Addr().String(), "local"); got != "local" {
-		t.Fatalf("echo through the local forward = %q", got)
-	}
-	srv.DropConnections()
-	nextEvent(t, f, sshfwd.Restored)
-	if got := roundTrip(t, f.Addr().String(), "after"); got != "after" {
-		t.Fatalf("echo after the reconnect = %q", got)
-	}
-}
-
-func TestSilentServerIsDetectedByKeepalivesAndTheHeldPortIsRetried(t *testing.T) {
-	srv, cfg := setup(t, gatewaytest.SSHConfig{})
-	cfg.KeepaliveInterval = 20 * time.Millisecond
-	cfg.KeepaliveCountMax = 3
-	f, err := sshfwd.Remote(testContext(t), cfg, echoServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	before := f.Addr()
-	srv.FreezeConnections()
-	if lost := nextEvent(t, f, sshfwd.Lost); !errors.Is(lost.Err, sshfwd.ErrKeepalive) {
-		t.Fatalf("Lost because of %v, want ErrKeepalive", lost.Err)
-	}
-	// The frozen session still holds the port: reconnections are refused.
-	ev := nextEvent(t, f, sshfwd.Failed)
-	if !errors.Is(ev.Err, sshfwd.ErrPortHeld) || !errors.Is(ev.Err, sshfwd.ErrForwardRefused) {
-		t.Fatalf("Failed with %v, want ErrPortHeld", ev.Err)
-	}
-	// The server times the stale session out; the port comes back.
-	srv.DropConnections()
-	nextEvent(t, f, sshfwd.Restored)
-	if f.Addr() != before {
-		t.Fatalf("restored on %v, want %v", f.Addr(), before)
-	}
-	if got := roundTrip(t, before.String(), "back"); got != "back" {
-		t.Fatalf("echo after restore = %q", got)
-	}
-}
-
-func TestDeadTargetFailsOneConnectionNotTheForward(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := ln.Addr().String()
-	ln.Close()
-	srv, cfg := setup(t, gatewaytest.SSHConfig{})
-	f, err := sshfwd.Remote(testContext(t), cfg, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(testWait))
-	if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("connection to a dead target: read %d, %v; want it closed at once", n, err)
-	}
-	c.Close()
-	if got := srv.Forwards(); !slices.Equal(got, []netip.AddrPort{f.Addr()}) {
-		t.Fatalf("after a failed connection the server listens on %v, want [%v]", got, f.Addr())
-	}
-	select {
-	case ev := <-f.Events():
-		t.Fatalf("a dead target caused event %v", ev)
-	default:
-	}
 }
 
 func TestConfigWithoutServerIsAnError(t *testing.T) {

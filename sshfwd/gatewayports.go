@@ -98,9 +98,11 @@ func (f *Forward) sniff(nc ssh.NewChannel, p *probeState) {
 		f.wg.Done()
 		return
 	}
-	go ssh.DiscardRequests(reqs)
+	f.wg.Add(1)
+	go f.discard(reqs)
 	first := make(chan []byte, 1)
-	go readFirst(ch, first)
+	f.wg.Add(1)
+	go f.readFirst(ch, first)
 	t := time.NewTimer(f.cfg.ProbeTimeout)
 	defer t.Stop()
 	select {
@@ -123,7 +125,8 @@ func (f *Forward) sniff(nc ssh.NewChannel, p *probeState) {
 
 // readFirst reads up to nonceLen bytes and hands them over. It ends when
 // they have arrived, or the channel ends or is closed.
-func readFirst(ch ssh.Channel, out chan<- []byte) {
+func (f *Forward) readFirst(ch ssh.Channel, out chan<- []byte) {
+	defer f.wg.Done()
 	b := make([]byte, nonceLen)
 	n, _ := io.ReadFull(ch, b)
 	out <- b[:n]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -21,7 +22,7 @@ var ErrKeepalive = errors.New("ssh server stopped answering keepalives")
 // probes in a row went unanswered, as OpenSSH's ServerAliveInterval and
 // ServerAliveCountMax do; then it returns ErrKeepalive. It returns nil when
 // ctx ends or c is closed.
-func keepalive(ctx context.Context, c *ssh.Client, interval time.Duration, countMax int) error {
+func keepalive(ctx context.Context, wg *sync.WaitGroup, c *ssh.Client, interval time.Duration, countMax int) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	answered := make(chan error, 1)
@@ -47,14 +48,16 @@ func keepalive(ctx context.Context, c *ssh.Client, interval time.Duration, count
 				continue
 			}
 			pending = true
-			go sendKeepalive(c, answered)
+			wg.Add(1)
+			go sendKeepalive(wg, c, answered)
 		}
 	}
 }
 
 // sendKeepalive sends one keepalive and reports its outcome. It ends when the
 // server replies or the connection closes.
-func sendKeepalive(c *ssh.Client, answered chan<- error) {
+func sendKeepalive(wg *sync.WaitGroup, c *ssh.Client, answered chan<- error) {
+	defer wg.Done()
 	_, _, err := c.SendRequest(keepaliveRequest, true, nil)
 	select {
 	case answered <- err:

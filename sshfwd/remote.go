@@ -126,7 +126,8 @@ func (f *Forward) serveForwarded(nc ssh.NewChannel) {
 		conn.Close()
 		return
 	}
-	go ssh.DiscardRequests(reqs)
+	f.wg.Add(1)
+	go f.discard(reqs)
 	f.relay(ch, conn)
 }
 
