@@ -22,4 +22,19 @@
 // it did. Remote checks after its first forward by opening a direct-tcpip channel
 // from the server to its own address and port: if the forward does not
 // receive it, the error is ErrLoopbackOnly, naming the missing line.
+//
+// The server needs nothing but a stock OpenSSH and three lines in
+// sshd_config (sshd allows no comment after a value, so none is shown):
+//
+//	GatewayPorts clientspecified
+//	ClientAliveInterval 15
+//	ClientAliveCountMax 3
+//
+// The first lets a forward listen on the public address. The other two free
+// a vanished client's session, and its port, within a minute: without them a
+// client that vanished silently keeps its port on the server for hours, and
+// reconnecting is refused meanwhile (ErrPortHeld in a Failed event; the
+// Forward keeps asking).
+//
+// Dynamic (SOCKS) forwarding, ssh -D, is left to OpenSSH.
 package sshfwd
