@@ -1,6 +1,6 @@
 module github.com/upnpmap/upnpmap/interop
 
-go 1.24.0
+go 1.26.0
 
 require (
 	github.com/huin/goupnp v1.3.1
@@ -10,9 +10,10 @@ require (
 )
 
 require (
-	golang.org/x/net v0.50.0 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.0.0-20210220032951-036812b2e83c // indirect
-	golang.org/x/sys v0.41.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )
 
 replace github.com/upnpmap/upnpmap => ../
