@@ -1,12 +1,12 @@
 package upnpmap
 
 import (
-	"errors"
-	"syscall"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 )
 
