@@ -23,7 +23,8 @@ type DiagnoseOptions struct {
 	Checker string
 	// Description marks the UPnP mappings this host's programs make; an
 	// entry for this host's address with it that no live mapping of the
-	// Client and no Recorded entry holds is reported as left behind.
+	// Client and no Recorded entry holds, and whose internal port nothing
+	// of this machine serves, is reported as left behind.
 	// Default DefaultDescription.
 	Description string
 	// Recorded are mappings the caller knows it left on the router on
@@ -38,6 +39,9 @@ type DiagnoseOptions struct {
 
 // RecordedMapping is a mapping the caller keeps a record of.
 type RecordedMapping struct {
+	// Gateway is the router the mapping is on; zero means the one
+	// diagnosed. Records of other gateways are ignored.
+	Gateway  netip.Addr     `json:"gateway,omitzero"`
 	Method   Method         `json:"method"`
 	Protocol Protocol       `json:"protocol"`
 	External netip.AddrPort `json:"external"`

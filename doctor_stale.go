@@ -7,7 +7,9 @@ import (
 
 // stale finds the UPnP entries this host left behind (its address, our
 // description, held by no live mapping of the Client and no Recorded
-// entry) and the recorded UPnP mappings the router no longer lists; with
+// entry, and nothing of this machine on the internal port: a program that
+// still runs, e.g. another process's `upnpmap run`, keeps its service
+// listening, and its mapping is not touched) and the recorded UPnP mappings the router no longer lists; with
 // Cleanup it deletes the former. PCP and NAT-PMP keep no table a client can
 // read, so their records are not checked.
 func (d *diagnosis) stale(ctx context.Context) {
@@ -23,7 +25,7 @@ func (d *diagnosis) stale(ctx context.Context) {
 	}
 	recorded := func(e Entry) bool {
 		for _, rm := range d.o.Recorded {
-			if rm.Method == UPnP && rm.Protocol == e.Protocol && rm.External.Port() == e.External.Port() {
+			if d.forThis(rm) && rm.Method == UPnP && rm.Protocol == e.Protocol && rm.External.Port() == e.External.Port() {
 				return true
 			}
 		}
@@ -33,11 +35,14 @@ func (d *diagnosis) stale(ctx context.Context) {
 		if e.Method != UPnP || e.Ours || e.Internal.Addr() != d.r.Local || e.Description != d.o.Description || recorded(e) {
 			continue
 		}
+		if d.served(ctx, e) {
+			continue
+		}
 		d.r.Stale = append(d.r.Stale, StaleMapping{Kind: StaleLeftBehind, Method: UPnP, Protocol: e.Protocol,
 			External: e.External, Internal: e.Internal, Description: e.Description})
 	}
 	for _, rm := range d.o.Recorded {
-		if rm.Method != UPnP || d.listed(entries, rm) {
+		if !d.forThis(rm) || rm.Method != UPnP || d.listed(entries, rm) {
 			continue
 		}
 		d.r.Stale = append(d.r.Stale, StaleMapping{Kind: StaleGone, Method: UPnP, Protocol: rm.Protocol,
@@ -47,6 +52,20 @@ func (d *diagnosis) stale(ctx context.Context) {
 		d.cleanup(ctx)
 	}
 	d.staleFindings()
+}
+
+// forThis reports whether rm is a record for the gateway diagnosed.
+func (d *diagnosis) forThis(rm RecordedMapping) bool {
+	return !rm.Gateway.IsValid() || rm.Gateway.Unmap() == d.r.Gateway
+}
+
+// served reports whether something of this machine listens on e's
+// internal port (see diagnosis.listening for what that can see).
+func (d *diagnosis) served(ctx context.Context, e Entry) bool {
+	if e.Protocol == UDP {
+		return udpHeld(e.Internal)
+	}
+	return tcpAccepts(ctx, e.Internal)
 }
 
 // listed reports whether the router lists the recorded mapping rm.

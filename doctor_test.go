@@ -261,13 +261,17 @@ func TestDiagnoseUDPListening(t *testing.T) {
 func TestDiagnoseStaleMappingCleanup(t *testing.T) {
 	gw, c := doctorGateway(t, gatewaytest.Config{})
 	local := netip.MustParseAddr("127.0.0.1")
-	gw.AddMapping(gatewaytest.Mapping{Method: gatewaytest.UPnP, ExternalPort: 41001, InternalAddr: local, InternalPort: 8080, Description: DefaultDescription})
+	gw.AddMapping(gatewaytest.Mapping{Method: gatewaytest.UPnP, ExternalPort: 41001, InternalAddr: local, InternalPort: freePort(t), Description: DefaultDescription})
+	// A live program's mapping: its service answers on the internal port.
+	gw.AddMapping(gatewaytest.Mapping{Method: gatewaytest.UPnP, ExternalPort: 41006, InternalAddr: local, InternalPort: tcpService(t), Description: DefaultDescription})
 	gw.AddMapping(gatewaytest.Mapping{Method: gatewaytest.UPnP, ExternalPort: 41002, InternalAddr: local, InternalPort: 8081, Description: "someone else's"})
 	gw.AddMapping(gatewaytest.Mapping{Method: gatewaytest.UPnP, ExternalPort: 41003, InternalPort: 8082, Description: DefaultDescription}) // another host
 	gw.AddMapping(gatewaytest.Mapping{Method: gatewaytest.UPnP, ExternalPort: 41004, InternalAddr: local, InternalPort: 8083, Description: DefaultDescription})
 	recorded := []RecordedMapping{
 		{Method: UPnP, Protocol: TCP, External: netip.AddrPortFrom(gatewaytest.DefaultExternalAddr, 41004), Internal: netip.AddrPortFrom(local, 8083)},
 		{Method: UPnP, Protocol: TCP, External: netip.AddrPortFrom(gatewaytest.DefaultExternalAddr, 41005), Internal: netip.AddrPortFrom(local, 8084)},
+		// Another router's record: neither gone nor holding anything here.
+		{Gateway: netip.MustParseAddr("192.0.2.1"), Method: UPnP, Protocol: TCP, External: netip.AddrPortFrom(gatewaytest.DefaultExternalAddr, 41007)},
 	}
 
 	r := diagnose(t, c, DiagnoseOptions{Recorded: recorded})
@@ -283,7 +287,7 @@ func TestDiagnoseStaleMappingCleanup(t *testing.T) {
 	if f := finding(r, "STALE_MAPPINGS"); f == nil || !strings.Contains(f.Fix, "--cleanup") {
 		t.Errorf("STALE_MAPPINGS finding %+v", f)
 	}
-	if len(gw.Mappings()) != 4 {
+	if len(gw.Mappings()) != 5 {
 		t.Fatalf("without Cleanup the table changed: %+v", gw.Mappings())
 	}
 
@@ -295,8 +299,8 @@ func TestDiagnoseStaleMappingCleanup(t *testing.T) {
 	for _, m := range gw.Mappings() {
 		ports = append(ports, m.ExternalPort)
 	}
-	if !slices.Equal(ports, []uint16{41002, 41003, 41004}) {
-		t.Errorf("table after cleanup holds %v, want 41002 41003 41004", ports)
+	if !slices.Equal(ports, []uint16{41002, 41003, 41004, 41006}) {
+		t.Errorf("table after cleanup holds %v, want 41002 41003 41004 41006", ports)
 	}
 }
 
