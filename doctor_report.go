@@ -44,7 +44,7 @@ type Report struct {
 	// PortCanWork is true when no finding of SeverityError stands in the
 	// way: a mapping of Port can make it reachable ("port_can_work").
 	PortCanWork bool `json:"port_can_work"`
-	// Elapsed is how long Diagnose took ("elapsed_ms").
+	// Elapsed is how long Diagnose took ("elapsed_ms", fractional).
 	Elapsed time.Duration `json:"-"`
 }
 
@@ -53,8 +53,8 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	type plain Report
 	return json.Marshal(struct {
 		*plain
-		ElapsedMS int64 `json:"elapsed_ms"`
-	}{(*plain)(r), r.Elapsed.Milliseconds()})
+		ElapsedMS float64 `json:"elapsed_ms"`
+	}{(*plain)(r), millis(r.Elapsed)})
 }
 
 // NATStatus names the NAT situation between this host and the Internet.
@@ -119,7 +119,8 @@ type MethodAnswer struct {
 	Method   Method `json:"method"`
 	Answered bool   `json:"answered"`
 	// Elapsed is the round trip of the answer, or how long it waited
-	// ("elapsed_ms").
+	// ("elapsed_ms", fractional). For UPnP it covers the SSDP search and
+	// the description fetch.
 	Elapsed time.Duration `json:"-"`
 	// External is the external address it reported, if any.
 	External netip.Addr `json:"external,omitzero"`
@@ -134,9 +135,13 @@ func (m MethodAnswer) MarshalJSON() ([]byte, error) {
 	type plain MethodAnswer
 	return json.Marshal(struct {
 		plain
-		ElapsedMS int64 `json:"elapsed_ms"`
-	}{plain(m), m.Elapsed.Milliseconds()})
+		ElapsedMS float64 `json:"elapsed_ms"`
+	}{plain(m), millis(m.Elapsed)})
 }
+
+// millis is d in milliseconds, to the microsecond: loopback and LAN round
+// trips are well under one.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // DeviceReport is what the UPnP device says about itself and its uplink.
 type DeviceReport struct {

@@ -33,7 +33,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		} else if m.External.IsValid() {
 			got += ", external " + m.External.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Method, m.Elapsed.Round(time.Millisecond), got)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Method, roundRTT(m.Elapsed), got)
 	}
 	if d := r.Device; d != nil {
 		fmt.Fprintf(tw, "device\t%s\t%s %s\n", d.FriendlyName, d.Manufacturer, d.ModelName)
@@ -78,6 +78,17 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", verdict)
 	return err
+}
+
+// roundRTT keeps two or three significant digits of a round trip.
+func roundRTT(d time.Duration) time.Duration {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 func orDash(s string) string {
