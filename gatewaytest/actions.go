@@ -1,6 +1,7 @@
 package gatewaytest
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -98,13 +99,14 @@ func (g *Gateway) runAction(svc service, req *soapRequest, caller netip.Addr) ([
 		if !g.st.hasExternal() {
 			status = "Disconnected"
 		}
+		status = cmp.Or(g.st.wan.status, status)
 		up := strconv.FormatUint(uint64(g.st.epoch(c.now)), 10)
 		return []arg{{"NewConnectionStatus", status}, {"NewLastConnectionError", "ERROR_NONE"}, {"NewUptime", up}}, 0
 	case "GetConnectionTypeInfo":
-		return []arg{{"NewConnectionType", "IP_Routed"}, {"NewPossibleConnectionTypes", "IP_Routed"}}, 0
+		return []arg{{"NewConnectionType", cmp.Or(g.st.wan.connType, "IP_Routed")}, {"NewPossibleConnectionTypes", "IP_Routed"}}, 0
 	case "GetCommonLinkProperties":
 		return []arg{{"NewWANAccessType", "Ethernet"}, {"NewLayer1UpstreamMaxBitRate", "100000000"},
-			{"NewLayer1DownstreamMaxBitRate", "100000000"}, {"NewPhysicalLinkStatus", "Up"}}, 0
+			{"NewLayer1DownstreamMaxBitRate", "100000000"}, {"NewPhysicalLinkStatus", cmp.Or(g.st.wan.link, "Up")}}, 0
 	case "GetDefaultConnectionService":
 		// No connection service to name: that is what this router lacks.
 		return []arg{{"NewDefaultConnectionService", ""}}, 0

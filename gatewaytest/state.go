@@ -28,6 +28,8 @@ type state struct {
 
 	backwards bool   // Config.EpochBackwards
 	lastEpoch uint32 // the last epoch sent, when backwards
+
+	wan wanKnobs // SetConnectionType, SetConnectionStatus, SetLinkStatus
 }
 
 func newState(cfg Config, emit func(ChangeKind, string, *Mapping)) state {

@@ -88,6 +88,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if errors.As(err, &ue) {
 		return a.usageError(cmd, ue, o.json)
 	}
+	var xs *exitStatus
+	if errors.As(err, &xs) {
+		return xs.code // the command printed its report
+	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Ctrl-C while a one-shot command waited for the router.
 		fmt.Fprintf(a.stderr, "upnpmap %s: interrupted\n", cmd.name)

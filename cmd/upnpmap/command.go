@@ -38,6 +38,7 @@ func init() {
 	commands = []*command{
 		discoverCmd, ipCmd, addCmd, listCmd, deleteCmd,
 		relayCmd, runCmd, gatewayCmd, demoCmd, versionCmd, completionCmd,
+		doctorCmd,
 	}
 }
 
@@ -160,7 +161,7 @@ func rootHelp() string {
 	fs.SortFlags = false
 	networkFlags(fs, defaultOptions())
 	outputFlags(fs, defaultOptions())
-	b.WriteString("\nCommon flags:\n")
+	b.WriteString("Common flags:\n") // no blank line: the list fills 24 lines
 	b.WriteString(fs.FlagUsagesWrapped(helpWidth))
 	b.WriteString("Exit codes: 0 ok, 1 usage, 2 no gateway found, 3 the router refused, 4 timeout,\n")
 	b.WriteString("5 unusable UPnP device, 6 not reachable (check). See 'upnpmap help COMMAND'.\n")

@@ -44,6 +44,8 @@ type options struct {
 	// gateway (the fake router)
 	fake fakeOptions
 
+	doctor doctorOptions
+
 	// filled in after parsing
 	logger         *slog.Logger   // nil unless -v
 	watch          *exchangeWatch // the library's log handler (see exchangeWatch)

@@ -58,6 +58,7 @@ func manPage() string {
 		{exitTimeout, "the router answered something, then stopped answering in time"},
 		{exitUnusable, "a UPnP device answered, but its description is too big, malformed, or offers no port\\-mapping service"},
 		{exitUnreachable, "check: the checker answered, and the port was not reachable from outside"},
+		{doctorExitBlocked, "doctor: a gateway answered, and a finding stands in the way of the port (the report names it and its fix)"},
 	} {
 		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", e.code, e.what)
 	}
