@@ -164,7 +164,7 @@ func rootHelp() string {
 	b.WriteString("Common flags:\n") // no blank line: the list fills 24 lines
 	b.WriteString(fs.FlagUsagesWrapped(helpWidth))
 	b.WriteString("Exit codes: 0 ok, 1 usage, 2 no gateway found, 3 the router refused, 4 timeout,\n")
-	b.WriteString("5 unusable UPnP device, 6 not reachable (check). See 'upnpmap help COMMAND'.\n")
+	b.WriteString("5 unusable UPnP device, 6 not reachable (check), 7 port blocked (doctor).\n")
 	return b.String()
 }
 
