@@ -1,0 +1,136 @@
+//go:build linux
+
+package labtest
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/upnpmap/upnpmap/internal/netlab"
+)
+
+// TestIPv6Pinholes opens IPv6 pinholes on miniupnpd 2.3.1 (netlab's
+// Options.IPv6 lab) from LAN1 with the library's protocol clients, igd
+// (WANIPv6FirewallControl:1 found in the description, requests from the
+// host's global address) and pcp (MAP of the host's IPv6 address), and with
+// the stock client upnpc -6 beside them. For each: a WAN client cannot
+// reach the LAN server's global address before; after the pinhole it can,
+// data going both ways and the server seeing the WAN host's own address;
+// the router's firewall holds the pinhole rule; after the delete the rule
+// is gone and the port is unreachable again.
+func TestIPv6Pinholes(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 90*time.Second)
+	lab := newLab(t, ctx, netlab.Options{IPv6: true}, "upnpc")
+	host := lab.Addr6(netlab.LAN1)
+
+	for _, tc := range []struct {
+		name  string
+		port  uint16
+		open  func(t *testing.T, port uint16) (closeIt func())
+		check string
+	}{
+		{name: "UPnP", port: 18700, open: func(t *testing.T, port uint16) func() {
+			p := startPinholeClient(t, ctx, lab, netlab.LAN1)
+			m := p.askPinhole(fmt.Sprintf("upnp-add %d", port))
+			if m.Type != "pinhole" {
+				t.Fatalf("AddPinhole: %+v", m)
+			}
+			t.Logf("igd: GetFirewallStatus + AddPinhole (description fetched) in %v, UniqueID %d", m.Elapsed, m.Pinhole)
+			return func() {
+				if m := p.askPinhole(fmt.Sprintf("upnp-delete %d", m.Pinhole)); m.Type != "deleted" || m.Err != "" {
+					t.Fatalf("DeletePinhole: %+v", m)
+				}
+			}
+		}},
+		{name: "PCP", port: 18710, open: func(t *testing.T, port uint16) func() {
+			p := startPinholeClient(t, ctx, lab, netlab.LAN1)
+			m := p.askPinhole(fmt.Sprintf("pcp-map %d", port))
+			if m.Type != "mapped" {
+				t.Fatalf("PCP MAP: %+v", m)
+			}
+			// A pinhole, not a translation: the external address and port
+			// are the host's own.
+			if want := netip.AddrPortFrom(host, port).String(); m.External != want {
+				t.Fatalf("PCP MAP external %s; want %s (no NAT66)", m.External, want)
+			}
+			t.Logf("pcp: MAP in %v, lifetime %v", m.Elapsed, m.Lifetime)
+			return func() {
+				if m := p.askPinhole(fmt.Sprintf("pcp-delete %d", port)); m.Type != "deleted" || m.Err != "" {
+					t.Fatalf("PCP delete: %+v", m)
+				}
+			}
+		}},
+		{name: "upnpc -6", port: 18720, open: func(t *testing.T, port uint16) func() {
+			id := upnpcAddPinhole(t, ctx, lab, host, port)
+			return func() {
+				out, err := lab.Exec(ctx, netlab.LAN1, "upnpc", "-6", "-u", lab.DescURL6(), "-D", id)
+				if err != nil || !regexp.MustCompile(`UPNP_DeletePinhole\(\) returned : 0\b`).MatchString(out) {
+					t.Fatalf("upnpc -6 -D %s: %v\n%s", id, err, out)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			server := netip.AddrPortFrom(host, tc.port)
+			startEcho(t, lab, netlab.LAN1, "tcp", server.String())
+			wantClosed(t, ctx, lab, "tcp", server)
+
+			closeIt := tc.open(t, tc.port)
+			wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: server}, true)
+			wantReachable(t, ctx, lab, "tcp", server, netlab.LAN1)
+
+			closeIt()
+			wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: server}, false)
+			wantClosed(t, ctx, lab, "tcp", server)
+		})
+	}
+}
+
+// upnpcAddPinhole opens a TCP pinhole to host:port with upnpc -6 from LAN1
+// (the description URL given, so no discovery wait) and returns its id.
+func upnpcAddPinhole(tb testing.TB, ctx context.Context, lab *netlab.Lab, host netip.Addr, port uint16) string {
+	out, err := lab.Exec(ctx, netlab.LAN1, "upnpc", "-6", "-u", lab.DescURL6(),
+		"-A", "", "0", host.String(), fmt.Sprint(port), "TCP", fmt.Sprint(int(pinholeLease.Seconds())))
+	m := upnpcPinholeID.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		tb.Fatalf("upnpc -6 -A: %v\n%s", err, out)
+	}
+	return m[1]
+}
+
+// upnpcPinholeID is how miniupnpc 2.2.4's upnpc reports a new pinhole.
+var upnpcPinholeID = regexp.MustCompile(`Pinhole ID = (\d+)`)
+
+// wantPinhole fails the test unless the router's firewall holds p (or,
+// with present false, does not), read from nft, not from a client.
+func wantPinhole(t *testing.T, ctx context.Context, lab *netlab.Lab, p netlab.Pinhole, present bool) {
+	t.Helper()
+	ps, err := lab.Pinholes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(ps, p) != present {
+		t.Fatalf("router's pinholes %v: %v present = %v, want %v", ps, p, !present, present)
+	}
+}
+
+// startPinholeClient starts the pinhole client mode (ipv6_client_test.go)
+// in node, with node's global address and the router's IPv6 URLs.
+func startPinholeClient(t *testing.T, ctx context.Context, lab *netlab.Lab, node netlab.Node) *proc {
+	return startClient(t, ctx, lab, node, "pinhole "+string(node), "pinhole",
+		"-desc", lab.DescURL6(), "-local", lab.Addr6(node).String(), "-pcp", lab.Gateway6().String())
+}
+
+// askPinhole sends one command to a pinhole client and returns its answer.
+func (p *proc) askPinhole(command string) msg {
+	p.t.Helper()
+	p.send(command)
+	return p.next(sessionOpTimeout+5*time.Second, "the answer to "+command, isType("pinhole", "mapped", "error", "deleted"))
+}
