@@ -123,7 +123,7 @@ func wantPinhole(t *testing.T, ctx context.Context, lab *netlab.Lab, p netlab.Pi
 
 // startPinholeClient starts the pinhole client mode (ipv6_client_test.go)
 // in node, with node's global address and the router's IPv6 URLs.
-func startPinholeClient(t *testing.T, ctx context.Context, lab *netlab.Lab, node netlab.Node) *proc {
+func startPinholeClient(t testing.TB, ctx context.Context, lab *netlab.Lab, node netlab.Node) *proc {
 	return startClient(t, ctx, lab, node, "pinhole "+string(node), "pinhole",
 		"-desc", lab.DescURL6(), "-local", lab.Addr6(node).String(), "-pcp", lab.Gateway6().String())
 }

@@ -249,7 +249,7 @@ func testContext(t *testing.T, limit time.Duration) context.Context {
 
 // newLab builds a lab for the test (netlab.Require first: skip, or fail
 // in CI).
-func newLab(t *testing.T, ctx context.Context, opts netlab.Options, tools ...string) *netlab.Lab {
+func newLab(t testing.TB, ctx context.Context, opts netlab.Options, tools ...string) *netlab.Lab {
 	t.Helper()
 	netlab.Require(t, tools...)
 	start := time.Now()
