@@ -26,10 +26,12 @@ import (
 // per stdin line, one JSON line per answer (Elapsed is the command's own
 // time, measured inside the process):
 //
-//	upnp-add PORT     fetch the description at -desc, find the
+//	upnp-add PORT [HOST]
+//	                  fetch the description at -desc, find the
 //	                  WANIPv6FirewallControl service (igd.FirewallServiceTypes),
-//	                  GetFirewallStatus, AddPinhole for this host's -local
-//	                  address → "pinhole" (Pinhole = UniqueID) or "error"
+//	                  GetFirewallStatus, AddPinhole for HOST (default: this
+//	                  host's -local address, which the requests come from)
+//	                  → "pinhole" (Pinhole = UniqueID) or "error"
 //	upnp-delete ID    DeletePinhole → "deleted" (Err if it failed)
 //	pcp-map PORT      a PCP MAP of PORT on -local to the -pcp server
 //	                  → "mapped" (External, Lifetime) or "error"
@@ -78,13 +80,13 @@ func clientPinhole(out *output, args []string) error {
 	in := bufio.NewScanner(io.LimitReader(os.Stdin, 1<<20))
 	for in.Scan() {
 		fields := strings.Fields(in.Text())
-		if len(fields) != 2 {
-			out.send(errorMsg(fmt.Errorf("pinhole client: want COMMAND ARG, got %q", in.Text())))
+		if len(fields) < 2 || len(fields) > 3 {
+			out.send(errorMsg(fmt.Errorf("pinhole client: want COMMAND ARG [HOST], got %q", in.Text())))
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), sessionOpTimeout)
 		start := time.Now()
-		m := c.do(ctx, fields[0], fields[1])
+		m := c.do(ctx, fields[0], fields[1], fields[2:])
 		m.Elapsed = time.Since(start)
 		cancel()
 		out.send(m)
@@ -93,14 +95,23 @@ func clientPinhole(out *output, args []string) error {
 }
 
 // do runs one command and returns its answer.
-func (c *pinholeClient) do(ctx context.Context, cmd, arg string) msg {
+func (c *pinholeClient) do(ctx context.Context, cmd, arg string, rest []string) msg {
 	n, err := strconv.ParseUint(arg, 10, 16)
 	if err != nil {
 		return errorMsg(fmt.Errorf("%s: %q is not a port or pinhole id", cmd, arg))
 	}
+	if len(rest) > 0 && cmd != "upnp-add" {
+		return errorMsg(fmt.Errorf("%s takes one argument", cmd))
+	}
 	switch cmd {
 	case "upnp-add":
-		id, err := c.upnpAdd(ctx, uint16(n))
+		host := c.local
+		if len(rest) > 0 {
+			if host, err = netip.ParseAddr(rest[0]); err != nil {
+				return errorMsg(err)
+			}
+		}
+		id, err := c.upnpAdd(ctx, host, uint16(n))
 		if err != nil {
 			return errorMsg(err)
 		}
@@ -128,9 +139,8 @@ func (c *pinholeClient) do(ctx context.Context, cmd, arg string) msg {
 	return errorMsg(fmt.Errorf("unknown command %q", cmd))
 }
 
-// upnpAdd opens a pinhole to port on the local address by UPnP, from the
-// description on.
-func (c *pinholeClient) upnpAdd(ctx context.Context, port uint16) (uint16, error) {
+// upnpAdd opens a pinhole to host:port by UPnP, from the description on.
+func (c *pinholeClient) upnpAdd(ctx context.Context, host netip.Addr, port uint16) (uint16, error) {
 	root, err := discovery.Fetch(ctx, c.desc, netip.Addr{}, nil)
 	if err != nil {
 		return 0, err
@@ -147,7 +157,7 @@ func (c *pinholeClient) upnpAdd(ctx context.Context, port uint16) (uint16, error
 	if !st.CanOpenPinholes() {
 		return 0, fmt.Errorf("the router's firewall says no pinholes: %+v", st)
 	}
-	return c.igd.AddPinhole(ctx, igd.Pinhole{InternalPort: port, Protocol: igd.TCP, LeaseTime: pinholeLease})
+	return c.igd.AddPinhole(ctx, igd.Pinhole{InternalClient: host, InternalPort: port, Protocol: igd.TCP, LeaseTime: pinholeLease})
 }
 
 // deleteMaps deletes the PCP MAPs still open, so that a client whose test

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,38 @@ func TestIPv6Pinholes(t *testing.T) {
 			wantClosed(t, ctx, lab, "tcp", server)
 		})
 	}
+}
+
+// TestIPv6PinholeRefusals pins what miniupnpd 2.3.1 refuses, through the
+// library's igd client from LAN1, and that igd reports it as
+// ErrNotAuthorized with nothing opened: a pinhole for another LAN host's
+// address (the recommended policy: only the caller's own address), and one
+// for a port below 1024. Both answer 606 at once.
+func TestIPv6PinholeRefusals(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	lab := newLab(t, ctx, netlab.Options{IPv6: true})
+	p := startPinholeClient(t, ctx, lab, netlab.LAN1)
+	for _, tc := range []struct {
+		name string
+		host netip.Addr
+		port uint16
+	}{
+		{"another host", lab.Addr6(netlab.LAN2), 18730},
+		{"port below 1024", lab.Addr6(netlab.LAN1), 1023},
+	} {
+		m := p.askPinhole(fmt.Sprintf("upnp-add %d %v", tc.port, tc.host))
+		if m.Type != "error" || !slices.Contains(m.Is, "NotAuthorized") || !strings.Contains(m.Err, "606") {
+			t.Errorf("%s: AddPinhole for [%v]:%d: %+v; want 606, ErrNotAuthorized", tc.name, tc.host, tc.port, m)
+		}
+		wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: netip.AddrPortFrom(tc.host, tc.port)}, false)
+	}
+	// The same client's own pinhole works: the refusals were about the
+	// requests, not the setup.
+	if m := p.askPinhole("upnp-add 18731"); m.Type != "pinhole" {
+		t.Fatalf("AddPinhole for this host: %+v", m)
+	}
+	wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: netip.AddrPortFrom(lab.Addr6(netlab.LAN1), 18731)}, true)
 }
 
 // upnpcAddPinhole opens a TCP pinhole to host:port with upnpc -6 from LAN1
