@@ -74,8 +74,12 @@ func TestLabIPv6(t *testing.T) {
 	// ...but nothing gets in unasked.
 	wantDropped(t, ctx, lab, server)
 
+	// SSDP over IPv6: upnpc -6 searches on ff02::c and finds the router by
+	// the LOCATION on its global address (the one search in this test; the
+	// others name the description URL).
 	desc := lab.DescURL6()
-	out := mustExec(t, ctx, lab, LAN1, "upnpc", "-6", "-u", desc, "-S")
+	out := mustExec(t, ctx, lab, LAN1, "upnpc", "-6", "-S")
+	wantContains(t, "upnpc -6 -S (discovery)", out, "Found valid IGD : http://["+routerLAN6.String()+"]:5000/")
 	wantContains(t, "upnpc -6 -S", out, "Firewall Enabled: Yes", "Inbound Pinhole Allowed: Yes")
 	out = mustExec(t, ctx, lab, LAN1, "upnpc", "-6", "-u", desc, "-A", "", "0", lan1.String(), "18600", "TCP", "3600")
 	m := regexp.MustCompile(`Pinhole ID = (\d+)`).FindStringSubmatch(out)
