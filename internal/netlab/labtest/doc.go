@@ -43,7 +43,8 @@
 //     client (MAP of the host's IPv6 address) and upnpc -6 each open a
 //     pinhole; a WAN client reaches the LAN server's global address only
 //     while it exists (data both ways), and the router's nft rule comes and
-//     goes with it. TestIPv6PinholeRefusals: a pinhole for another host's
+//     goes with it (UpdatePinhole to a 1 s lease closes it too, within
+//     about a second). TestIPv6PinholeRefusals: a pinhole for another host's
 //     address or a port below 1024 gets 606 (igd: ErrNotAuthorized) and
 //     opens nothing. BenchmarkIPv6Pinhole times the three in one lab.
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd

@@ -33,6 +33,8 @@ import (
 //	                  host's -local address, which the requests come from)
 //	                  → "pinhole" (Pinhole = UniqueID) or "error"
 //	upnp-delete ID    DeletePinhole → "deleted" (Err if it failed)
+//	upnp-expire ID    UpdatePinhole to the shortest lease (1 s), the
+//	                  workaround for a refused DeletePinhole → "deleted"
 //	pcp-map PORT      a PCP MAP of PORT on -local to the -pcp server
 //	                  → "mapped" (External, Lifetime) or "error"
 //	pcp-delete PORT   delete that MAP with its nonce → "deleted"
@@ -121,6 +123,11 @@ func (c *pinholeClient) do(ctx context.Context, cmd, arg string, rest []string) 
 			return msg{Type: "deleted", Err: "no pinhole added yet"}
 		}
 		return deletedMsg(c.igd.DeletePinhole(ctx, uint16(n)))
+	case "upnp-expire":
+		if c.igd == nil {
+			return msg{Type: "deleted", Err: "no pinhole added yet"}
+		}
+		return deletedMsg(c.igd.UpdatePinhole(ctx, uint16(n), igd.MinPinholeLease))
 	case "pcp-map":
 		r, err := c.pcp.Map(ctx, pcp.MapRequest{Protocol: pcp.TCP, InternalPort: uint16(n), Lifetime: pinholeLease})
 		if err != nil {

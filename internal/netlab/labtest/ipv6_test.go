@@ -23,7 +23,9 @@ import (
 // reach the LAN server's global address before; after the pinhole it can,
 // data going both ways and the server seeing the WAN host's own address;
 // the router's firewall holds the pinhole rule; after the delete the rule
-// is gone and the port is unreachable again.
+// is gone and the port is unreachable again. The delete is DeletePinhole,
+// a PCP MAP with lifetime 0, upnpc -D, and once the workaround for
+// routers that refuse DeletePinhole: UpdatePinhole to a 1 s lease.
 func TestIPv6Pinholes(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 90*time.Second)
@@ -47,6 +49,37 @@ func TestIPv6Pinholes(t *testing.T) {
 				if m := p.askPinhole(fmt.Sprintf("upnp-delete %d", m.Pinhole)); m.Type != "deleted" || m.Err != "" {
 					t.Fatalf("DeletePinhole: %+v", m)
 				}
+			}
+		}},
+		{name: "UPnP UpdatePinhole to 1 s", port: 18705, open: func(t *testing.T, port uint16) func() {
+			// The workaround for routers that refuse DeletePinhole (606):
+			// a one-second lease. miniupnpd removes the rule at its next
+			// expiry sweep.
+			p := startPinholeClient(t, ctx, lab, netlab.LAN1)
+			m := p.askPinhole(fmt.Sprintf("upnp-add %d", port))
+			if m.Type != "pinhole" {
+				t.Fatalf("AddPinhole: %+v", m)
+			}
+			return func() {
+				if m := p.askPinhole(fmt.Sprintf("upnp-expire %d", m.Pinhole)); m.Type != "deleted" || m.Err != "" {
+					t.Fatalf("UpdatePinhole: %+v", m)
+				}
+				start := time.Now()
+				gone := netlab.Pinhole{Protocol: "tcp", Internal: netip.AddrPortFrom(host, port)}
+				for {
+					ps, err := lab.Pinholes(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Contains(ps, gone) {
+						break
+					}
+					if time.Since(start) > expireWait {
+						t.Fatalf("the pinhole with a 1 s lease is still there after %v: %v", expireWait, ps)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				t.Logf("a pinhole updated to a 1 s lease was gone after %v", time.Since(start).Round(10*time.Millisecond))
 			}
 		}},
 		{name: "PCP", port: 18710, open: func(t *testing.T, port uint16) func() {
@@ -125,6 +158,10 @@ func TestIPv6PinholeRefusals(t *testing.T) {
 	}
 	wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: netip.AddrPortFrom(lab.Addr6(netlab.LAN1), 18731)}, true)
 }
+
+// expireWait bounds the wait for miniupnpd to remove a pinhole whose lease
+// ran out (its expiry sweep; seconds in the research runs).
+const expireWait = 15 * time.Second
 
 // upnpcAddPinhole opens a TCP pinhole to host:port with upnpc -6 from LAN1
 // (the description URL given, so no discovery wait) and returns its id.
