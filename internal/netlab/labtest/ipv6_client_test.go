@@ -35,8 +35,9 @@ import (
 //	upnp-delete ID    DeletePinhole → "deleted" (Err if it failed)
 //	upnp-expire ID    UpdatePinhole to the shortest lease (1 s), the
 //	                  workaround for a refused DeletePinhole → "deleted"
-//	pcp-map PORT      a PCP MAP of PORT on -local to the -pcp server
-//	                  → "mapped" (External, Lifetime) or "error"
+//	pcp-map PORT [udp]
+//	                  a PCP MAP of TCP (or UDP) PORT on -local to the -pcp
+//	                  server → "mapped" (External, Lifetime) or "error"
 //	pcp-delete PORT   delete that MAP with its nonce → "deleted"
 //
 // Each upnp-add fetches the description again, as a stock client (upnpc
@@ -51,7 +52,7 @@ type pinholeClient struct {
 	desc  *url.URL
 	local netip.Addr
 	pcp   *pcp.Client
-	maps  map[uint16]*pcp.MapResponse // PCP MAPs by internal port
+	maps  map[uint16]*pcp.MapResponse // PCP MAPs by internal port (tests use distinct ports per protocol)
 	igd   *igd.Client                 // the firewall service, once found
 }
 
@@ -102,7 +103,7 @@ func (c *pinholeClient) do(ctx context.Context, cmd, arg string, rest []string) 
 	if err != nil {
 		return errorMsg(fmt.Errorf("%s: %q is not a port or pinhole id", cmd, arg))
 	}
-	if len(rest) > 0 && cmd != "upnp-add" {
+	if len(rest) > 0 && cmd != "upnp-add" && cmd != "pcp-map" {
 		return errorMsg(fmt.Errorf("%s takes one argument", cmd))
 	}
 	switch cmd {
@@ -129,12 +130,19 @@ func (c *pinholeClient) do(ctx context.Context, cmd, arg string, rest []string) 
 		}
 		return deletedMsg(c.igd.UpdatePinhole(ctx, uint16(n), igd.MinPinholeLease))
 	case "pcp-map":
-		r, err := c.pcp.Map(ctx, pcp.MapRequest{Protocol: pcp.TCP, InternalPort: uint16(n), Lifetime: pinholeLease})
+		proto, name := pcp.TCP, "tcp"
+		switch {
+		case len(rest) > 0 && rest[0] == "udp":
+			proto, name = pcp.UDP, "udp"
+		case len(rest) > 0:
+			return errorMsg(fmt.Errorf("pcp-map: protocol %q", rest[0]))
+		}
+		r, err := c.pcp.Map(ctx, pcp.MapRequest{Protocol: proto, InternalPort: uint16(n), Lifetime: pinholeLease})
 		if err != nil {
 			return errorMsg(err)
 		}
 		c.maps[uint16(n)] = r
-		return msg{Type: "mapped", Method: "pcp", External: r.External.String(), Lifetime: r.Lifetime}
+		return msg{Type: "mapped", Method: "pcp", Protocol: name, External: r.External.String(), Lifetime: r.Lifetime}
 	case "pcp-delete":
 		r, ok := c.maps[uint16(n)]
 		if !ok {

@@ -19,7 +19,7 @@ import (
 // Options.IPv6 lab) from LAN1 with the library's protocol clients, igd
 // (WANIPv6FirewallControl:1 found in the description, requests from the
 // host's global address) and pcp (MAP of the host's IPv6 address), and with
-// the stock client upnpc -6 beside them. For each: a WAN client cannot
+// the stock client upnpc -6 beside them, TCP, and UDP by PCP. For each: a WAN client cannot
 // reach the LAN server's global address before; after the pinhole it can,
 // data going both ways and the server seeing the WAN host's own address;
 // the router's firewall holds the pinhole rule; after the delete the rule
@@ -34,9 +34,9 @@ func TestIPv6Pinholes(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
+		proto string // "" = tcp
 		port  uint16
 		open  func(t *testing.T, port uint16) (closeIt func())
-		check string
 	}{
 		{name: "UPnP", port: 18700, open: func(t *testing.T, port uint16) func() {
 			p := startPinholeClient(t, ctx, lab, netlab.LAN1)
@@ -100,6 +100,18 @@ func TestIPv6Pinholes(t *testing.T) {
 				}
 			}
 		}},
+		{name: "PCP UDP", proto: "udp", port: 18715, open: func(t *testing.T, port uint16) func() {
+			p := startPinholeClient(t, ctx, lab, netlab.LAN1)
+			m := p.askPinhole(fmt.Sprintf("pcp-map %d udp", port))
+			if m.Type != "mapped" || m.Protocol != "udp" || m.External != netip.AddrPortFrom(host, port).String() {
+				t.Fatalf("PCP MAP (UDP): %+v", m)
+			}
+			return func() {
+				if m := p.askPinhole(fmt.Sprintf("pcp-delete %d", port)); m.Type != "deleted" || m.Err != "" {
+					t.Fatalf("PCP delete: %+v", m)
+				}
+			}
+		}},
 		{name: "upnpc -6", port: 18720, open: func(t *testing.T, port uint16) func() {
 			id := upnpcAddPinhole(t, ctx, lab, host, port)
 			return func() {
@@ -112,17 +124,21 @@ func TestIPv6Pinholes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			proto := tc.proto
+			if proto == "" {
+				proto = "tcp"
+			}
 			server := netip.AddrPortFrom(host, tc.port)
-			startEcho(t, lab, netlab.LAN1, "tcp", server.String())
-			wantClosed(t, ctx, lab, "tcp", server)
+			startEcho(t, lab, netlab.LAN1, proto, server.String())
+			wantClosed(t, ctx, lab, proto, server)
 
 			closeIt := tc.open(t, tc.port)
-			wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: server}, true)
-			wantReachable(t, ctx, lab, "tcp", server, netlab.LAN1)
+			wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: proto, Internal: server}, true)
+			wantReachable(t, ctx, lab, proto, server, netlab.LAN1)
 
 			closeIt()
-			wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: server}, false)
-			wantClosed(t, ctx, lab, "tcp", server)
+			wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: proto, Internal: server}, false)
+			wantClosed(t, ctx, lab, proto, server)
 		})
 	}
 }
