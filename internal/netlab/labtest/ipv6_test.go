@@ -18,9 +18,9 @@ import (
 // TestIPv6Pinholes opens IPv6 pinholes on miniupnpd 2.3.1 (netlab's
 // Options.IPv6 lab) from LAN1 with the library's protocol clients, igd
 // (WANIPv6FirewallControl:1 found in the description, requests from the
-// host's global address) and pcp (MAP of the host's IPv6 address), and with
-// the stock client upnpc -6 beside them, TCP, and UDP by PCP. For each: a WAN client cannot
-// reach the LAN server's global address before; after the pinhole it can,
+// host's global address) and pcp (MAP of the host's IPv6 address, TCP and
+// UDP), and with the stock client upnpc -6 beside them. For each: a WAN
+// client cannot reach the LAN server's global address before; after the pinhole it can,
 // data going both ways and the server seeing the WAN host's own address;
 // the router's firewall holds the pinhole rule; after the delete the rule
 // is gone and the port is unreachable again. The delete is DeletePinhole,
