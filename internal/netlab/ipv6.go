@@ -3,6 +3,8 @@
 package netlab
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 )
@@ -75,4 +77,40 @@ func (l *Lab) DescURL6() string {
 		return ""
 	}
 	return fmt.Sprintf("http://%s/rootDesc.xml", netip.AddrPortFrom(routerLAN6, l.HTTPPort()))
+}
+
+// LinkLocal is the link-local IPv6 address of node's interface toward the
+// LAN (the router's br0, a host's eth0; the WAN host's eth0), without a
+// zone: on a LAN host the zone of the router's address is "eth0". The
+// kernel picks these addresses (from the random MAC addresses of the
+// veths and the bridge), so they differ between labs. Without
+// Options.IPv6 it fails.
+func (l *Lab) LinkLocal(ctx context.Context, node Node) (netip.Addr, error) {
+	if !l.opts.IPv6 {
+		return netip.Addr{}, errors.New("netlab: LinkLocal: the lab has no IPv6 (Options.IPv6)")
+	}
+	ns, err := l.netns(node)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	dev := hostIf
+	if node == Router {
+		dev = routerLANIf
+	}
+	var links []struct {
+		Addrs []struct {
+			Local string `json:"local"`
+		} `json:"addr_info"`
+	}
+	if err := runJSON(ctx, &links, "ip", "-n", ns, "-j", "-6", "address", "show", "dev", dev, "scope", "link"); err != nil {
+		return netip.Addr{}, err
+	}
+	for _, lk := range links {
+		for _, a := range lk.Addrs {
+			if addr, err := netip.ParseAddr(a.Local); err == nil && addr.IsLinkLocalUnicast() {
+				return addr, nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("netlab: %s has no link-local address on %s", node, dev)
 }

@@ -55,6 +55,9 @@ func TestLabIPv6(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("IPv6 lab built in %v", time.Since(start).Round(time.Millisecond))
+	if ll, err := lab.LinkLocal(ctx, Router); err != nil || !ll.IsLinkLocalUnicast() {
+		t.Fatalf("router's link-local address: %v, %v", ll, err)
+	}
 	if !lab.IPv6() || lab.Addr6(LAN1) != lan1Addr6 || lab.Gateway6() != routerLAN6 || !lab.LANPrefix6().Contains(lab.Addr6(LAN2)) {
 		t.Fatalf("IPv6 accessors: IPv6 %v, LAN1 %v, gateway %v, prefix %v", lab.IPv6(), lab.Addr6(LAN1), lab.Gateway6(), lab.LANPrefix6())
 	}
@@ -127,5 +130,8 @@ func TestIPv6AccessorsZeroWithoutIPv6(t *testing.T) {
 	l := &Lab{}
 	if l.IPv6() || l.Addr6(LAN1).IsValid() || l.Gateway6().IsValid() || l.ExternalAddr6().IsValid() || l.LANPrefix6().IsValid() || l.WANPrefix6().IsValid() || l.DescURL6() != "" {
 		t.Fatal("an IPv4-only lab reports IPv6 addresses")
+	}
+	if a, err := l.LinkLocal(context.Background(), Router); err == nil {
+		t.Fatalf("LinkLocal in an IPv4-only lab = %v; want an error", a)
 	}
 }

@@ -46,7 +46,9 @@
 //     goes with it (UpdatePinhole to a 1 s lease closes it too, within
 //     about a second). TestIPv6PinholeRefusals: a pinhole for another host's
 //     address or a port below 1024 gets 606 (igd: ErrNotAuthorized) and
-//     opens nothing. BenchmarkIPv6Pinhole times the three in one lab.
+//     opens nothing. TestIPv6PCPLinkLocalSource: a PCP MAP to the
+//     router's link-local address from an unbound socket opens a useless
+//     pinhole for the host's link-local address. BenchmarkIPv6Pinhole times the three in one lab.
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
 //     for about 45 s) is sent once, counted at the router with an nft
 //     counter (TestDeniedPortSentOnce; built with -tags labpending until the

@@ -175,6 +175,44 @@ func TestIPv6PinholeRefusals(t *testing.T) {
 	wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: netip.AddrPortFrom(lab.Addr6(netlab.LAN1), 18731)}, true)
 }
 
+// TestIPv6PCPLinkLocalSource pins a hazard for PCP clients: a MAP sent to
+// the router's link-local address from a socket that is not bound to the
+// host's global address leaves from the host's link-local address, and
+// miniupnpd 2.3.1 opens a pinhole for that fe80:: address and answers
+// SUCCESS, with the link-local address as the external one. Nothing is
+// reachable through it: the global address's port stays closed. So a
+// client must send from the global address being opened: pcp.Client picks
+// no source address of its own, so give it the router's global address.
+func TestIPv6PCPLinkLocalSource(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	lab := newLab(t, ctx, netlab.Options{IPv6: true})
+	routerLL, err := lab.LinkLocal(ctx, netlab.Router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostLL, err := lab.LinkLocal(ctx, netlab.LAN1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const port = 18740
+	global := netip.AddrPortFrom(lab.Addr6(netlab.LAN1), port)
+	startEcho(t, lab, netlab.LAN1, "tcp", global.String())
+	p := startClient(t, ctx, lab, netlab.LAN1, "pinhole lan1", "pinhole",
+		"-desc", lab.DescURL6(), "-local", global.Addr().String(), "-pcp", routerLL.WithZone("eth0").String())
+	m := p.askPinhole(fmt.Sprintf("pcp-map %d", port))
+	if m.Type != "mapped" || m.External != netip.AddrPortFrom(hostLL, port).String() {
+		t.Fatalf("PCP MAP to the router's link-local address: %+v; want SUCCESS for [%v]:%d (the source)", m, hostLL, port)
+	}
+	wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: netip.AddrPortFrom(hostLL, port)}, true)
+	wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: global}, false)
+	wantClosed(t, ctx, lab, "tcp", global)
+	if m := p.askPinhole(fmt.Sprintf("pcp-delete %d", port)); m.Type != "deleted" || m.Err != "" {
+		t.Fatalf("PCP delete: %+v", m)
+	}
+	wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: netip.AddrPortFrom(hostLL, port)}, false)
+}
+
 // expireWait bounds the wait for miniupnpd to remove a pinhole whose lease
 // ran out (its expiry sweep; seconds in the research runs).
 const expireWait = 15 * time.Second
