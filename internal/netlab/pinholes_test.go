@@ -4,6 +4,7 @@ package netlab
 
 import (
 	"net/netip"
+	"os"
 	"reflect"
 	"testing"
 )
@@ -11,15 +12,11 @@ import (
 // TestParsePinholes reads pinholes out of a forward chain as nft lists it
 // with miniupnpd 2.3.1's rules: an IPv4 accept rule beside them is not one.
 func TestParsePinholes(t *testing.T) {
-	const chain = `table inet filter {
-	chain miniupnpd {
-		iif "wan0" th dport 18600 @nh,192,128 0x20010db8007700000000000000000010 @nh,48,8 0x6 accept
-		iif "wan0" ip daddr 192.168.77.10 tcp dport 18080 accept
-		iif "wan0" th dport 4000 @nh,192,128 0x20010db8007700000000000000000011 @nh,48,8 0x11 accept
+	chain, err := os.ReadFile("testdata/nft-forward-pinholes.txt")
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-`
-	got, err := parsePinholes(chain)
+	got, err := parsePinholes(string(chain))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,4 +27,24 @@ func TestParsePinholes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("parsePinholes = %v; want %v", got, want)
 	}
+}
+
+// FuzzParsePinholes: any text gives pinholes or an error, never a panic,
+// and every pinhole it gives has an IPv6 address and a protocol.
+func FuzzParsePinholes(f *testing.F) {
+	if b, err := os.ReadFile("testdata/nft-forward-pinholes.txt"); err == nil {
+		f.Add(string(b))
+	}
+	f.Add("th dport 99999 @nh,192,128 0x20010db8007700000000000000000010 @nh,48,8 0x6 accept")
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := parsePinholes(s)
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if p.Protocol == "" || !p.Internal.Addr().Is6() {
+				t.Fatalf("incomplete pinhole %+v", p)
+			}
+		}
+	})
 }
