@@ -55,3 +55,19 @@ const (
 
 // routerPort is the router-side veth of a LAN host.
 func routerPort(n Node) string { return "veth-" + string(n) }
+
+// IPv6 addresses (Options.IPv6), all from the documentation prefix
+// 2001:db8::/32 (RFC 3849); like 1.2.3.0/24 they never leave the sealed lab.
+// There is no NAT66: the WAN host reaches LAN hosts at their own global
+// addresses, through the router, as with a delegated prefix. The router's
+// forward policy drops new inbound IPv6, so only a pinhole lets it in.
+var (
+	wanNet6    = netip.MustParsePrefix("2001:db8:1::/64")
+	wanHost6   = netip.MustParseAddr("2001:db8:1::1") // WAN host
+	routerWAN6 = netip.MustParseAddr("2001:db8:1::4") // router's WAN address
+
+	lanNet6    = netip.MustParsePrefix("2001:db8:77::/64") // the prefix routed to the router
+	routerLAN6 = netip.MustParseAddr("2001:db8:77::1")
+	lan1Addr6  = netip.MustParseAddr("2001:db8:77::10")
+	lan2Addr6  = netip.MustParseAddr("2001:db8:77::11")
+)

@@ -25,7 +25,11 @@ const (
 // forwarding dropped except replies, LAN to WAN, within the LAN (a host with
 // br_netfilter loaded sends bridged frames through this chain too), and what
 // miniupnpd opens;
-// masquerade on the WAN side. miniupnpd fills the three *miniupnpd chains:
+// masquerade on the WAN side for IPv4 only (IPv6 is routed, not translated:
+// the inet family's nat chains see both). The same forward chain filters
+// IPv6 (the table is inet), so new inbound IPv6 is dropped, and miniupnpd
+// 2.3.1 with IPv6 on puts its pinholes in the same forward chain as its
+// IPv4 accept rules: it needs no ip6 table or chain of its own. miniupnpd fills the three *miniupnpd chains:
 // DNAT rules in prerouting_miniupnpd and matching accept rules in miniupnpd.
 func nftRuleset(wanIf, lanIf string) string {
 	return fmt.Sprintf(`table inet %[3]s {
@@ -45,7 +49,7 @@ func nftRuleset(wanIf, lanIf string) string {
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;
 		jump %[6]s
-		oifname %[1]q masquerade
+		meta nfproto ipv4 oifname %[1]q masquerade
 	}
 	chain %[5]s {
 	}
@@ -109,7 +113,17 @@ func miniupnpdConf(c routerConfig) string {
 	line("min_lifetime=120") // the lowest miniupnpd accepts (RFC 6887 §15)
 	line("max_lifetime=86400")
 	line("clean_ruleset_interval=600")
-	line("ipv6_disable=yes")
+	if c.opts.IPv6 {
+		// ext_ifname6 is where pinholes let traffic in from. No
+		// ipv6_listening_ip: it would become the bind address of every IPv6
+		// socket, and an SSDP socket bound to a unicast address never sees
+		// an M-SEARCH to ff02::c. listening_ip (an interface) covers both
+		// families.
+		line("ipv6_disable=no")
+		line("ext_ifname6=%s", c.wanIf)
+	} else {
+		line("ipv6_disable=yes")
+	}
 	line("system_uptime=no")
 	line("uuid=%s", labUUID)
 	line("friendly_name=upnpmap lab router")

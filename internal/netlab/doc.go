@@ -15,6 +15,15 @@
 //	 +-- veth-lan1 ---- eth0 lan1 (192.168.77.10, default via .1)
 //	 +-- veth-lan2 ---- eth0 lan2 (192.168.77.11, default via .1)
 //
+// With Options.IPv6 every node also has a global address from
+// 2001:db8::/32 (Lab.Addr6): the WAN link is 2001:db8:1::/64 (WAN host ::1,
+// router ::4) and the LAN 2001:db8:77::/64 (router ::1, lan1 ::10, lan2
+// ::11), routed by the WAN host to the router, as a delegated prefix is.
+// IPv6 is routed, not translated; the router's forward policy drops new
+// inbound IPv6, so a LAN host's port is reachable from the WAN only through
+// a pinhole (UPnP WANIPv6FirewallControl:1 or PCP MAP), which Lab.Pinholes
+// reads back from nft.
+//
 // Namespaces are named "upm-<pid>-<n>-<node>" (Lab.Netns). Interface names are
 // the same in every lab, since each namespace has its own.
 //
@@ -52,6 +61,14 @@
 //     triggers STUN and the NAT-PMP/PCP announcements; SIGUSR1 then does it
 //     again. Clients see more than one announcement per change, with the
 //     epoch reset to 0.
+//   - With ipv6_disable=no and ext_ifname6 (Options.IPv6) it needs no nft
+//     object beyond the IPv4 ones: pinholes are accept rules in the same
+//     forward chain of the inet table ("iif wan0 th dport P @nh,192,128
+//     <address> @nh,48,8 <protocol> accept"); there is no ip6 table. It
+//     accepts a UPnP pinhole only from the address it opens, over the IPv6
+//     control URL (Lab.DescURL6), and a PCP MAP of an IPv6 address opens
+//     that address and port (no translation). ipv6_listening_ip must stay
+//     unset: it would bind the SSDP socket to a unicast address.
 //   - Announcements go to 224.0.0.1:5350 (and :5351) on br0. On Linux a
 //     socket listening on "0.0.0.0:5350" must be IPv4 ("udp4"): Go's "udp"
 //     opens a dual-stack IPv6 socket, which does not receive them.

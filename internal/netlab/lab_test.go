@@ -62,7 +62,7 @@ func (g *greeter) close() {
 func dialGreeting(ctx context.Context, lab *Lab, node Node, addr string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	c, err := lab.Dial(ctx, node, "tcp4", addr)
+	c, err := lab.Dial(ctx, node, "tcp", addr) // the literal address picks the family
 	if err != nil {
 		return "", err
 	}

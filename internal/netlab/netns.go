@@ -121,8 +121,9 @@ func (l *Lab) listenUDP(node Node, ap netip.AddrPort) (*net.UDPConn, error) {
 	return c, err
 }
 
-// Dial connects from node's namespace. network is "tcp", "tcp4", "udp" or
-// "udp4"; address must be a numeric "IP:port".
+// Dial connects from node's namespace. network is "tcp", "tcp4", "tcp6",
+// "udp", "udp4" or "udp6" (the IPv6 ones need Options.IPv6); address must
+// be a numeric "IP:port" ("[2001:db8:77::10]:8080").
 func (l *Lab) Dial(ctx context.Context, node Node, network, address string) (net.Conn, error) {
 	if _, err := numericAddrPort(address); err != nil {
 		return nil, err

@@ -26,6 +26,15 @@ type Options struct {
 	IGDv1 bool
 	// PCPAllowThirdParty sets pcp_allow_thirdparty=yes.
 	PCPAllowThirdParty bool
+	// IPv6 gives every node an address from 2001:db8::/32 as well (see
+	// Lab.Addr6; the LAN is 2001:db8:77::/64, routed to the router's WAN
+	// address 2001:db8:1::4), turns on miniupnpd's IPv6 (ipv6_disable=no,
+	// ext_ifname6): pinholes by UPnP WANIPv6FirewallControl:1 and by PCP MAP
+	// for an IPv6 address. New inbound IPv6 is dropped by the router like
+	// the rest of its forward traffic, so a pinhole is what opens a LAN
+	// host's port. Default: IPv4 only (the LAN hosts keep only link-local
+	// IPv6 addresses, which the router does not forward).
+	IPv6 bool
 	// WANAddr is the router's WAN address; it must be inside 1.2.3.0/24 and
 	// not 1.2.3.0, .1, .2 (the WAN host) or .255. Default 1.2.3.4.
 	WANAddr netip.Addr

@@ -29,6 +29,12 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		registerNetns(l.ns[n], ino)
 	}
 
+	if l.opts.IPv6 {
+		if err := l.ipv6Sysctls(ctx); err != nil {
+			return err
+		}
+	}
+
 	wanBits := wanNet.Bits()
 	pfx := func(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
 	rtr := []string{
@@ -48,32 +54,72 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		fmt.Sprintf("link set %s up", routerWANIf),
 		fmt.Sprintf("link set %s up", routerLANIf),
 		fmt.Sprintf("route add default via %s", wanHost))
+	if l.opts.IPv6 {
+		rtr = append(rtr,
+			fmt.Sprintf("address add %s dev %s nodad", pfx(routerWAN6, wanNet6.Bits()), routerWANIf),
+			fmt.Sprintf("address add %s dev %s nodad", pfx(routerLAN6, lanNet6.Bits()), routerLANIf),
+			fmt.Sprintf("route add default via %s", wanHost6))
+	}
 	if err := ipBatch(ctx, l.ns[Router], rtr...); err != nil {
 		return err
 	}
-	if err := ipBatch(ctx, l.ns[WAN],
+	wan := []string{
 		"link set lo up",
 		fmt.Sprintf("address add %s dev %s", pfx(wanHost, wanBits), hostIf),
 		fmt.Sprintf("address add %s dev %s", pfx(stunAlt, wanBits), hostIf),
 		fmt.Sprintf("link set %s up", hostIf),
-	); err != nil {
+	}
+	if l.opts.IPv6 {
+		// The ISP routes the LAN prefix to the router; the WAN host has no
+		// other route, as for IPv4.
+		wan = append(wan,
+			fmt.Sprintf("address add %s dev %s nodad", pfx(wanHost6, wanNet6.Bits()), hostIf),
+			fmt.Sprintf("route add %s via %s", lanNet6, routerWAN6))
+	}
+	if err := ipBatch(ctx, l.ns[WAN], wan...); err != nil {
 		return err
 	}
 	for _, n := range []Node{LAN1, LAN2} {
-		if err := ipBatch(ctx, l.ns[n],
+		lan := []string{
 			"link set lo up",
 			fmt.Sprintf("address add %s dev %s", pfx(l.Addr(n), lanNet.Bits()), hostIf),
 			fmt.Sprintf("link set %s up", hostIf),
 			fmt.Sprintf("route add default via %s", routerLAN),
-		); err != nil {
+		}
+		if l.opts.IPv6 {
+			lan = append(lan,
+				fmt.Sprintf("address add %s dev %s nodad", pfx(l.Addr6(n), lanNet6.Bits()), hostIf),
+				fmt.Sprintf("route add default via %s", routerLAN6))
+		}
+		if err := ipBatch(ctx, l.ns[n], lan...); err != nil {
 			return err
 		}
 	}
-	if _, err := run(ctx, "", "ip", "netns", "exec", l.ns[Router], "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+	forward := []string{"net.ipv4.ip_forward=1"}
+	if l.opts.IPv6 {
+		forward = append(forward, "net.ipv6.conf.all.forwarding=1")
+	}
+	if _, err := run(ctx, "", "ip", append([]string{"netns", "exec", l.ns[Router], "sysctl", "-q", "-w"}, forward...)...); err != nil {
 		return err
 	}
 	_, err := run(ctx, nftRuleset(routerWANIf, routerLANIf), "ip", "netns", "exec", l.ns[Router], "nft", "-f", "-")
 	return err
+}
+
+// ipv6Sysctls turns off duplicate address detection in every lab
+// namespace before its interfaces exist, so that link-local addresses (and
+// the global ones, added with nodad) are usable at once: a tentative
+// address cannot be bound, and DAD would add a second or more to every
+// build. Nothing else shares these links, so no address can be a duplicate.
+func (l *Lab) ipv6Sysctls(ctx context.Context) error {
+	for _, n := range nodes {
+		if _, err := run(ctx, "", "ip", "netns", "exec", l.ns[n], "sysctl", "-q", "-w",
+			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+			"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ipLink is the part of `ip -j -d link show` that verifyIsolated reads.

@@ -61,6 +61,9 @@ type msg struct {
 	// list (session)
 	Entries []entryMsg `json:"entries,omitempty"`
 
+	// pinhole: the UniqueID of a UPnP pinhole
+	Pinhole uint16 `json:"pinhole,omitempty"`
+
 	// ssdp
 	From string `json:"from,omitempty"`
 	ST   string `json:"st,omitempty"`
@@ -112,7 +115,7 @@ func (o *output) send(m msg) {
 func runClient(args []string) int {
 	out := &output{enc: json.NewEncoder(os.Stdout)}
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "labtest client: command missing (map, discover, ssdp, session)")
+		fmt.Fprintln(os.Stderr, "labtest client: command missing (map, discover, ssdp, session, pinhole)")
 		return 2
 	}
 	var err error
@@ -125,6 +128,8 @@ func runClient(args []string) int {
 		err = clientSSDP(out, args[1:])
 	case "session":
 		err = clientSession(out, args[1:])
+	case "pinhole":
+		err = clientPinhole(out, args[1:])
 	default:
 		err = fmt.Errorf("unknown command %q", args[0])
 	}

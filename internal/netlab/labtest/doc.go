@@ -37,6 +37,18 @@
 //     delete of nothing, PREFER_FAILURE ignored, a UPnP delete of nothing
 //     succeeds, a lower-case protocol is accepted; each pinned by a
 //     hand-written request or a stock client, with what upnpmap makes of it.
+//   - IPv6 pinholes (TestIPv6Pinholes, netlab's Options.IPv6 lab): from
+//     LAN1 the library's igd client (WANIPv6FirewallControl:1 from the
+//     description, requests from the host's global address), its pcp
+//     client (MAP of the host's IPv6 address) and upnpc -6 each open a
+//     pinhole; a WAN client reaches the LAN server's global address only
+//     while it exists (data both ways), and the router's nft rule comes and
+//     goes with it (UpdatePinhole to a 1 s lease closes it too, within
+//     about a second). TestIPv6PinholeRefusals: a pinhole for another host's
+//     address or a port below 1024 gets 606 (igd: ErrNotAuthorized) and
+//     opens nothing. TestIPv6PCPLinkLocalSource: a PCP MAP to the
+//     router's link-local address from an unbound socket opens a useless
+//     pinhole for the host's link-local address. BenchmarkIPv6Pinhole times the three in one lab.
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
 //     for about 45 s) is sent once, counted at the router with an nft
 //     counter (TestDeniedPortSentOnce; built with -tags labpending until the

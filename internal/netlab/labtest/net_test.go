@@ -128,7 +128,11 @@ func probe(ctx context.Context, lab *netlab.Lab, proto string, addr netip.AddrPo
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	payload := fmt.Sprintf("probe-%d\n", probeSeq.Add(1))
-	c, err := lab.Dial(ctx, netlab.WAN, proto+"4", addr.String())
+	network := proto + "4"
+	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+		network = proto + "6" // a LAN host's global IPv6 address, through a pinhole
+	}
+	c, err := lab.Dial(ctx, netlab.WAN, network, addr.String())
 	if err != nil {
 		return probeResult{}, err
 	}
@@ -191,16 +195,20 @@ func waitReachable(ctx context.Context, lab *netlab.Lab, proto string, addr neti
 }
 
 // wantReachable fails the test unless proto/addr reaches the echo server
-// on node, seeing the WAN host's own address as the peer (DNAT, no SNAT),
-// within a couple of seconds.
+// on node, seeing the WAN host's own address as the peer (DNAT, no SNAT;
+// for IPv6 no translation at all), within a couple of seconds.
 func wantReachable(t *testing.T, ctx context.Context, lab *netlab.Lab, proto string, addr netip.AddrPort, node netlab.Node) {
 	t.Helper()
 	r, _, err := waitReachable(ctx, lab, proto, addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.server != string(node) || r.peer.Addr() != lab.Addr(netlab.WAN) {
-		t.Fatalf("%s %v: answered by %q, which saw the probe from %v; want %s seeing %v", proto, addr, r.server, r.peer, node, lab.Addr(netlab.WAN))
+	peer := lab.Addr(netlab.WAN)
+	if addr.Addr().Is6() && !addr.Addr().Is4In6() {
+		peer = lab.Addr6(netlab.WAN)
+	}
+	if r.server != string(node) || r.peer.Addr() != peer {
+		t.Fatalf("%s %v: answered by %q, which saw the probe from %v; want %s seeing %v", proto, addr, r.server, r.peer, node, peer)
 	}
 }
 
@@ -241,7 +249,7 @@ func testContext(t *testing.T, limit time.Duration) context.Context {
 
 // newLab builds a lab for the test (netlab.Require first: skip, or fail
 // in CI).
-func newLab(t *testing.T, ctx context.Context, opts netlab.Options, tools ...string) *netlab.Lab {
+func newLab(t testing.TB, ctx context.Context, opts netlab.Options, tools ...string) *netlab.Lab {
 	t.Helper()
 	netlab.Require(t, tools...)
 	start := time.Now()

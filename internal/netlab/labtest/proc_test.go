@@ -23,7 +23,7 @@ import (
 // proc is a client-mode process (client_test.go) running in a lab
 // namespace: the test sends it commands and reads its JSON lines.
 type proc struct {
-	t     *testing.T
+	t     testing.TB
 	name  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -41,7 +41,7 @@ type proc struct {
 // client command and its flags. The process is stopped at the end of the
 // test (stdin closed, so a mapping is closed; killed if it does not exit);
 // when the test failed, its messages and log are printed.
-func startClient(t *testing.T, ctx context.Context, lab *netlab.Lab, node netlab.Node, name string, args ...string) *proc {
+func startClient(t testing.TB, ctx context.Context, lab *netlab.Lab, node netlab.Node, name string, args ...string) *proc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
