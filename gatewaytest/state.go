@@ -23,6 +23,7 @@ type state struct {
 	decoy    string
 	location string // SetLocationHost
 	requests map[string]int
+	down     map[string]bool // SetServiceDown: control path -> WAN down
 
 	backwards bool   // Config.EpochBackwards
 	lastEpoch uint32 // the last epoch sent, when backwards
