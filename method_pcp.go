@@ -73,7 +73,7 @@ func (p *pcpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant
 // reply lost, or the probe cut short while the gateway was still at it —
 // can be withdrawn: the gateway may hold it, and would refuse the next
 // request for the port under another nonce.
-func (p *pcpMapper) probeMap(ctx context.Context, q *mapReq) (*grant, bool, error) {
+func (p *pcpMapper) probeMap(ctx context.Context, q *mapReq, _ func()) (*grant, bool, error) {
 	req := p.request(q, nil)
 	req.Nonce = pcp.NewNonce()
 	r, err := p.cl.Map(ctx, req)

@@ -184,7 +184,7 @@ func (gw *gateway) record(ctx context.Context, out *probeOutcome, start time.Tim
 	}
 	if len(r.Methods) == 0 {
 		gw.probes.forget()
-		return nil, gw.noAnswer(out.errs, ctx.Err())
+		return nil, gw.noAnswer(out.errs, out.halfway(), ctx.Err())
 	}
 	if fill {
 		gw.fillExternal(ctx, r)
@@ -270,9 +270,11 @@ func (gw *gateway) reprobe(ctx context.Context, mp mapper) error {
 	return nil
 }
 
-// noAnswer builds the error of a probe nothing answered, naming each method's
-// failure.
-func (gw *gateway) noAnswer(errs map[Method]error, ctxErr error) error {
+// noAnswer builds the error of a probe nothing answered usably, naming each
+// method's failure. halfway says some method had a first answer and then
+// fell silent (NAT-PMP's external address answered, its MAP not): the
+// gateway is there, so the error is a timeout, not "no gateway".
+func (gw *gateway) noAnswer(errs map[Method]error, halfway bool, ctxErr error) error {
 	var parts []string
 	var all []error
 	if ctxErr != nil {
@@ -285,22 +287,28 @@ func (gw *gateway) noAnswer(errs map[Method]error, ctxErr error) error {
 			all = append(all, err)
 		}
 	}
-	return &probeError{gw: gw.addr, msg: strings.Join(parts, "; "), errs: all, answered: gatewaySaid(all)}
+	said := gatewaySaid(all)
+	return &probeError{gw: gw.addr, msg: strings.Join(parts, "; "), errs: all, answered: said || halfway, halfway: halfway && !said}
 }
 
 // probeError is the error of a probe that no method answered usably. It
 // wraps ErrNoGateway and the methods' own errors (often ErrTimeout) — unless
 // the gateway did answer, with an unusable description or a result code
 // (see gatewaySaid): then it is not "no gateway", and it wraps only those
-// answers, not the silence of the other methods.
+// answers, not the silence of the other methods; or unless some method
+// answered half-way and then fell silent: then it wraps the timeouts alone.
 type probeError struct {
 	gw       netip.Addr
 	msg      string
 	errs     []error
 	answered bool
+	halfway  bool // answered, then silent (see gateway.noAnswer)
 }
 
 func (e *probeError) Error() string {
+	if e.halfway {
+		return fmt.Sprintf("upnpmap: gateway %v answered, then stopped answering (%s)", e.gw, e.msg)
+	}
 	if e.answered {
 		return fmt.Sprintf("upnpmap: gateway %v answered, but no method is usable (%s)", e.gw, e.msg)
 	}
