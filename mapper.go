@@ -39,8 +39,8 @@ type tableReader interface {
 }
 
 // addrReporter is implemented by the methods that can ask the gateway for
-// its external address on its own (NAT-PMP, UPnP; PCP tells it only with a
-// mapping).
+// its external address (NAT-PMP and UPnP have a request for it; PCP makes
+// a short-lived mapping, so it is asked last).
 type addrReporter interface {
 	// externalAddr asks for the external address. reset reports that the
 	// answer's epoch says the gateway lost its state: a fact for the

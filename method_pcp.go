@@ -34,6 +34,14 @@ func newPCP(gw *gateway) *pcpMapper {
 
 func (p *pcpMapper) method() Method { return PCP }
 
+// externalAddr learns the external address the only way PCP can: a
+// short-lived MAP, deleted as soon as its answer is in
+// (pcp.Client.ExternalAddress). Client.ExternalAddr asks PCP last.
+func (p *pcpMapper) externalAddr(ctx context.Context) (netip.Addr, bool, error) {
+	a, err := p.cl.ExternalAddress(ctx)
+	return a, false, err
+}
+
 func (p *pcpMapper) probe(ctx context.Context, _ func()) (*probeInfo, error) {
 	r, err := p.cl.Announce(ctx)
 	if err != nil {

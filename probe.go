@@ -131,16 +131,24 @@ func (pc *probeCache) settle(m Method, info *probeInfo, unsure bool, order []map
 // probed returns the methods that answered a recent probe, probing now if
 // there is none. Concurrent callers share one probe.
 func (gw *gateway) probed(ctx context.Context) ([]Method, error) {
+	ms, _, err := gw.probedNow(ctx)
+	return ms, err
+}
+
+// probedNow is probed that also returns the probe's result when this call
+// made it (nil when a recent probe served): what it learned, such as the
+// external address, is then as fresh as a request of the caller's own.
+func (gw *gateway) probedNow(ctx context.Context) ([]Method, *DiscoverResult, error) {
 	ms, probe, err := gw.probes.claim(ctx, gw.c.clock().Now)
 	if !probe {
-		return ms, err
+		return ms, nil, err
 	}
 	defer gw.probes.unlock()
 	r, err := gw.discoverLocked(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return r.Methods, nil
+	return r.Methods, r, nil
 }
 
 // discover probes the gateway and caches the result.
