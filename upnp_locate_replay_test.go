@@ -91,3 +91,35 @@ func TestUPnPMapUnusableDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestUPnPChooseGoverned: choosing among several connection services (a
+// GetStatusInfo each) is one exchange for the gateway's governor, though
+// part of a first Map; a single service is chosen without a request and
+// costs nothing. The Client's clock stands still, so the bucket does not
+// refill behind the test's back.
+func TestUPnPChooseGoverned(t *testing.T) {
+	for _, tc := range []struct {
+		dir      string
+		wantUsed float64
+	}{
+		{"mikrotik-chr-7.10-two-wan", 1},
+		{"orange-livebox-3", 0},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			_, c := testGateway(t, gatewaytest.Config{Replay: os.DirFS("testdata/routers/" + tc.dir)}, UPnP)
+			c.clk = newFakeClock()
+			c.settleAfter = time.Hour // no read-back: it would take a token too
+			m := mustMap(t, c, Request{InternalPort: 5333, Lifetime: time.Hour})
+			g := &m.gw.gov
+			g.mu.Lock()
+			used := 0.0 // an unprimed governor is full
+			if g.primed {
+				used = governorBurst - g.tokens
+			}
+			g.mu.Unlock()
+			if used != tc.wantUsed {
+				t.Errorf("%v governor tokens used, want %v", used, tc.wantUsed)
+			}
+		})
+	}
+}
