@@ -53,6 +53,17 @@ func (o *probeOutcome) unsure(m Method) bool {
 	return true
 }
 
+// halfway says whether some probe was cut short after its first answer
+// (cutAlive): the gateway answered, then fell silent.
+func (o *probeOutcome) halfway() bool {
+	for _, why := range o.cut {
+		if why == cutAlive {
+			return true
+		}
+	}
+	return false
+}
+
 // probeMsg is one report of a probe goroutine.
 type probeMsg struct {
 	mp    mapper
@@ -128,7 +139,10 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper, q *mapReq) *pr
 	)
 	lctx, release, err := gw.acquire(f.ctx)
 	if err == nil {
-		g, answered, err = f.mpr.probeMap(lctx, q)
+		var once sync.Once
+		g, answered, err = f.mpr.probeMap(lctx, q, func() {
+			once.Do(func() { c.ch <- probeMsg{mp: f.mp, alive: true} })
+		})
 		release()
 	}
 	gw.denied.note(f.mp.method(), q, err, false, gw.c.clock().Now())

@@ -8,20 +8,41 @@ import (
 )
 
 // ExternalAddr asks the gateway for its external address: by NAT-PMP or,
-// failing that, UPnP (PCP has no such request). It does not hide a private
-// or CGNAT answer (double NAT); see DiscoverResult.ExternalPrivate.
-func (c *Client) ExternalAddr(ctx context.Context) (_ netip.Addr, err error) {
+// failing that, UPnP, and for a gateway that speaks PCP alone by PCP, which
+// has no such request: a short-lived mapping tells it, and is deleted at
+// once (see pcp.Client.ExternalAddress). When the call has to probe the
+// gateway first, the probe's answer is the result, without asking again.
+// It does not hide a private or CGNAT answer (double NAT); see
+// DiscoverResult.ExternalPrivate.
+func (c *Client) ExternalAddr(ctx context.Context) (netip.Addr, error) {
+	a, _, err := c.ExternalAddrVia(ctx)
+	return a, err
+}
+
+// ExternalAddrVia is ExternalAddr that also tells which method answered
+// (PCP means a short-lived mapping was made and deleted).
+func (c *Client) ExternalAddrVia(ctx context.Context) (_ netip.Addr, _ Method, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
 	gw, err := c.gateway(ctx)
 	if err != nil {
-		return netip.Addr{}, err
+		return netip.Addr{}, "", err
 	}
-	answered, err := gw.probed(ctx)
+	answered, fresh, err := gw.probedNow(ctx)
 	if err != nil {
-		return netip.Addr{}, err
+		return netip.Addr{}, "", err
+	}
+	if fresh != nil && fresh.ExternalAddr.IsValid() {
+		// The probe just asked: NAT-PMP's probe is its external address
+		// request; without NAT-PMP, the probe asked UPnP (fillExternal).
+		via := UPnP
+		if fresh.Has(NATPMP) {
+			via = NATPMP
+		}
+		return fresh.ExternalAddr, via, nil
 	}
 	var failures []error
-	for _, m := range []Method{NATPMP, UPnP} {
+	// PCP last: it costs two requests and a mapping, however brief.
+	for _, m := range []Method{NATPMP, UPnP, PCP} {
 		mp := gw.mapper(m)
 		ar, reports := mp.(addrReporter)
 		if !reports {
@@ -45,12 +66,12 @@ func (c *Client) ExternalAddr(ctx context.Context) (_ netip.Addr, err error) {
 			gw.noteReset(nil, m)
 		}
 		if err == nil {
-			return a, nil
+			return a, m, nil
 		}
 		failures = append(failures, fmt.Errorf("%s: %w", m, err))
 	}
 	if len(failures) == 0 {
-		return netip.Addr{}, fmt.Errorf("upnpmap: %w: gateway %v speaks only %v, which does not report the external address", ErrUnsupported, gw.addr, answered)
+		return netip.Addr{}, "", fmt.Errorf("upnpmap: %w: gateway %v speaks only %v, which does not report the external address", ErrUnsupported, gw.addr, answered)
 	}
-	return netip.Addr{}, fmt.Errorf("upnpmap: external address: %w", errors.Join(failures...))
+	return netip.Addr{}, "", fmt.Errorf("upnpmap: external address: %w", errors.Join(failures...))
 }

@@ -397,7 +397,7 @@ var errFake = errors.New("fake failure")
 // probe (silence, port unreachable), a mapErrs entry the gateway's refusal.
 type fakeMapProber struct{ *fakeMapper }
 
-func (f fakeMapProber) probeMap(ctx context.Context, q *mapReq) (*grant, bool, error) {
+func (f fakeMapProber) probeMap(ctx context.Context, q *mapReq, _ func()) (*grant, bool, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, "probemap")
 	err, delay := f.probeErr, f.probeDelay

@@ -26,7 +26,10 @@ const (
 // mapping are exempt (gateway.callExempt): the first Map of a mapping (its
 // probe and its request) and its Close, so that opening or closing many
 // mappings at once is never delayed. An exchange is one method-level
-// request (a NAT-PMP renewal is its external address request and its MAP).
+// request (a NAT-PMP renewal is its external address request and its MAP;
+// choosing among a device's several UPnP connection services, a
+// GetStatusInfo each, is one too, even within a first Map, see
+// upnpMapper.fetch).
 // Time is the Client's clock, so tests that step it refill the bucket.
 type governor struct {
 	clk clock

@@ -39,8 +39,8 @@ type tableReader interface {
 }
 
 // addrReporter is implemented by the methods that can ask the gateway for
-// its external address on its own (NAT-PMP, UPnP; PCP tells it only with a
-// mapping).
+// its external address (NAT-PMP and UPnP have a request for it; PCP makes
+// a short-lived mapping, so it is asked last).
 type addrReporter interface {
 	// externalAddr asks for the external address. reset reports that the
 	// answer's epoch says the gateway lost its state: a fact for the
@@ -59,7 +59,10 @@ type mapProber interface {
 	// gateway's lock held. answered reports whether the gateway answered: a
 	// refusal is an answer (the method is there, this mapping is not), a
 	// timeout, an ICMP unreachable or a "speaks another version" is not.
-	probeMap(ctx context.Context, q *mapReq) (g *grant, answered bool, err error)
+	// alive, as for probe, is called when a first answer is in and more
+	// requests follow (NAT-PMP's external address, before its MAP): the
+	// gateway is there, and a later silence is a timeout, not "no gateway".
+	probeMap(ctx context.Context, q *mapReq, alive func()) (g *grant, answered bool, err error)
 }
 
 // verifier is implemented by the methods whose new mappings are read back

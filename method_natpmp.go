@@ -74,7 +74,7 @@ func (n *natpmpMapper) probe(ctx context.Context, _ func()) (*probeInfo, error) 
 // (see mapProber): the external address request a mapping needs anyway, and
 // the MAP right after it, without handing back to the collector in between.
 // The two stay one after the other (RFC 6886 §3.1: one request at a time).
-func (n *natpmpMapper) probeMap(ctx context.Context, q *mapReq) (*grant, bool, error) {
+func (n *natpmpMapper) probeMap(ctx context.Context, q *mapReq, alive func()) (*grant, bool, error) {
 	if err := n.ipv4(); err != nil {
 		return nil, false, err
 	}
@@ -87,6 +87,7 @@ func (n *natpmpMapper) probeMap(ctx context.Context, q *mapReq) (*grant, bool, e
 		return nil, false, err
 	}
 	n.remember(r.Addr)
+	alive()
 	g, err := n.mapPort(ctx, q, nil)
 	if g != nil && r.GatewayReset {
 		g.reset = true

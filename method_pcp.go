@@ -34,6 +34,14 @@ func newPCP(gw *gateway) *pcpMapper {
 
 func (p *pcpMapper) method() Method { return PCP }
 
+// externalAddr learns the external address the only way PCP can: a
+// short-lived MAP, deleted as soon as its answer is in
+// (pcp.Client.ExternalAddress). Client.ExternalAddr asks PCP last.
+func (p *pcpMapper) externalAddr(ctx context.Context) (netip.Addr, bool, error) {
+	a, err := p.cl.ExternalAddress(ctx)
+	return a, false, err
+}
+
 func (p *pcpMapper) probe(ctx context.Context, _ func()) (*probeInfo, error) {
 	r, err := p.cl.Announce(ctx)
 	if err != nil {
@@ -73,7 +81,7 @@ func (p *pcpMapper) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant
 // reply lost, or the probe cut short while the gateway was still at it —
 // can be withdrawn: the gateway may hold it, and would refuse the next
 // request for the port under another nonce.
-func (p *pcpMapper) probeMap(ctx context.Context, q *mapReq) (*grant, bool, error) {
+func (p *pcpMapper) probeMap(ctx context.Context, q *mapReq, _ func()) (*grant, bool, error) {
 	req := p.request(q, nil)
 	req.Nonce = pcp.NewNonce()
 	r, err := p.cl.Map(ctx, req)

@@ -131,16 +131,24 @@ func (pc *probeCache) settle(m Method, info *probeInfo, unsure bool, order []map
 // probed returns the methods that answered a recent probe, probing now if
 // there is none. Concurrent callers share one probe.
 func (gw *gateway) probed(ctx context.Context) ([]Method, error) {
+	ms, _, err := gw.probedNow(ctx)
+	return ms, err
+}
+
+// probedNow is probed that also returns the probe's result when this call
+// made it (nil when a recent probe served): what it learned, such as the
+// external address, is then as fresh as a request of the caller's own.
+func (gw *gateway) probedNow(ctx context.Context) ([]Method, *DiscoverResult, error) {
 	ms, probe, err := gw.probes.claim(ctx, gw.c.clock().Now)
 	if !probe {
-		return ms, err
+		return ms, nil, err
 	}
 	defer gw.probes.unlock()
 	r, err := gw.discoverLocked(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return r.Methods, nil
+	return r.Methods, r, nil
 }
 
 // discover probes the gateway and caches the result.
@@ -184,7 +192,7 @@ func (gw *gateway) record(ctx context.Context, out *probeOutcome, start time.Tim
 	}
 	if len(r.Methods) == 0 {
 		gw.probes.forget()
-		return nil, gw.noAnswer(out.errs, ctx.Err())
+		return nil, gw.noAnswer(out.errs, out.halfway(), ctx.Err())
 	}
 	if fill {
 		gw.fillExternal(ctx, r)
@@ -270,9 +278,11 @@ func (gw *gateway) reprobe(ctx context.Context, mp mapper) error {
 	return nil
 }
 
-// noAnswer builds the error of a probe nothing answered, naming each method's
-// failure.
-func (gw *gateway) noAnswer(errs map[Method]error, ctxErr error) error {
+// noAnswer builds the error of a probe nothing answered usably, naming each
+// method's failure. halfway says some method had a first answer and then
+// fell silent (NAT-PMP's external address answered, its MAP not): the
+// gateway is there, so the error is a timeout, not "no gateway".
+func (gw *gateway) noAnswer(errs map[Method]error, halfway bool, ctxErr error) error {
 	var parts []string
 	var all []error
 	if ctxErr != nil {
@@ -285,22 +295,28 @@ func (gw *gateway) noAnswer(errs map[Method]error, ctxErr error) error {
 			all = append(all, err)
 		}
 	}
-	return &probeError{gw: gw.addr, msg: strings.Join(parts, "; "), errs: all, answered: gatewaySaid(all)}
+	said := gatewaySaid(all)
+	return &probeError{gw: gw.addr, msg: strings.Join(parts, "; "), errs: all, answered: said || halfway, halfway: halfway && !said}
 }
 
 // probeError is the error of a probe that no method answered usably. It
 // wraps ErrNoGateway and the methods' own errors (often ErrTimeout) — unless
 // the gateway did answer, with an unusable description or a result code
 // (see gatewaySaid): then it is not "no gateway", and it wraps only those
-// answers, not the silence of the other methods.
+// answers, not the silence of the other methods; or unless some method
+// answered half-way and then fell silent: then it wraps the timeouts alone.
 type probeError struct {
 	gw       netip.Addr
 	msg      string
 	errs     []error
 	answered bool
+	halfway  bool // answered, then silent (see gateway.noAnswer)
 }
 
 func (e *probeError) Error() string {
+	if e.halfway {
+		return fmt.Sprintf("upnpmap: gateway %v answered, then stopped answering (%s)", e.gw, e.msg)
+	}
 	if e.answered {
 		return fmt.Sprintf("upnpmap: gateway %v answered, but no method is usable (%s)", e.gw, e.msg)
 	}

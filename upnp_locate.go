@@ -53,6 +53,10 @@ func (u *upnpMapper) locate(ctx context.Context, alive func()) error {
 // router that ignores unicast searches is found this much later.
 const multicastAfter = 100 * time.Millisecond
 
+// unicastTargets are the search targets sent to the gateway (see
+// upnpMapper.searchers).
+var unicastTargets = []string{discovery.TargetIGD1, discovery.TargetWANIPConn1, discovery.TargetRootDevice}
+
 // searchers are the SSDP searches for the gateway: unicast to it, and
 // multicast where allowed (see gateway.multicast) on Client.Interfaces, or —
 // for a Client.Gateway given without Interfaces — on the interface whose
@@ -64,8 +68,16 @@ func (u *upnpMapper) searchers() (uni, multi *discovery.Searcher, err error) {
 	// and only the gateway's first answer counts: the unicast requests say
 	// 1, so do the multicast ones (UDA's minimum; the default 2 spreads a
 	// LAN's answers, which this search ignores).
+	//
+	// The unicast search also asks for upnp:rootdevice, as miniupnpc's
+	// last resort does: a gateway that names its device in another domain
+	// (the Huawei HG531's urn:dslforum-org:device:InternetGatewayDevice:1)
+	// answers no schemas-upnp-org target, and only the gateway's own answer
+	// counts, so asking for any root device finds nothing else; the
+	// description then says whether it can map (fetch).
 	uni = &discovery.Searcher{
 		Unicast: []netip.AddrPort{netip.AddrPortFrom(u.gw.addr, 1900)},
+		Targets: unicastTargets,
 		IPv6:    u.gw.addr.Is6(),
 		MX:      1,
 		Logger:  u.gw.c.Logger,
@@ -174,26 +186,48 @@ func searchLater(ctx context.Context, s *discovery.Searcher, found func(discover
 	}
 }
 
-// fetch reads the description at loc and picks the preferred connection
-// service.
+// fetch reads the description at loc and picks the connection service to
+// map on: every service of igd.ServiceTypes the device offers is a
+// candidate, in that order of preference, and igd.Choose asks each for
+// GetStatusInfo when there are several (a multi-WAN MikroTik, an IP and a
+// PPP connection) and takes a connected one. A device with no such service
+// is an error wrapping ErrUnusableDevice that names what it offers.
 func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 	root, err := discovery.Fetch(ctx, loc, u.gw.addr, nil)
 	if err != nil {
 		return err
 	}
-	for _, st := range igd.ServiceTypes {
-		svcs := root.Services(st)
-		if len(svcs) == 0 || svcs[0].ControlURL == nil {
+	svcs, err := root.Usable(igd.ServiceTypes...)
+	if err != nil {
+		return fmt.Errorf("upnpmap: UPnP device at %v: %w", loc.Redacted(), err)
+	}
+	var cands []*igd.Client
+	for _, s := range svcs {
+		if s.ControlURL == nil {
 			continue
 		}
-		cl := &igd.Client{ControlURL: svcs[0].ControlURL, ServiceType: svcs[0].ServiceType, Logger: u.gw.c.Logger}
-		u.mu.Lock()
-		u.cl, u.location, u.device = cl, loc.String(), routerText(root.Device.FriendlyName)
-		u.mu.Unlock()
-		u.gw.log.Debug("UPnP service", "type", st, "control", cl.ControlURL)
-		return nil
+		cands = append(cands, &igd.Client{ControlURL: s.ControlURL, ServiceType: s.ServiceType, Logger: u.gw.c.Logger})
 	}
-	return fmt.Errorf("%w: %v describes no WANIPConnection or WANPPPConnection service", ErrUnusableDevice, loc)
+	if len(cands) == 0 {
+		return fmt.Errorf("upnpmap: UPnP device at %v: %w: no connection service has a control URL (%s)",
+			loc.Redacted(), ErrUnusableDevice, root.Offered())
+	}
+	if len(cands) > 1 {
+		// Choosing sends a GetStatusInfo per candidate: one exchange more
+		// for the governor, whatever made us locate the service.
+		if err := u.gw.gov.wait(ctx); err != nil {
+			return err
+		}
+	}
+	cl, _, err := igd.Choose(ctx, cands)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	u.cl, u.location, u.device = cl, loc.String(), routerText(root.Device.FriendlyName)
+	u.mu.Unlock()
+	u.gw.log.Debug("UPnP service", "type", cl.ServiceType, "control", cl.ControlURL.Redacted(), "candidates", len(cands))
+	return nil
 }
 
 // do runs fn with the service's client, locating it first if needed. When

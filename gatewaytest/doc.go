@@ -12,7 +12,8 @@
 // NestedDevices, FriendlyName and SetResult with undefined codes play
 // hostile or broken routers; and Config.Replay serves a captured real
 // router's description, SCPDs and SOAP answers (testdata/routers/…) over the
-// gateway's working table. Config.OnChange reports every change to the table
+// gateway's working table, where SetServiceDown unplugs one WAN of a
+// multi-WAN capture. Config.OnChange reports every change to the table
 // as it happens.
 //
 // IPv6: under IGD:2 the WANConnectionDevice also offers

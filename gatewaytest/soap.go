@@ -183,6 +183,14 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request, svc service,
 		writeFaultText(w, code, text)
 		return
 	}
+	if out, code, ok := g.downAnswer(svc, req.action); ok {
+		if code != 0 {
+			writeFault(w, code)
+		} else {
+			writeSOAPResponse(w, hType, req.action, out)
+		}
+		return
+	}
 	if b, ok := g.replay.capturedReply(req.action); ok {
 		g.log.Debug("soap replayed", "action", req.action, "caller", caller)
 		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)

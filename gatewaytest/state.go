@@ -25,6 +25,7 @@ type state struct {
 	location string // SetLocationHost
 	static   bool   // SetSSDPFromStatic
 	requests map[string]int
+	down     map[string]bool // SetServiceDown: control path -> WAN down
 
 	backwards bool   // Config.EpochBackwards
 	lastEpoch uint32 // the last epoch sent, when backwards

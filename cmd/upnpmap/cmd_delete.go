@@ -20,9 +20,12 @@ var deleteCmd = &command{
 	about: `Remove the mapping of external port EXTPORT. Mappings upnpmap made are deleted
 with the method that made them (PCP needs the nonce upnpmap recorded). Without
 a record, upnpmap reads the router's UPnP table and deletes the entry over UPnP
-if it is there; PCP and NAT-PMP mappings without a record end with their lease.
-"deleted" is printed only for mappings that existed. Without --tcp or --udp,
-the protocols upnpmap recorded are deleted, or else both are tried.`,
+if it is there; a router that does not answer UPnP (or --method natpmp) gets a
+NAT-PMP delete of this host's mapping of internal port EXTPORT, which NAT-PMP
+answers alike whether or not there was one. PCP mappings without a record end
+with their lease. "deleted" is printed only for mappings that existed. Without
+--tcp or --udp, the protocols upnpmap recorded are deleted, or else both are
+tried.`,
 	examples: []string{
 		"upnpmap delete 8080",
 		"upnpmap delete 27015 --udp",
@@ -40,8 +43,9 @@ type deletedJSON struct {
 	ExternalPort uint16 `json:"external_port"`
 	Method       string `json:"method"`
 	Gateway      string `json:"gateway,omitempty"`
-	// Result is "deleted", or "already-gone" when upnpmap's record named a
-	// mapping the router no longer had.
+	// Result is "deleted", "already-gone" when upnpmap's record named a
+	// mapping the router no longer had, or "requested" for a NAT-PMP delete
+	// sent without a record (NAT-PMP does not say whether it existed).
 	Result string `json:"result"`
 	// MadeWith names the method that made a mapping deleted over UPnP,
 	// when the router's table says it was another (miniupnpd's "PCP MAP …"
@@ -154,6 +158,7 @@ type deleter struct {
 	tableRead bool
 	tableErr  error
 	warned    bool
+	probed    *probeResult // see speaks; nil before
 }
 
 // one deletes one target. ok is false when nothing existed to delete (a
@@ -172,20 +177,109 @@ func (d *deleter) one(ctx context.Context, tg deleteTarget) (ok bool, err error)
 		d.a.warn("%s port %d was made with %s (upnpmap's record); --method %s: trying a UPnP delete,\n"+
 			"  which some routers refuse for a mapping another protocol made", tg.proto, d.ext, tg.rec.Method, strings.Join(allowed, ","))
 	} else {
-		if len(allowed) > 0 && !slices.Contains(allowed, string(upnpmap.UPnP)) {
-			return false, &missingRecordErr{proto: tg.proto, ext: d.ext, methods: allowed}
-		}
-		if !d.warned {
-			d.warned = true
-			d.a.warn("no record of port %d in upnpmap's state file: looking for it in the router's UPnP table\n"+
-				"  (PCP and NAT-PMP mappings cannot be deleted without the record; they end with their lease)", d.ext)
-		}
+		return d.unrecorded(ctx, tg.proto)
 	}
 	ok, err = d.viaUPnP(ctx, tg.proto)
 	if ok && tg.ours {
 		d.forget(tg.rec)
 	}
 	return ok, err
+}
+
+// unrecorded deletes a mapping upnpmap has no record of: by UPnP when the
+// router's UPnP table lists it; by NAT-PMP (this host's mapping of internal
+// port EXTPORT, the usual shape of `upnpmap add EXTPORT`) when UPnP is not
+// allowed or does not answer. PCP needs the record's nonce.
+func (d *deleter) unrecorded(ctx context.Context, proto string) (bool, error) {
+	allowed := d.o.methodNames()
+	upnpOK := len(allowed) == 0 || slices.Contains(allowed, string(upnpmap.UPnP))
+	pmpOK := len(allowed) == 0 || slices.Contains(allowed, string(upnpmap.NATPMP))
+	if !upnpOK && !pmpOK {
+		return false, &missingRecordErr{proto: proto, ext: d.ext, methods: allowed}
+	}
+	if !d.warned {
+		d.warned = true
+		switch {
+		case !upnpOK:
+			d.a.warn("no record of port %d in upnpmap's state file: trying a NAT-PMP delete of this host's internal port %d\n"+
+				"  (PCP mappings cannot be deleted without the record; they end with their lease)", d.ext, d.ext)
+		case pmpOK:
+			d.a.warn("no record of port %d in upnpmap's state file: looking for it in the router's UPnP table,\n"+
+				"  trying a NAT-PMP delete of this host's internal port %d if the router does not answer UPnP\n"+
+				"  (PCP mappings cannot be deleted without the record; they end with their lease)", d.ext, d.ext)
+		default:
+			d.a.warn("no record of port %d in upnpmap's state file: looking for it in the router's UPnP table\n"+
+				"  (PCP and NAT-PMP mappings cannot be deleted without the record; they end with their lease)", d.ext)
+		}
+	}
+	if upnpOK && pmpOK {
+		// Which of the two the router speaks: one probe of both, at once,
+		// rather than waiting out a silent UPnP before trying NAT-PMP.
+		speaks, err := d.speaks(ctx)
+		if err != nil {
+			return false, err
+		}
+		upnpOK = slices.Contains(speaks, upnpmap.UPnP)
+	}
+	if !upnpOK {
+		return d.viaNATPMP(ctx, proto)
+	}
+	return d.viaUPnP(ctx, proto)
+}
+
+// speaks probes the router for UPnP and NAT-PMP (once per delete) and
+// returns the methods that answered; the probe is d.upnp's, whose List
+// then uses it.
+func (d *deleter) speaks(ctx context.Context) ([]upnpmap.Method, error) {
+	if d.probed == nil {
+		start := time.Now()
+		d.upnp = d.a.newClient(d.o, d.st)
+		d.upnp.Methods = []upnpmap.Method{upnpmap.UPnP, upnpmap.NATPMP}
+		stop := d.a.progress(d.o, "the router")
+		res, err := d.upnp.Discover(ctx)
+		stop()
+		d.probed = &probeResult{}
+		if err != nil {
+			ne := d.o.netErr(fmt.Sprintf("delete port %d", d.ext), start, err).(*netErr)
+			ne.methods = []string{string(upnpmap.UPnP), string(upnpmap.NATPMP)}
+			d.probed.err = ne
+		} else {
+			d.probed.methods = res.Methods
+		}
+	}
+	return d.probed.methods, d.probed.err
+}
+
+// probeResult is what deleter.speaks found.
+type probeResult struct {
+	methods []upnpmap.Method
+	err     error
+}
+
+// viaNATPMP sends, within ctx (--timeout), the delete a record would have
+// named for a NAT-PMP mapping made by `upnpmap add EXTPORT`: Method "" lets
+// the library use every method that can delete with what is named, which
+// without a nonce is NAT-PMP (internal port EXTPORT of this host). NAT-PMP
+// answers success whether or not such a mapping existed, so the result is
+// "requested", never "deleted".
+func (d *deleter) viaNATPMP(ctx context.Context, proto string) (bool, error) {
+	op := fmt.Sprintf("delete %s port %d", proto, d.ext)
+	start := time.Now()
+	c := d.a.newClient(d.o, d.st)
+	c.Methods = []upnpmap.Method{upnpmap.NATPMP}
+	stop := d.a.progress(d.o, fmt.Sprintf("the router to delete %s port %d", proto, d.ext))
+	err := c.Delete(ctx, upnpmap.DeleteRequest{Protocol: upnpProto(proto), ExternalPort: d.ext, InternalPort: d.ext})
+	stop()
+	if err != nil {
+		ne := d.o.netErr(op, start, err).(*netErr)
+		ne.methods = []string{string(upnpmap.NATPMP)}
+		return false, &mapErr{proto: proto, ext: d.ext, err: ne}
+	}
+	gw := netip.Addr{}
+	if d.o.gateway != "" {
+		gw = d.o.gatewayAddr()
+	}
+	return false, d.report(proto, upnpmap.NATPMP, "", gw, "requested")
 }
 
 // recorded deletes a mapping upnpmap recorded, the way it was made, at the
@@ -291,6 +385,10 @@ func (d *deleter) report(proto string, method upnpmap.Method, made string, gw ne
 	if d.o.json {
 		return d.p.object(j)
 	}
+	if result == "requested" {
+		d.p.line("asked the router over NAT-PMP to delete this host's %s mapping of internal port %d (NAT-PMP does not say whether there was one)", proto, d.ext)
+		return nil
+	}
 	if result == "already-gone" {
 		d.p.line("%s port %d was already gone from the router (%s); upnpmap's record of it is removed", proto, d.ext, method)
 		return nil
@@ -367,8 +465,8 @@ func (e *missingRecordErr) fix() []string {
 		return []string{fmt.Sprintf("run `upnpmap delete %d` without --method (or with --method %s).", e.ext, e.madeWith)}
 	}
 	return []string{
-		"PCP deletes need the nonce of the request that made the mapping, and NAT-PMP deletes its",
-		"internal port; both were in the record. The mapping ends when its lease runs out, or try",
+		"PCP deletes need the nonce of the request that made the mapping, which was in the record.",
+		"The mapping ends when its lease runs out, or try",
 		fmt.Sprintf("`upnpmap delete %d --method upnp` if the router lists it (`upnpmap list`).", e.ext),
 	}
 }

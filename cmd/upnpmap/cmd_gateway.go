@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -38,6 +39,8 @@ func fakeFlags(fs *pflag.FlagSet, o *options) {
 	fs.IntVar(&o.fake.igdVersion, "igd", o.fake.igdVersion, "UPnP InternetGatewayDevice `version`, 1 or 2")
 	fs.BoolVar(&o.fake.secureMode, "secure-mode", false, "UPnP: refuse mappings for other hosts (718/606)")
 	fs.BoolVar(&o.fake.permanentOnly, "permanent-only", false, "UPnP: accept only permanent leases (725)")
+	fs.BoolVar(&o.fake.miniupnpd, "miniupnpd", false, "answer as miniupnpd 2.3.1 does, not as the specs say")
+	fs.StringVar(&o.fake.replay, "replay", "", "serve the captured router in `DIR` (testdata/routers/*)")
 }
 
 // gatewayJSON is the first line `gateway --json` prints.
@@ -70,6 +73,15 @@ func (o *options) fakeConfig() (gatewaytest.Config, error) {
 		IGDVersion:    o.fake.igdVersion,
 		SecureMode:    o.fake.secureMode,
 		PermanentOnly: o.fake.permanentOnly,
+		Miniupnpd:     o.fake.miniupnpd,
+	}
+	if o.fake.replay != "" {
+		// A directory, checked here so that a typo is a usage error rather
+		// than a failure to start; its files are read by Start.
+		if fi, err := os.Stat(o.fake.replay); err != nil || !fi.IsDir() {
+			return cfg, usagef("--replay %q: not a directory holding a captured router (rootDesc.xml, SCPDs, soap/)", o.fake.replay)
+		}
+		cfg.Replay = os.DirFS(o.fake.replay)
 	}
 	if o.fake.igdVersion != 1 && o.fake.igdVersion != 2 {
 		return cfg, usagef("--igd %d: want 1 or 2", o.fake.igdVersion)

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/upnpmap/upnpmap"
-	"github.com/upnpmap/upnpmap/pcp"
 )
 
 var ipCmd = &command{
@@ -38,7 +35,9 @@ type ipJSON struct {
 	External        string `json:"external"`
 	ExternalPrivate bool   `json:"external_private"`
 	Private         bool   `json:"private"` // deprecated: external_private
-	Method          string `json:"method,omitempty"`
+	// Method is the method that told the address (pcp: by a mapping made
+	// and deleted at once).
+	Method string `json:"method,omitempty"`
 }
 
 func runIP(ctx context.Context, a *app, o *options, _ []string) error {
@@ -47,7 +46,7 @@ func runIP(ctx context.Context, a *app, o *options, _ []string) error {
 	defer cancel()
 	start := time.Now()
 	stop := a.progress(o, "the router's external address")
-	addr, method, err := externalAddr(ctx, c, o)
+	addr, method, err := externalAddr(ctx, c)
 	stop()
 	if err != nil {
 		return o.netErr("ask for the external address", start, err)
@@ -64,29 +63,9 @@ func runIP(ctx context.Context, a *app, o *options, _ []string) error {
 	return err
 }
 
-// externalAddr asks the library (NAT-PMP, then UPnP) and, when those are
-// not there or fail without a definite refusal, PCP the way ExternalAddress
-// documents, provided PCP answered the probe.
-func externalAddr(ctx context.Context, c *upnpmap.Client, o *options) (netip.Addr, string, error) {
-	addr, err := c.ExternalAddr(ctx)
-	if err == nil {
-		return addr, "", nil
-	}
-	if refusalIn(err) != nil && !errors.Is(err, upnpmap.ErrUnsupported) {
-		return netip.Addr{}, "", err
-	}
-	allowed := o.methodNames()
-	if len(allowed) > 0 && !slices.Contains(allowed, string(upnpmap.PCP)) {
-		return netip.Addr{}, "", err
-	}
-	res, derr := c.Discover(ctx)
-	if derr != nil || !slices.Contains(res.Methods, upnpmap.PCP) {
-		return netip.Addr{}, "", err
-	}
-	pc := &pcp.Client{Server: netip.AddrPortFrom(res.Gateway, pcp.Port), Logger: c.Logger}
-	addr, perr := pc.ExternalAddress(ctx)
-	if perr != nil {
-		return netip.Addr{}, "", fmt.Errorf("%w; pcp: %w", err, perr)
-	}
-	return addr, string(upnpmap.PCP), nil
+// externalAddr asks the library, which asks NAT-PMP, then UPnP, then —
+// for a router that speaks PCP alone — PCP, and says which answered.
+func externalAddr(ctx context.Context, c *upnpmap.Client) (netip.Addr, string, error) {
+	addr, method, err := c.ExternalAddrVia(ctx)
+	return addr, string(method), err
 }

@@ -72,7 +72,8 @@ func exitCode(err error) int {
 //
 // When several methods were tried, their errors are all wrapped, and the
 // ranking is: a definite refusal (an answer that says no) wins over an
-// unusable device, which wins over silence. Silence is "no gateway" when
+// unusable device, which wins over a weak refusal (see weakRefusals) and
+// over silence. Silence is "no gateway" when
 // nothing answered at all, and "timeout" when something did: a router that
 // answered one request and then not the next is there, and naming it again
 // (--gateway) would not help.
@@ -82,7 +83,10 @@ func classify(err error) (class, error) {
 	if errors.As(err, &ue) {
 		return classUsage, ue
 	}
-	if r := refusalIn(err); r != nil {
+	// A weak refusal (an answer that did not parse) loses to an unusable
+	// device: a description too deep or malformed to read is both, and
+	// "the device cannot map" is the better explanation.
+	if strength, r := refusalWalk(err); r != nil && (strength > 1 || !errors.Is(err, upnpmap.ErrUnusableDevice)) {
 		return classRefused, r
 	}
 	switch {

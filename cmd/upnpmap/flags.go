@@ -61,6 +61,8 @@ type fakeOptions struct {
 	igdVersion    int
 	secureMode    bool
 	permanentOnly bool
+	miniupnpd     bool   // gatewaytest.Config.Miniupnpd
+	replay        string // directory of a captured router (gatewaytest.Config.Replay)
 }
 
 const (
