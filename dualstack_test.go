@@ -326,3 +326,40 @@ func ipv4Entries(gw *gatewaytest.Gateway) int {
 	}
 	return n
 }
+
+// A detached pinhole is removed later by Client.Delete from its
+// DeleteRequest, by another Client (another process).
+func TestDualStackDeleteDetachedPinhole(t *testing.T) {
+	for _, via := range []int{viaUPnP, viaPCP} {
+		t.Run(map[int]string{viaUPnP: "upnp", viaPCP: "pcp"}[via], func(t *testing.T) {
+			gw, c, h := dualGateway(t, gatewaytest.Config{}, via, UPnP)
+			m := mustMap(t, c, Request{InternalPort: 5013})
+			p := m.Pinhole()
+			if p == nil {
+				t.Fatalf("no pinhole: %v", m.OtherFamilyErr())
+			}
+			d4, d6 := m.DeleteRequest(), p.DeleteRequest()
+			m.Detach()
+			if d6.InternalAddr != host6 || (via == viaUPnP && d6.PinholeID == 0) {
+				t.Fatalf("pinhole DeleteRequest %+v", d6)
+			}
+			c2 := &Client{Gateway: c.Gateway, Methods: c.Methods, ProbeTimeout: c.ProbeTimeout, hostAddrs: h.list}
+			setDual(c2, gw, via)
+			if err := c2.Delete(t.Context(), d6); err != nil {
+				t.Fatalf("delete pinhole: %v", err)
+			}
+			if n := len(gw.Pinholes()); n != 0 {
+				t.Errorf("%d pinholes after Delete", n)
+			}
+			if n := ipv4Entries(gw); n != 1 {
+				t.Errorf("%d IPv4 entries; the pinhole's delete must leave the IPv4 mapping", n)
+			}
+			if err := c2.Delete(t.Context(), d4); err != nil {
+				t.Fatalf("delete IPv4: %v", err)
+			}
+			if n := ipv4Entries(gw); n != 0 {
+				t.Errorf("%d IPv4 entries after Delete", n)
+			}
+		})
+	}
+}

@@ -122,6 +122,7 @@ func (m *Mapping) DeleteRequest() DeleteRequest {
 		InternalPort: g.internal.Port(),
 		InternalAddr: g.internal.Addr(),
 		Nonce:        g.nonce,
+		PinholeID:    g.pinholeID,
 	}
 }
 

@@ -242,7 +242,7 @@ func (u *upnpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gra
 	u.id = id
 	u.mu.Unlock()
 	ap := netip.AddrPortFrom(addr, q.internal.Port())
-	return &grant{external: ap, internal: ap, lifetime: lease, asked: lease}, nil
+	return &grant{external: ap, internal: ap, lifetime: lease, asked: lease, pinholeID: id}, nil
 }
 
 func (u *upnpPinhole) unmap(ctx context.Context, _ *mapReq, g *grant) error {

@@ -25,7 +25,7 @@ relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping).`,
 		"upnpmap add 80 192.168.1.4:80 --relay",
 	},
 	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag},
-	common:  []flagGroup{networkFlags, outputFlags, relayFlags},
+	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags},
 	minArgs: 1,
 	maxArgs: 2,
 	run:     runAdd,
@@ -164,6 +164,7 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 		InternalAddr: spec.host,
 		Description:  o.description,
 		Lifetime:     o.lifetime,
+		Family:       o.family(),
 	}
 	start := time.Now()
 	m, err := c.Map(ctx, req)

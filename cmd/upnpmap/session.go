@@ -106,6 +106,7 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 		InternalAddr: spec.host,
 		Description:  s.o.description,
 		Lifetime:     s.o.lifetime,
+		Family:       s.o.family(),
 	}
 	if s.c == nil {
 		// One client for all mappings: it probes the gateway once and
