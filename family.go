@@ -59,4 +59,4 @@ func (m *Mapping) Pinhole() *Mapping { return m.pair }
 // instance ErrNotAuthorized, or ErrNoPinholeNeeded); for an IPv6 pinhole
 // returned alone, the IPv4 mapping's failure. Nil when every family asked
 // for was opened, or only one was asked for.
-func (m *Mapping) OtherFamilyErr() error { return m.pairErr }
+func (m *Mapping) OtherFamilyErr() error { return cleanErr(m.pairErr) }

@@ -113,6 +113,9 @@ func (c *command) helpText() string {
 		}
 		var names []string
 		fs.VisitAll(func(f *pflag.Flag) {
+			if f.Hidden {
+				return
+			}
 			n := "--" + f.Name
 			if v, _ := pflag.UnquoteUsage(f); v != "" {
 				n += " " + v
