@@ -2,7 +2,9 @@ package main
 
 import (
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
 )
@@ -88,5 +90,38 @@ func TestAddPinholeRefused(t *testing.T) {
 	r := newEnv(t).mustRun(append([]string{"add", "8084"}, pinholeArgs(gw)...)...)
 	if !strings.Contains(r.stderr, "no IPv6 pinhole") || ipv4Count(gw) != 1 {
 		t.Errorf("partial success not reported:\n%s", r)
+	}
+}
+
+// run keeps the pinhole beside the mapping: both are shown, recorded while
+// running, renewed, and deleted on SIGTERM.
+func TestRunPinhole(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{IPv6: true})
+	e := newEnv(t)
+	p := e.start(append([]string{"run", "--map", "8085", "--lifetime", "2s", "--json"}, pinholeArgs(gw)...)...)
+	families := map[string]bool{}
+	for len(families) < 2 {
+		o := p.waitEvent("mapped", 10*time.Second)
+		f, _ := o["family"].(string)
+		families[f] = true
+	}
+	if n := len(e.readState().Mappings); n != 2 {
+		t.Errorf("state file holds %d records while running, want 2", n)
+	}
+	if len(gw.Pinholes()) != 1 || ipv4Count(gw) != 1 {
+		t.Fatalf("router: pinholes %+v, %d IPv4 mappings", gw.Pinholes(), ipv4Count(gw))
+	}
+	before := gw.Requests("AddPinhole")
+	for gw.Requests("AddPinhole") == before {
+		p.waitEvent("renewed", 5*time.Second)
+	}
+	if _, code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d; stderr:\n%s", code, p.stderr)
+	}
+	if n, k := len(gw.Pinholes()), ipv4Count(gw); n != 0 || k != 0 {
+		t.Errorf("after SIGTERM: %d pinholes, %d IPv4 mappings", n, k)
+	}
+	if n := len(e.readState().Mappings); n != 0 {
+		t.Errorf("state file holds %d records after the run", n)
 	}
 }
