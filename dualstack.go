@@ -45,6 +45,10 @@ func (c *Client) mapFamilies(ctx context.Context, r Request) (*Mapping, error) {
 	if r.Family == IPv6 && !hasAddr {
 		return nil, fmt.Errorf("upnpmap: %w", errNoStableIPv6)
 	}
+	if r.Family == IPv6 && r.InternalAddr.IsValid() && r.InternalAddr != addr {
+		// The gateway opens a pinhole only for the address asking.
+		return nil, fmt.Errorf("upnpmap: %w: a pinhole opens this host's own address %v, not %v", ErrInvalidArgs, addr, r.InternalAddr)
+	}
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err

@@ -51,7 +51,9 @@ func (m *Mapping) Family() Family {
 // Pinhole is the IPv6 pinhole that Map opened with this IPv4 mapping, or nil
 // (IPv4 asked for, no stable global IPv6 address, or it failed: see
 // OtherFamilyErr). It has its own Events and is renewed on its own; Close
-// and Detach of this Mapping close or detach it too.
+// and Detach of this Mapping close or detach it too. Its External and
+// Internal are the host's address (a pinhole translates nothing); its
+// Gateway is the IPv4 gateway's address, whose Client state it shares.
 func (m *Mapping) Pinhole() *Mapping { return m.pair }
 
 // OtherFamilyErr is why the other family that Map was asked for is missing
