@@ -363,3 +363,34 @@ func TestDualStackDeleteDetachedPinhole(t *testing.T) {
 		})
 	}
 }
+
+// OPNsense refuses a PCP pinhole's renewal with NO_RESOURCES: the pinhole
+// is withdrawn and opened afresh, and stays one pinhole.
+func TestDualStackPCPRenewNoResources(t *testing.T) {
+	gw, c, _ := dualGateway(t, gatewaytest.Config{PCPv6RenewNoResources: true}, viaPCP, PCP)
+	m := mustMap(t, c, Request{InternalPort: 5014, Lifetime: 2 * time.Second, Family: IPv6})
+	first := m.Nonce()
+	wantEvents(t, m, Renewed) // at about 1 s
+	ps := gw.Pinholes()
+	if len(ps) != 1 || ps[0].Nonce != m.Nonce() || m.Nonce() == first {
+		t.Fatalf("pinholes %+v; nonce %x (first %x)", ps, m.Nonce(), first)
+	}
+}
+
+// A gateway that refuses DeletePinhole (606) still lets Close remove the
+// pinhole (UpdatePinhole to a 1 s lease, miniupnp #600).
+func TestDualStackClosePinholeDelete606(t *testing.T) {
+	gw, c, _ := dualGateway(t, gatewaytest.Config{DeletePinhole606: true}, viaUPnP, UPnP)
+	m := mustMap(t, c, Request{InternalPort: 5015, Family: IPv6})
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := gw.Requests("UpdatePinhole"); n != 1 {
+		t.Errorf("UpdatePinhole sent %d times, want the one fallback", n)
+	}
+	for _, p := range gw.Pinholes() {
+		if p.Lease > time.Second {
+			t.Errorf("pinhole left open after Close: %+v", p)
+		}
+	}
+}

@@ -102,6 +102,17 @@ func (p *pcpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 		req.Nonce = prev.nonce
 	}
 	r, err := p.cl.Map(ctx, req)
+	if prev != nil && errors.Is(err, ErrNoResources) {
+		// OPNsense answers a pinhole's renewal NO_RESOURCES
+		// (opnsense/plugins#4010) though the pinhole stands: withdraw it
+		// and open it afresh under a new nonce.
+		p.gw.log.Debug("PCP pinhole renewal refused; re-opening it", "err", errText(err))
+		if derr := p.unmap(ctx, q, prev); derr != nil {
+			return nil, fmt.Errorf("%w (and its delete: %w)", err, derr)
+		}
+		req.Nonce = pcp.Nonce{}
+		r, err = p.cl.Map(ctx, req)
+	}
 	if err != nil {
 		return nil, err
 	}
