@@ -20,7 +20,7 @@ func ExampleClient_Map_dualStack() {
 	defer gw.Close()
 	c := &upnpmap.Client{
 		Gateway:   gw.Addr(),
-		Location6: gw.LocationURL6(),          // the router's description over IPv6
+		Location6: gw.LocationURL6(),           // the router's description over IPv6
 		HostIPv6:  gatewaytest.DefaultIPv6Host, // the fake takes ::1 for it
 	}
 	m, err := c.Map(context.Background(), upnpmap.Request{InternalPort: 8080})
