@@ -86,6 +86,18 @@ type Client struct {
 	PollInterval time.Duration
 	// Logger receives what the Client does; nil is silent.
 	Logger *slog.Logger
+	// Gateway6 is the IPv6 router asked for pinholes (PCP, and UPnP at the
+	// IPv4 description's path when Location6 is empty). Zero means the IPv6
+	// default gateway from the routing table, unless Gateway is a loopback
+	// address (then no pinhole unless Gateway6 or Location6 is set).
+	Gateway6 netip.Addr
+	// Location6 is the gateway's UPnP description URL over IPv6, for
+	// WANIPv6FirewallControl pinholes; empty derives it (see Gateway6).
+	Location6 string
+	// HostIPv6 is the address pinholes open. Zero means this machine's
+	// first stable global IPv6 address (not temporary, not unique-local),
+	// re-read at each check so that a new prefix re-opens the pinhole.
+	HostIPv6 netip.Addr
 
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
@@ -103,6 +115,12 @@ type Client struct {
 	// gateway and sends it there, on the loopback interface, instead of to
 	// 239.255.255.250: tests point it at a fake router's SSDP address.
 	ssdpGroup netip.AddrPort
+	// hostAddrs lists this machine's IPv6 addresses; nil means the real
+	// ones (see systemHostAddrs).
+	hostAddrs func() ([]hostAddr, error)
+	// pcp6Server, when valid, is the PCP server for pinholes (tests: the
+	// fake's [::1]:port).
+	pcp6Server netip.AddrPort
 }
 
 func (c *Client) log() *slog.Logger {

@@ -30,6 +30,11 @@ type DeleteRequest struct {
 	// Nonce is the PCP mapping nonce (Mapping.Nonce): PCP servers only
 	// delete a mapping for the nonce that created it.
 	Nonce [12]byte `json:"nonce,omitzero"`
+	// PinholeID is the UPnP UniqueID of an IPv6 pinhole (an InternalAddr
+	// that is IPv6 names a pinhole; see Mapping.DeleteRequest). It is sent
+	// to Client.Location6's firewall service; a PCP pinhole needs Nonce
+	// and goes to the IPv6 router (Client.Gateway6).
+	PinholeID uint16 `json:"pinhole_id,omitempty"`
 }
 
 // Delete removes a mapping from the gateway: one exchange per method tried
@@ -53,10 +58,14 @@ func (c *Client) Delete(ctx context.Context, d DeleteRequest) (err error) {
 	for _, m := range gw.live() {
 		g := m.grant()
 		if (d.Method == "" || m.Method() == d.Method) && m.q.proto == d.Protocol && (d.ExternalPort != 0 || d.InternalPort != 0) &&
+			(m.Family() == IPv6) == d.InternalAddr.Is6() &&
 			(d.ExternalPort == 0 || g.external.Port() == d.ExternalPort) &&
 			(d.InternalPort == 0 || g.internal.Port() == d.InternalPort) {
 			return m.CloseContext(ctx)
 		}
+	}
+	if d.InternalAddr.Is6() && !d.InternalAddr.Is4In6() {
+		return gw.deletePinhole(ctx, d) // pinhole_delete.go
 	}
 	if !d.InternalAddr.IsValid() || d.InternalAddr.IsUnspecified() {
 		d.InternalAddr = gw.local

@@ -52,7 +52,7 @@ func (c *Client) List(ctx context.Context) (_ []Entry, err error) {
 	}
 	for _, m := range gw.live() {
 		g := m.grant()
-		if m.Method() == UPnP {
+		if _, pinhole := m.mp.(pinholeMapper); m.Method() == UPnP && !pinhole {
 			for i := range out {
 				e := &out[i]
 				if e.Protocol == m.q.proto && e.External.Port() == g.external.Port() && e.Internal == g.internal {

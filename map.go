@@ -33,6 +33,9 @@ import (
 // (every method's error is wrapped; the message names each).
 func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
+	if r.Family != IPv4 {
+		return c.mapFamilies(ctx, r) // dualstack.go
+	}
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err

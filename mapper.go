@@ -95,6 +95,8 @@ type grant struct {
 	// unverified says that the entry was not read back yet (a new UPnP
 	// mapping): the mapping's goroutine does it first (see verifier).
 	unverified bool
+	// pinholeID is the UPnP UniqueID of an IPv6 pinhole (see pinhole.go).
+	pinholeID uint16
 }
 
 func (g *grant) permanent() bool { return g.lifetime <= 0 }

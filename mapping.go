@@ -2,6 +2,7 @@ package upnpmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -33,6 +34,11 @@ type Mapping struct {
 	done    chan struct{} // closed when the renewer returned
 
 	stopOnce sync.Once
+
+	// pair is the IPv6 pinhole opened with this IPv4 mapping, and pairErr
+	// the other family's failure (see family.go); set before Map returns.
+	pair    *Mapping
+	pairErr error
 }
 
 // newMapping wraps a fresh grant and starts its renewer.
@@ -116,6 +122,7 @@ func (m *Mapping) DeleteRequest() DeleteRequest {
 		InternalPort: g.internal.Port(),
 		InternalAddr: g.internal.Addr(),
 		Nonce:        g.nonce,
+		PinholeID:    g.pinholeID,
 	}
 }
 
@@ -136,6 +143,9 @@ func (m *Mapping) Close() error {
 // CloseContext is Close bounded by ctx instead of Client.CloseTimeout.
 func (m *Mapping) CloseContext(ctx context.Context) (err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
+	if p := m.pair; p != nil {
+		defer func() { err = errors.Join(err, p.CloseContext(ctx)) }()
+	}
 	if !m.stop() {
 		return nil
 	}
@@ -156,6 +166,9 @@ func (m *Mapping) CloseContext(ctx context.Context) (err error) {
 // until deleted, see DeleteRequest). Events is closed; later Close and Detach
 // calls do nothing. The accessors keep working.
 func (m *Mapping) Detach() {
+	if m.pair != nil {
+		m.pair.Detach()
+	}
 	if m.stop() {
 		m.log.Info("detached", "external", m.External(), "expires", m.Expires())
 	}

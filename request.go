@@ -60,6 +60,11 @@ type Request struct {
 	// lifetime until Close. UPnP gateways that support only permanent leases
 	// get one (deleted on Close).
 	Lifetime time.Duration
+	// Family restricts the mapping to IPv4 or IPv6; the zero value,
+	// BothFamilies, opens the IPv4 mapping and, when the host has a stable
+	// global IPv6 address, an IPv6 pinhole beside it (see Mapping.Pinhole
+	// and family.go).
+	Family Family
 }
 
 // mapReq is a Request with defaults applied and the internal address fixed.

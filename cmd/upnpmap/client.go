@@ -62,6 +62,10 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 	if st != nil {
 		c.Location = st.location(o.gatewayKey())
 	}
+	// Checked by options.check.
+	c.Gateway6, _ = netip.ParseAddr(o.gateway6)
+	c.HostIPv6, _ = netip.ParseAddr(o.host6)
+	c.Location6 = o.location6
 	return c
 }
 

@@ -25,7 +25,7 @@ relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping).`,
 		"upnpmap add 80 192.168.1.4:80 --relay",
 	},
 	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag},
-	common:  []flagGroup{networkFlags, outputFlags, relayFlags},
+	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
 	minArgs: 1,
 	maxArgs: 2,
 	run:     runAdd,
@@ -92,9 +92,12 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	}
 	if !o.json && len(views) > 0 {
 		now := time.Now()
-		rows := make([][]string, len(views))
-		for i, v := range views {
-			rows[i] = v.row(now)
+		var rows [][]string
+		for _, v := range views {
+			rows = append(rows, v.row(now))
+			if v.Pinhole != nil {
+				rows = append(rows, v.Pinhole.row(now))
+			}
 		}
 		if err := p.table(mappingHeader, rows); err != nil {
 			return err
@@ -103,6 +106,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	}
 	warnDescription(a, o, views)
 	warnLifetime(a, o, views, time.Now())
+	warnOtherFamily(a, views)
 	for _, v := range views {
 		if ap, err := netip.ParseAddrPort(v.External); err == nil && isPrivateExternal(ap.Addr()) {
 			a.warn("%s", privateNotice(ap.Addr()))
@@ -110,6 +114,19 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		}
 	}
 	return firstErr
+}
+
+// warnOtherFamily says which family is missing from a partial success.
+func warnOtherFamily(a *app, views []mappingJSON) {
+	for _, v := range views {
+		switch {
+		case v.OtherFamilyError == "":
+		case v.Family == "ipv6":
+			a.warn("%s port %s: only the IPv6 pinhole is open; the IPv4 mapping failed: %s", v.Protocol, v.External, v.OtherFamilyError)
+		default:
+			a.warn("%s port %s: no IPv6 pinhole: %s", v.Protocol, v.External, v.OtherFamilyError)
+		}
+	}
 }
 
 // warnDescription says when --description could not be honoured: PCP and
@@ -164,6 +181,7 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 		InternalAddr: spec.host,
 		Description:  o.description,
 		Lifetime:     o.lifetime,
+		Family:       o.family(),
 	}
 	start := time.Now()
 	m, err := c.Map(ctx, req)
@@ -174,8 +192,13 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 	// One-shot: leave the mapping on the router for its lease, no renewal.
 	m.Detach()
 	v := mappingView(m, o.description)
-	a.rememberGateway(o, m.Gateway(), m.Location())
-	{
+	if m.Family() == upnpmap.IPv4 {
+		a.rememberGateway(o, m.Gateway(), m.Location())
+	}
+	for _, m := range []*upnpmap.Mapping{m, m.Pinhole()} {
+		if m == nil {
+			continue
+		}
 		rec := stateMapping{
 			Gateway:     m.Gateway(),
 			Method:      string(m.Method()),
@@ -189,6 +212,9 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 		if m.Method() == upnpmap.PCP {
 			n := m.Nonce()
 			rec.Nonce = hex.EncodeToString(n[:])
+		}
+		if m.Family() == upnpmap.IPv6 {
+			rec.PinholeID, rec.Location = m.DeleteRequest().PinholeID, m.Location()
 		}
 		if err := a.updateState(func(s *state) { s.put(rec) }); err != nil {
 			a.warn("the mapping is made, but the state file could not be written (%v):\n"+

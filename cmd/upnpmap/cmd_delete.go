@@ -31,7 +31,7 @@ tried.`,
 		"upnpmap delete 27015 --udp",
 	},
 	flags:   []flagGroup{protoFlags},
-	common:  []flagGroup{networkFlags, outputFlags},
+	common:  []flagGroup{networkFlags, outputFlags, ipv6Flags},
 	minArgs: 1,
 	maxArgs: 1,
 	run:     runDelete,
@@ -94,6 +94,12 @@ func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 		}
 		if len(ours) > 0 {
 			targets = ours
+		}
+	}
+	// The IPv6 pinholes made with the mappings go too.
+	for _, proto := range protos {
+		if rec, ok := st.findPinhole(o.gatewayAddr(), proto, ext); ok {
+			targets = append(targets, deleteTarget{proto, rec, true})
 		}
 	}
 
@@ -297,6 +303,12 @@ func (d *deleter) recorded(ctx context.Context, tg deleteTarget) (bool, error) {
 	}
 	c := d.a.newClient(d.o, d.st)
 	c.Gateway = tg.rec.Gateway
+	if tg.rec.pinhole() {
+		req.PinholeID = tg.rec.PinholeID
+		if tg.rec.Location != "" {
+			c.Location6 = tg.rec.Location
+		}
+	}
 	start := time.Now()
 	stop := d.a.progress(d.o, fmt.Sprintf("the router to delete %s port %d", tg.proto, d.ext))
 	err := c.Delete(ctx, req)
@@ -475,7 +487,18 @@ func (e *missingRecordErr) fix() []string {
 func (s *state) find(gw netip.Addr, proto string, ext uint16) (stateMapping, bool) {
 	for i := len(s.Mappings) - 1; i >= 0; i-- {
 		m := s.Mappings[i]
-		if m.Protocol == proto && m.External.Port() == ext && (!gw.IsValid() || m.Gateway == gw) {
+		if m.Protocol == proto && m.External.Port() == ext && (!gw.IsValid() || m.Gateway == gw) && !m.pinhole() {
+			return m, true
+		}
+	}
+	return stateMapping{}, false
+}
+
+// findPinhole is find for the IPv6 pinhole recorded for the port.
+func (s *state) findPinhole(gw netip.Addr, proto string, ext uint16) (stateMapping, bool) {
+	for i := len(s.Mappings) - 1; i >= 0; i-- {
+		m := s.Mappings[i]
+		if m.Protocol == proto && m.External.Port() == ext && (!gw.IsValid() || m.Gateway == gw) && m.pinhole() {
 			return m, true
 		}
 	}

@@ -38,6 +38,9 @@ type entryJSON struct {
 	Description string     `json:"description,omitempty"`
 	Enabled     bool       `json:"enabled"`
 	Ours        bool       `json:"ours"` // made by upnpmap (in the state file)
+	// Family is "ipv6" for a pinhole we made (from the state file: routers
+	// cannot list pinholes); empty for an IPv4 mapping.
+	Family string `json:"family,omitempty"`
 }
 
 func runList(ctx context.Context, a *app, o *options, _ []string) error {
@@ -102,7 +105,7 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 			r.Expires = jsonTime(now.Add(e.Lifetime))
 		}
 		for i, m := range ours {
-			if m.Protocol == r.Protocol && m.External.Port() == e.External.Port() {
+			if m.Protocol == r.Protocol && m.External.Port() == e.External.Port() && !m.pinhole() {
 				// The router shows every mapping in its UPnP table; say
 				// which method made ours.
 				r.Ours, matched[i], r.Method = true, true, m.Method
@@ -112,10 +115,15 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 	}
 	// PCP and NAT-PMP mappings are not in any table the router shows us.
 	for i, m := range ours {
-		if matched[i] || m.Method == string(upnpmap.UPnP) {
-			continue
+		if matched[i] || (m.Method == string(upnpmap.UPnP) && !m.pinhole()) {
+			continue // UPnP lists its table; it cannot list pinholes
+		}
+		fam := ""
+		if m.pinhole() {
+			fam = "ipv6"
 		}
 		rows = append(rows, entryJSON{
+			Family:      fam,
 			Protocol:    m.Protocol,
 			External:    m.External.String(),
 			Internal:    m.Internal.String(),

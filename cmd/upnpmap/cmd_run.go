@@ -22,7 +22,7 @@ examples/systemd/upnpmap-run.service.
 		"upnpmap run --map 80:8080 --relay :8080=192.168.1.5:80",
 	},
 	flags:  []flagGroup{runFlags, protoFlags, leaseFlags},
-	common: []flagGroup{networkFlags, outputFlags, relayFlags},
+	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
 	run:    runRun,
 }
 

@@ -114,6 +114,9 @@ func (c *command) helpText() string {
 		}
 		var names []string
 		fs.VisitAll(func(f *pflag.Flag) {
+			if f.Hidden {
+				return
+			}
 			n := "--" + f.Name
 			if v, _ := pflag.UnquoteUsage(f); v != "" {
 				n += " " + v
@@ -124,15 +127,21 @@ func (c *command) helpText() string {
 			names = append(names, n)
 		})
 		b.WriteString("\n")
+		const seeHelp = "  (see 'upnpmap help')"
 		line := "Also:"
-		for _, n := range names {
-			if len(line)+1+len(n) > helpWidth {
+		for i, n := range names {
+			// The last name carries the pointer to 'upnpmap help'.
+			tail := 0
+			if i == len(names)-1 {
+				tail = len(seeHelp)
+			}
+			if len(line)+1+len(n)+tail > helpWidth {
 				b.WriteString(line + "\n")
 				line = "     "
 			}
 			line += " " + n
 		}
-		b.WriteString(line + "  (see 'upnpmap help')\n")
+		b.WriteString(line + seeHelp + "\n")
 	}
 	if len(c.examples) > 0 {
 		b.WriteString("\nExamples:\n")

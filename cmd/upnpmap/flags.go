@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/upnpmap/upnpmap"
 )
 
 // options holds every flag of every command; each command registers only the
@@ -30,6 +32,10 @@ type options struct {
 	lifetime    time.Duration
 	description string
 	relay       bool // add: map to this machine and relay to HOST:PORT
+	ipv4, ipv6  bool // add, run: one address family only (-4, -6)
+	// the IPv6 router and host (hidden flags; default: the routing table
+	// and the host's stable global address)
+	gateway6, location6, host6 string
 
 	// run
 	maps, relays []string
@@ -107,6 +113,36 @@ func protoFlags(fs *pflag.FlagSet, o *options) {
 	fs.BoolVarP(&o.udp, "udp", "u", false, "UDP")
 }
 
+// familyFlags restrict add and run to one address family; without them
+// both are opened where the host has a stable global IPv6 address.
+func familyFlags(fs *pflag.FlagSet, o *options) {
+	fs.BoolVarP(&o.ipv4, "ipv4", "4", false, "IPv4 mapping only (default: also an IPv6 pinhole when this host has a global IPv6 address)")
+	fs.BoolVarP(&o.ipv6, "ipv6", "6", false, "IPv6 pinhole only")
+}
+
+// ipv6Flags name the IPv6 router and address when the defaults (routing
+// table, the host's stable global address) do not fit. Hidden: rarely
+// needed, and the help must fit one screen.
+func ipv6Flags(fs *pflag.FlagSet, o *options) {
+	fs.StringVar(&o.gateway6, "gateway6", "", "the IPv6 router's `IP` for pinholes (default: from the routing table)")
+	fs.StringVar(&o.location6, "location6", "", "the router's UPnP description `URL` over IPv6, for pinholes")
+	fs.StringVar(&o.host6, "host6", "", "this host's IPv6 `IP` to open (default: its stable global address)")
+	for _, n := range []string{"gateway6", "location6", "host6"} {
+		_ = fs.MarkHidden(n)
+	}
+}
+
+// family is the Request.Family of -4 and -6.
+func (o *options) family() upnpmap.Family {
+	switch {
+	case o.ipv4:
+		return upnpmap.IPv4
+	case o.ipv6:
+		return upnpmap.IPv6
+	}
+	return upnpmap.BothFamilies
+}
+
 func leaseFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVarP(&o.lifetime, "lifetime", "l", o.lifetime, "lease to ask the router for")
 	fs.StringVarP(&o.description, "description", "d", o.description, "label in the router's table")
@@ -114,6 +150,14 @@ func leaseFlags(fs *pflag.FlagSet, o *options) {
 
 // check validates flag values that pflag's types cannot.
 func (o *options) check() error {
+	if o.ipv4 && o.ipv6 {
+		return errors.New("--ipv4 and --ipv6 together: leave both out to open both")
+	}
+	for _, f := range []struct{ name, v string }{{"gateway6", o.gateway6}, {"host6", o.host6}} {
+		if a, err := netip.ParseAddr(f.v); f.v != "" && (err != nil || !a.Is6()) {
+			return fmt.Errorf("--%s %q: not an IPv6 address", f.name, f.v)
+		}
+	}
 	if o.gateway != "" {
 		if _, err := netip.ParseAddr(o.gateway); err != nil {
 			return fmt.Errorf("--gateway %q: not an IP address (give the router's address, e.g. 192.168.1.1)", o.gateway)

@@ -21,11 +21,36 @@ type mappingJSON struct {
 	Description string     `json:"description,omitempty"`
 	Relay       string     `json:"relay,omitempty"` // add --relay / run: where the relay sends traffic
 	Error       string     `json:"error,omitempty"`
+	// Family is "ipv6" for a pinhole; empty for an IPv4 mapping.
+	Family string `json:"family,omitempty"`
+	// Pinhole is the IPv6 pinhole opened with an IPv4 mapping.
+	Pinhole *mappingJSON `json:"pinhole,omitempty"`
+	// OtherFamilyError is why the other family is missing (partial
+	// success: the IPv6 pinhole's failure, or the IPv4 mapping's).
+	OtherFamilyError string `json:"other_family_error,omitempty"`
 }
 
 // mappingView is what add and run show about a mapping the library made.
 func mappingView(m *upnpmap.Mapping, description string) mappingJSON {
+	v := mappingOnlyView(m, description)
+	if p := m.Pinhole(); p != nil {
+		pv := mappingOnlyView(p, description)
+		v.Pinhole = &pv
+	}
+	if err := m.OtherFamilyErr(); err != nil {
+		v.OtherFamilyError = err.Error()
+	}
+	return v
+}
+
+// mappingOnlyView is mappingView without the other family.
+func mappingOnlyView(m *upnpmap.Mapping, description string) mappingJSON {
+	fam := ""
+	if m.Family() == upnpmap.IPv6 {
+		fam = "ipv6"
+	}
 	return mappingJSON{
+		Family:      fam,
 		Method:      string(m.Method()),
 		Protocol:    string(m.Protocol()),
 		External:    m.External().String(),

@@ -106,6 +106,7 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 		InternalAddr: spec.host,
 		Description:  s.o.description,
 		Lifetime:     s.o.lifetime,
+		Family:       s.o.family(),
 	}
 	if s.c == nil {
 		// One client for all mappings: it probes the gateway once and
@@ -123,7 +124,23 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 		return &mapErr{proto: proto, ext: spec.ext, host: spec.host, port: spec.port, otherHost: other,
 			err: s.o.netErr("map "+proto+" port "+itoa(spec.ext), start, err)}
 	}
+	if m.Family() == upnpmap.IPv4 {
+		s.a.rememberGateway(s.o, m.Gateway(), m.Location())
+	}
+	// The IPv6 pinhole made with the mapping is kept, shown and recorded
+	// as a mapping of its own (Close of m closes it too).
+	for _, m := range []*upnpmap.Mapping{m, m.Pinhole()} {
+		if m != nil {
+			s.keep(m, proto, relayTo)
+		}
+	}
+	return nil
+}
+
+// keep records m, shows it and forwards its events.
+func (s *session) keep(m *upnpmap.Mapping, proto, relayTo string) {
 	lm := &liveMapping{m: m, view: mappingView(m, s.o.description)}
+	lm.view.Pinhole = nil // a row of its own
 	lm.view.Relay = relayTo
 	lm.rec = stateMapping{
 		Gateway:     m.Gateway(),
@@ -139,12 +156,13 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 		n := m.Nonce()
 		lm.rec.Nonce = hex.EncodeToString(n[:])
 	}
+	if m.Family() == upnpmap.IPv6 {
+		lm.rec.PinholeID, lm.rec.Location = m.DeleteRequest().PinholeID, m.Location()
+	}
 	s.maps = append(s.maps, lm)
-	s.a.rememberGateway(s.o, m.Gateway(), m.Location())
 	s.record(lm)
 	s.wg.Add(1)
 	go s.forwardEvents(lm)
-	return nil
 }
 
 // record writes lm to the state file; failing costs only crash cleanup.
@@ -245,6 +263,10 @@ func (s *session) printEvent(me mappingEvent) {
 	if ev.External.IsValid() && ev.External != lm.rec.External {
 		lm.rec.External = ev.External
 		lm.view.External = ev.External.String()
+		if lm.rec.pinhole() {
+			// A pinhole's address is the host's: a new prefix moves both.
+			lm.rec.Internal, lm.view.Internal = ev.External, ev.External.String()
+		}
 	}
 	if ev.Kind == upnpmap.Renewed || ev.Kind == upnpmap.Restored {
 		lm.rec.Expires = ev.Expires

@@ -50,6 +50,17 @@ type stateMapping struct {
 	Description string         `json:"description,omitempty"`
 	Expires     time.Time      `json:"expires,omitzero"` // zero = permanent
 	Created     time.Time      `json:"created"`
+	// PinholeID is a UPnP IPv6 pinhole's UniqueID, and Location the IPv6
+	// description URL its firewall service was reached at.
+	PinholeID uint16 `json:"pinhole_id,omitempty"`
+	Location  string `json:"location,omitempty"`
+}
+
+// pinhole says whether the record is an IPv6 pinhole (its internal address
+// is IPv6), which shares its port with the IPv4 mapping made with it.
+func (m stateMapping) pinhole() bool {
+	a := m.Internal.Addr()
+	return a.Is6() && !a.Is4In6()
 }
 
 // gatewayCache is what we know about a gateway between runs. The key in
@@ -211,7 +222,8 @@ func (s *state) remove(match func(stateMapping) bool) {
 }
 
 func (m stateMapping) sameSlot(o stateMapping) bool {
-	return m.Gateway == o.Gateway && m.Protocol == o.Protocol && m.External.Port() == o.External.Port()
+	return m.Gateway == o.Gateway && m.Protocol == o.Protocol && m.External.Port() == o.External.Port() &&
+		m.pinhole() == o.pinhole()
 }
 
 // location returns the cached description URL for a gateway key.
