@@ -102,7 +102,15 @@ func (gw *gateway) openPinhole(ctx context.Context, q *mapReq, v4done <-chan str
 	c := gw.c
 	var errs []error
 	if srv, ok := c.pcp6Target(); ok {
-		mp := &pcpPinhole{pinholeBase: pinholeBase{gw}, cl: &pcp.Client{Server: srv, Logger: c.Logger}}
+		cl := &pcp.Client{Server: srv, Logger: c.Logger}
+		if !srv.Addr().IsLoopback() {
+			// Send from the address being opened: the server takes the
+			// client address from the packet, and the kernel prefers
+			// temporary (and, towards a link-local router, link-local)
+			// sources.
+			cl.LocalAddr = q.internal.Addr()
+		}
+		mp := &pcpPinhole{pinholeBase: pinholeBase{gw}, cl: cl}
 		pctx, cancel := context.WithTimeout(ctx, c.probeTimeout())
 		m, err := gw.openWith(pctx, mp, q)
 		cancel()

@@ -43,6 +43,12 @@ type Client struct {
 	// MaxDuration bounds an exchange when the context has no deadline
 	// (otherwise the deadline does). Default 15 s; see DefaultMaxDuration.
 	MaxDuration time.Duration
+	// LocalAddr, if set, is the address requests are sent from. The server
+	// takes the client address from the packet's source, so a MAP for an
+	// IPv6 pinhole must leave from the address being opened: left to the
+	// kernel, it may leave from a temporary or link-local address, and the
+	// router opens that one instead. Zero: the kernel chooses.
+	LocalAddr netip.Addr
 	// Logger receives debug records about retransmissions and ignored
 	// packets. Nil means silent.
 	Logger *slog.Logger

@@ -44,7 +44,7 @@ func (c *Client) exchange(ctx context.Context, op uint8, once bool, build func(c
 	}
 	defer c.lock.Unlock()
 
-	conn, err := udpx.Dial(ctx, srv)
+	conn, err := udpx.DialFrom(ctx, c.LocalAddr, srv)
 	if err != nil {
 		return nil, fmt.Errorf("pcp: %s: %w", opName(op), err)
 	}

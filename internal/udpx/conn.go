@@ -40,7 +40,19 @@ type Conn struct {
 // picks the local address the kernel would route from, which PCP puts in its
 // header.
 func Dial(ctx context.Context, peer netip.AddrPort) (*Conn, error) {
+	return DialFrom(ctx, netip.Addr{}, peer)
+}
+
+// DialFrom is Dial with the socket bound to the local address from first
+// (any port), unless from is the zero Addr. A PCP request for an IPv6
+// pinhole must leave from the address being opened: the server reads the
+// client address from the packet, and the kernel would otherwise pick a
+// temporary address.
+func DialFrom(ctx context.Context, from netip.Addr, peer netip.AddrPort) (*Conn, error) {
 	var d net.Dialer
+	if from.IsValid() {
+		d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0))
+	}
 	c, err := d.DialContext(ctx, "udp", peer.String())
 	if err != nil {
 		return nil, err
