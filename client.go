@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/discovery"
+	"github.com/upnpmap/upnpmap/reach"
 )
 
 // Defaults of the Client's timing fields.
@@ -86,6 +87,16 @@ type Client struct {
 	PollInterval time.Duration
 	// Logger receives what the Client does; nil is silent.
 	Logger *slog.Logger
+	// Checker is the reachability checker that Mapping.Verify asks
+	// ("host[:port]", port 3478 by default; see package reach and
+	// `upnpmap checkd`). Empty (the default): Verify fails. There is no
+	// built-in checker: nothing contacts a third party the user did not name.
+	Checker string
+	// Reach tunes Verify's checks (transport, timeout, answering probes
+	// while nothing listens); its LocalPort is replaced by the mapping's
+	// internal port, and an empty Network by the mapping's family. Nil means
+	// the zero reach.Client.
+	Reach *reach.Client
 
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
@@ -103,6 +114,8 @@ type Client struct {
 	// gateway and sends it there, on the loopback interface, instead of to
 	// 239.255.255.250: tests point it at a fake router's SSDP address.
 	ssdpGroup netip.AddrPort
+	// checkFn replaces reach.Client.Check in Mapping.Verify.
+	checkFn verifyCheck
 }
 
 func (c *Client) log() *slog.Logger {

@@ -33,6 +33,12 @@ type Mapping struct {
 	done    chan struct{} // closed when the renewer returned
 
 	stopOnce sync.Once
+
+	vmu    sync.Mutex  // serialises Verify
+	vstate verifyState // guarded by vmu
+
+	emitMu       sync.Mutex // orders emitOutside before close(events)
+	eventsClosed bool       // guarded by emitMu
 }
 
 // newMapping wraps a fresh grant and starts its renewer.
@@ -169,7 +175,10 @@ func (m *Mapping) stop() bool {
 		first = true
 		m.cancel()
 		<-m.done
+		m.emitMu.Lock()
+		m.eventsClosed = true
 		close(m.events)
+		m.emitMu.Unlock()
 		m.gw.unregister(m)
 	})
 	return first
