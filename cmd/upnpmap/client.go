@@ -62,6 +62,9 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 	if st != nil {
 		c.Location = st.location(o.gatewayKey())
 	}
+	if o.checker != "" {
+		c.Checker, c.Reach = o.checker, o.reachClient()
+	}
 	return c
 }
 

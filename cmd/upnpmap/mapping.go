@@ -11,16 +11,17 @@ import (
 // mappingJSON is a mapping in --json output: add prints one per protocol;
 // run prints one per event, with Event set.
 type mappingJSON struct {
-	Event       string     `json:"event,omitempty"` // run: mapped, renewed, lost, restored, failed, deleted …
-	Method      string     `json:"method,omitempty"`
-	Protocol    string     `json:"protocol"`
-	External    string     `json:"external"`
-	Internal    string     `json:"internal,omitempty"`
-	Gateway     string     `json:"gateway,omitempty"`
-	Expires     *time.Time `json:"expires"` // null: permanent
-	Description string     `json:"description,omitempty"`
-	Relay       string     `json:"relay,omitempty"` // add --relay / run: where the relay sends traffic
-	Error       string     `json:"error,omitempty"`
+	Event       string      `json:"event,omitempty"` // run: mapped, renewed, lost, restored, failed, deleted …
+	Method      string      `json:"method,omitempty"`
+	Protocol    string      `json:"protocol"`
+	External    string      `json:"external"`
+	Internal    string      `json:"internal,omitempty"`
+	Gateway     string      `json:"gateway,omitempty"`
+	Expires     *time.Time  `json:"expires"` // null: permanent
+	Description string      `json:"description,omitempty"`
+	Relay       string      `json:"relay,omitempty"` // add --relay / run: where the relay sends traffic
+	Error       string      `json:"error,omitempty"`
+	Check       *verifyJSON `json:"check,omitempty"` // add --check: what the checker found
 }
 
 // mappingView is what add and run show about a mapping the library made.
