@@ -116,6 +116,8 @@ type Client struct {
 	ssdpGroup netip.AddrPort
 	// checkFn replaces reach.Client.Check in Mapping.Verify.
 	checkFn verifyCheck
+	// stunFn replaces reach.STUN in UpstreamNAT.
+	stunFn func(ctx context.Context, server string) (netip.AddrPort, error)
 }
 
 func (c *Client) log() *slog.Logger {
