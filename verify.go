@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 
 	"github.com/upnpmap/upnpmap/reach"
 )
@@ -80,8 +82,10 @@ func (m *Mapping) Verify(ctx context.Context) (Verification, error) {
 	if v.NAT == reach.NATUpstream || v.NAT == reach.NATPrivate {
 		return v, nil // no re-creation on this router can help
 	}
-	if err := m.heal(ctx); err != nil {
-		m.log.Warn("re-creating the unreachable mapping failed", "err", errText(err))
+	if live, err := m.healLive(ctx); !live || err != nil {
+		if err != nil {
+			m.log.Warn("re-creating the unreachable mapping failed", "err", errText(err))
+		}
 		return v, nil
 	}
 	again, err := m.check(ctx)
@@ -146,8 +150,39 @@ func (m *Mapping) check(ctx context.Context) (Verification, error) {
 	if err != nil {
 		return v, fmt.Errorf("upnpmap: verify %s %v with %s: %w", m.q.proto, g.external, m.c.Checker, err)
 	}
+	if v.Outcome.Verdict == reach.NothingListening && !isLocalAddr(g.internal.Addr()) {
+		// The checker judged "nothing listens" by this machine's ports, but
+		// the mapping leads to another host: a refusal is then the path's.
+		v.Outcome.Verdict = reach.Refused
+	}
 	v.NAT = reach.CompareExternal(v.Outcome.Observed.Addr(), g.external.Addr())
 	return v, nil
+}
+
+// isLocalAddr reports whether a is one of this machine's addresses: only
+// those can be bound. An unknown address counts as local.
+func isLocalAddr(a netip.Addr) bool {
+	if !a.IsValid() || a.IsLoopback() || a.IsUnspecified() {
+		return true
+	}
+	pc, err := net.ListenPacket("udp", netip.AddrPortFrom(a, 0).String())
+	if err != nil {
+		return false
+	}
+	pc.Close()
+	return true
+}
+
+// healLive heals the mapping unless it was closed or detached (a mapping
+// Close deleted must not come back). It holds emitMu, so a Close or Detach
+// meanwhile waits for it, and Close then deletes the re-created mapping.
+func (m *Mapping) healLive(ctx context.Context) (live bool, err error) {
+	m.emitMu.Lock()
+	defer m.emitMu.Unlock()
+	if m.eventsClosed {
+		return false, nil
+	}
+	return true, m.heal(ctx)
 }
 
 // heal deletes the mapping and re-creates it at the same external port, when

@@ -299,17 +299,50 @@ func itoaPort(p uint16) string {
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
 }
 
-// TestVerifyAfterClose: Verify on a closed mapping raises no event (Events is
-// closed) and does not panic.
+// TestVerifyAfterClose: Verify on a closed mapping raises no event (Events
+// is closed) and re-creates nothing: Close deleted it for good. NAT-PMP,
+// because it cannot read the table first: only the closed check stops it.
 func TestVerifyAfterClose(t *testing.T) {
-	gw, c := verifyGateway(t)
+	gw, c := testGateway(t, gatewaytest.Config{}, NATPMP)
 	c.Checker = "checker.invalid"
-	c.checkFn = stubChecker(gw.ExternalAddr(), func() bool { return true })
+	c.checkFn = stubChecker(gw.ExternalAddr(), func() bool { return false })
 	m := mustMap(t, c, Request{InternalPort: 5404, Lifetime: time.Hour})
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Verify(testCtx(t)); err != nil {
+	reqs := gw.Requests(gatewaytest.NATPMP)
+	v, err := m.Verify(testCtx(t))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if v.Reachable() || v.Healed {
+		t.Fatalf("verification %+v, want unreachable, not healed", v)
+	}
+	if n := gw.Requests(gatewaytest.NATPMP) - reqs; n != 0 || len(gw.Mappings()) != 0 {
+		t.Fatalf("%d NAT-PMP requests after Close; table %+v", n, gw.Mappings())
+	}
+}
+
+// TestVerifyOtherHostRefused: a mapping to another LAN host whose probe is
+// refused is Unreachable, not "nothing listening here": this machine's
+// ports say nothing about that host.
+func TestVerifyOtherHostRefused(t *testing.T) {
+	gw, c := verifyGateway(t)
+	c.Checker = "checker.invalid"
+	c.checkFn = func(ctx context.Context, checker string, port uint16, proto reach.Proto) (reach.Result, error) {
+		o := reach.Outcome{Verdict: reach.NothingListening, Observed: netip.AddrPortFrom(gw.ExternalAddr(), 40000)}
+		return reach.Result{Port: port, Proto: proto, IPv4: o}, nil
+	}
+	// 192.0.2.10 (TEST-NET-1) is no address of this machine.
+	m := mustMap(t, c, Request{InternalPort: 5405, InternalAddr: netip.MustParseAddr("192.0.2.10"), Lifetime: time.Hour})
+	v, err := m.Verify(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Outcome.Verdict != reach.Refused {
+		t.Fatalf("verdict %v, want refused", v.Outcome.Verdict)
+	}
+	if ev := verifyEvent(t, m); ev.Kind != Unreachable {
+		t.Fatalf("event %v, want unreachable", ev)
 	}
 }
