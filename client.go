@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/discovery"
+	"github.com/upnpmap/upnpmap/reach"
 )
 
 // Defaults of the Client's timing fields.
@@ -98,6 +99,16 @@ type Client struct {
 	// first stable global IPv6 address (not temporary, not unique-local),
 	// re-read at each check so that a new prefix re-opens the pinhole.
 	HostIPv6 netip.Addr
+	// Checker is the reachability checker that Mapping.Verify asks
+	// ("host[:port]", port 3478 by default; see package reach and
+	// `upnpmap checkd`). Empty (the default): Verify fails. There is no
+	// built-in checker: nothing contacts a third party the user did not name.
+	Checker string
+	// Reach tunes Verify's checks (transport, timeout, answering probes
+	// while nothing listens); its LocalPort is replaced by the mapping's
+	// internal port, and an empty Network by the mapping's family. Nil means
+	// the zero reach.Client.
+	Reach *reach.Client
 
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
@@ -121,6 +132,10 @@ type Client struct {
 	// pcp6Server, when valid, is the PCP server for pinholes (tests: the
 	// fake's [::1]:port).
 	pcp6Server netip.AddrPort
+	// checkFn replaces reach.Client.Check in Mapping.Verify.
+	checkFn verifyCheck
+	// stunFn replaces reach.STUN in UpstreamNAT.
+	stunFn func(ctx context.Context, server string) (netip.AddrPort, error)
 }
 
 func (c *Client) log() *slog.Logger {

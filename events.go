@@ -37,6 +37,19 @@ const (
 	// growing backoff (resetBackoffStart, doubling, up to the renewal
 	// interval) rather than at every reset. Event.Err says so.
 	Unstable
+	// Verified: Mapping.Verify's checker got through to the mapping.
+	Verified
+	// Unreachable: the router holds the mapping but Mapping.Verify's checker
+	// cannot get through (Event.Err says how the probe ended, or that
+	// another NAT sits upstream). Raised once per spell; Verify then deletes
+	// and re-creates the mapping once (Healed if that helped).
+	Unreachable
+	// Healed: after Unreachable, deleting and re-creating the mapping made
+	// it reachable.
+	Healed
+	// NothingListening: a warning from Mapping.Verify: the checker reached
+	// this machine but nothing listens on the internal port (Event.Err).
+	NothingListening
 )
 
 var kindNames = [...]string{
@@ -46,6 +59,10 @@ var kindNames = [...]string{
 	Restored:               "restored",
 	Failed:                 "failed",
 	Unstable:               "unstable",
+	Verified:               "verified",
+	Unreachable:            "unreachable",
+	Healed:                 "healed",
+	NothingListening:       "nothing-listening",
 }
 
 func (k EventKind) String() string {

@@ -39,6 +39,11 @@ type Mapping struct {
 	// the other family's failure (see family.go); set before Map returns.
 	pair    *Mapping
 	pairErr error
+	vmu     sync.Mutex  // serialises Verify
+	vstate  verifyState // guarded by vmu
+
+	emitMu       sync.Mutex // orders emitOutside before close(events)
+	eventsClosed bool       // guarded by emitMu
 }
 
 // newMapping wraps a fresh grant and starts its renewer.
@@ -182,7 +187,10 @@ func (m *Mapping) stop() bool {
 		first = true
 		m.cancel()
 		<-m.done
+		m.emitMu.Lock()
+		m.eventsClosed = true
 		close(m.events)
+		m.emitMu.Unlock()
 		m.gw.unregister(m)
 	})
 	return first

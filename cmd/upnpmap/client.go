@@ -66,6 +66,9 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 	c.Gateway6, _ = netip.ParseAddr(o.gateway6)
 	c.HostIPv6, _ = netip.ParseAddr(o.host6)
 	c.Location6 = o.location6
+	if o.checker != "" {
+		c.Checker, c.Reach = o.checker, o.reachClient()
+	}
 	return c
 }
 

@@ -14,17 +14,16 @@ var addCmd = &command{
 	name:    "add",
 	usage:   "add EXTPORT [HOST:]PORT [flags]",
 	summary: "map EXTPORT to PORT here or on HOST",
-	about: `Map EXTPORT on the router to PORT on this machine (PORT defaults to
-EXTPORT), or on HOST, another machine on the LAN. The mapping stays for
---lifetime; 'upnpmap delete EXTPORT' removes it sooner. Routers that map only to
-the host that asks refuse another HOST: --relay then maps to this machine and
-relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping).`,
+	about: `Map EXTPORT on the router to PORT here (default EXTPORT) or on HOST, another
+machine on the LAN, for --lifetime ('upnpmap delete EXTPORT' removes it sooner).
+Routers that map only to the asker refuse another HOST: --relay maps here and
+relays to HOST:PORT until Ctrl-C. --check: exit 6 when not reachable.`,
 	examples: []string{
 		"upnpmap add 8080",
 		"upnpmap add 80 8080 --lifetime 1h --tcp --udp",
 		"upnpmap add 80 192.168.1.4:80 --relay",
 	},
-	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag},
+	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag, addCheckFlag},
 	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
 	minArgs: 1,
 	maxArgs: 2,
@@ -59,6 +58,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		return runAddRelay(ctx, a, o, spec)
 	}
 
+	o.checkAnswer = true
 	c := a.newClient(o, a.readState())
 	ctx, cancel := context.WithTimeout(ctx, o.deadline())
 	defer cancel()
@@ -103,6 +103,14 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 			return err
 		}
 		p.line("%s", deleteHint(views, spec.ext, protoFlagsFor(spec.protos)))
+		for _, v := range views {
+			if v.Check != nil {
+				p.line("%s", checkLine(v))
+			}
+		}
+	}
+	for _, v := range views {
+		warnNotListening(a, o, v.Protocol, spec.port, !other)
 	}
 	warnDescription(a, o, views)
 	warnLifetime(a, o, views, time.Now())
@@ -113,7 +121,10 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 			break
 		}
 	}
-	return firstErr
+	if firstErr != nil {
+		return firstErr
+	}
+	return checkExit(views)
 }
 
 // warnOtherFamily says which family is missing from a partial success.
@@ -189,9 +200,14 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 		return mappingJSON{}, &mapErr{proto: proto, ext: spec.ext, host: spec.host, port: spec.port, otherHost: other,
 			err: o.netErr("map "+proto+" port "+itoa(spec.ext), start, err)}
 	}
+	var chk *verifyJSON
+	if o.checker != "" {
+		chk = verifyAdded(ctx, a, o, m) // before Detach: it may re-create the mapping
+	}
 	// One-shot: leave the mapping on the router for its lease, no renewal.
 	m.Detach()
 	v := mappingView(m, o.description)
+	v.Check = chk
 	if m.Family() == upnpmap.IPv4 {
 		a.rememberGateway(o, m.Gateway(), m.Location())
 	}

@@ -11,17 +11,15 @@ var runCmd = &command{
 	usage:   "run --map SPEC... [--relay SPEC...] [flags]",
 	short:   "run --map SPEC --relay SPEC",
 	summary: "keep mappings and relays up until interrupted",
-	about: `Create the mappings, start the relays, renew the mappings before they
-expire (re-creating them after a router reboot), print each event, and on
-SIGINT or SIGTERM delete the mappings and stop. As a service: see
-examples/systemd/upnpmap-run.service.
+	about: `Map, start the relays, renew (re-map after a router reboot), print each event;
+SIGINT/SIGTERM deletes the mappings and stops (examples/systemd has a unit).
   --map [tcp:|udp:]EXTPORT[:[HOST:]PORT]  PORT defaults to EXTPORT, HOST to here
   --relay [tcp:|udp:]LISTEN=TARGET        e.g. :8080=192.168.1.5:80`,
 	examples: []string{
 		"upnpmap run --map 80:8080 --map udp:27015",
 		"upnpmap run --map 80:8080 --relay :8080=192.168.1.5:80",
 	},
-	flags:  []flagGroup{runFlags, protoFlags, leaseFlags},
+	flags:  []flagGroup{runFlags, protoFlags, leaseFlags, runCheckFlags},
 	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
 	run:    runRun,
 }
@@ -36,6 +34,9 @@ func runRun(ctx context.Context, a *app, o *options, _ []string) error {
 		return usagef("nothing to do: give at least one --map (or --relay)")
 	}
 	if err := o.relayFlagsApply(len(o.relays) > 0); err != nil {
+		return err
+	}
+	if err := o.checkFlagsApply(); err != nil {
 		return err
 	}
 	// Read every spec before touching the network, so that a typo in the
@@ -86,5 +87,11 @@ func runRun(ctx context.Context, a *app, o *options, _ []string) error {
 		return err
 	}
 	warnDescription(a, o, s.views())
+	for _, m := range maps {
+		for _, proto := range m.protos {
+			warnNotListening(a, o, proto, m.port, !m.host.IsValid() || isThisMachine(m.host))
+		}
+	}
+	s.startChecks(ctx)
 	return s.wait(ctx)
 }

@@ -40,6 +40,11 @@ type options struct {
 	// run
 	maps, relays []string
 
+	// add and run: --check (see verify.go)
+	checker     string        // the checker, HOST[:PORT]; "": no check
+	checkEvery  time.Duration // run: how often
+	checkAnswer bool          // add: answer the probe while nothing listens
+
 	// relay
 	allow        []string
 	maxConns     int // 0: the relay package's defaults, here and below

@@ -28,6 +28,8 @@ type mappingJSON struct {
 	// OtherFamilyError is why the other family is missing (partial
 	// success: the IPv6 pinhole's failure, or the IPv4 mapping's).
 	OtherFamilyError string `json:"other_family_error,omitempty"`
+	// Check is what the checker found (add --check).
+	Check *verifyJSON `json:"check,omitempty"`
 }
 
 // mappingView is what add and run show about a mapping the library made.

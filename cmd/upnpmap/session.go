@@ -268,12 +268,12 @@ func (s *session) printEvent(me mappingEvent) {
 			lm.rec.Internal, lm.view.Internal = ev.External, ev.External.String()
 		}
 	}
-	if ev.Kind == upnpmap.Renewed || ev.Kind == upnpmap.Restored {
+	if ev.Kind == upnpmap.Renewed || ev.Kind == upnpmap.Restored || ev.Kind == upnpmap.Healed {
 		lm.rec.Expires = ev.Expires
 		lm.view.Expires = jsonTime(ev.Expires)
 	}
 	switch ev.Kind {
-	case upnpmap.Renewed, upnpmap.ExternalAddressChanged, upnpmap.Restored:
+	case upnpmap.Renewed, upnpmap.ExternalAddressChanged, upnpmap.Restored, upnpmap.Healed:
 		// Keep the record current, so that after a crash `upnpmap
 		// delete` finds the mapping for as long as it can exist.
 		s.record(lm)
