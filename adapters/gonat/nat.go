@@ -110,7 +110,7 @@ func (n *NAT) GetExternalAddress() (net.IP, error) {
 // the mapping (upnpmap is restoring it), the error wraps table.ErrLost.
 // Errors wrap upnpmap's sentinels (ErrPortInUse, ErrNotAuthorized …).
 func (n *NAT) AddPortMapping(ctx context.Context, protocol string, internalPort int, description string, timeout time.Duration) (int, error) {
-	k, err := key(protocol, internalPort)
+	k, err := table.KeyOf(protocol, internalPort)
 	if err != nil {
 		return 0, err
 	}
@@ -124,7 +124,7 @@ func (n *NAT) AddPortMapping(ctx context.Context, protocol string, internalPort 
 // DeletePortMapping deletes the mapping AddPortMapping made for protocol and
 // internalPort and stops renewing it; nil if there is none.
 func (n *NAT) DeletePortMapping(ctx context.Context, protocol string, internalPort int) error {
-	k, err := key(protocol, internalPort)
+	k, err := table.KeyOf(protocol, internalPort)
 	if err != nil {
 		return err
 	}
@@ -135,17 +135,6 @@ func (n *NAT) DeletePortMapping(ctx context.Context, protocol string, internalPo
 // it where the program would have stopped refreshing). Later AddPortMapping
 // calls fail.
 func (n *NAT) Close() error { return n.table.Close() }
-
-func key(protocol string, port int) (table.Key, error) {
-	p, err := table.ParseProtocol(protocol)
-	if err != nil {
-		return table.Key{}, err
-	}
-	if port <= 0 || port > 65535 {
-		return table.Key{}, fmt.Errorf("internal port %d: %w", port, upnpmap.ErrInvalidArgs)
-	}
-	return table.Key{Protocol: p, Internal: uint16(port)}, nil
-}
 
 // ipOf converts to the net.IP go-nat returns: 4 bytes for IPv4.
 func ipOf(a netip.Addr) (net.IP, error) {

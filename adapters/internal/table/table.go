@@ -38,6 +38,18 @@ func ParseProtocol(s string) (upnpmap.Protocol, error) {
 	return "", fmt.Errorf("protocol %q: want tcp or udp: %w", s, upnpmap.ErrInvalidArgs)
 }
 
+// KeyOf checks a protocol name and a port as the adapted interfaces pass them.
+func KeyOf(protocol string, port int) (Key, error) {
+	p, err := ParseProtocol(protocol)
+	if err != nil {
+		return Key{}, err
+	}
+	if port <= 0 || port > 65535 {
+		return Key{}, fmt.Errorf("internal port %d: %w", port, upnpmap.ErrInvalidArgs)
+	}
+	return Key{Protocol: p, Internal: uint16(port)}, nil
+}
+
 // Table holds live mappings of one Client. Its zero value is not usable; call New.
 type Table struct {
 	client *upnpmap.Client
