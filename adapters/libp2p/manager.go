@@ -146,7 +146,9 @@ func (m *Manager) sync() {
 	}
 	for _, k := range m.table.Keys() {
 		if !want[k] {
-			ctx, cancel := context.WithTimeout(m.ctx, mapTimeout)
+			// Not cancelled by Close: a delete cut short would leave the
+			// mapping on the router, and the table has already let it go.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), mapTimeout)
 			if err := m.table.Remove(ctx, k); err != nil {
 				m.log().Info("deleting port mapping", "protocol", k.Protocol, "port", k.Internal, "err", err)
 			}
