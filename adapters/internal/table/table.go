@@ -135,11 +135,12 @@ func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string,
 		_ = m.CloseContext(ctx)
 		return ext, nil
 	}
+	ext := e.external // before watch may change it
 	t.entries[k] = e
 	t.wg.Add(1)
 	go t.watch(e)
 	t.mu.Unlock()
-	return e.external, nil
+	return ext, nil
 }
 
 var errClosed = errors.New("adapter closed")
