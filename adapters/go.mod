@@ -8,6 +8,7 @@ require (
 	github.com/libp2p/go-nat v0.2.0
 	github.com/multiformats/go-multiaddr v0.16.1
 	github.com/upnpmap/upnpmap v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
 )
 
 require (
