@@ -86,9 +86,9 @@ func (n *NAT) DeleteMapping(protocol string, extport, intport int) error {
 	return n.tab().Remove(ctx, k)
 }
 
-// ExternalIP asks the gateway for its external address (NAT-PMP or UPnP). A
-// PCP-only gateway cannot be asked: then the address granted to one of our
-// mappings answers.
+// ExternalIP asks the gateway for its external address
+// (upnpmap.Client.ExternalAddr). When the gateway does not tell it (some
+// PCP-only routers), the address granted to one of our mappings answers.
 func (n *NAT) ExternalIP() (net.IP, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()

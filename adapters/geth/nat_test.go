@@ -83,11 +83,15 @@ func TestExternalIP(t *testing.T) {
 	}
 }
 
-func TestExternalIPOfPCPOnlyRouter(t *testing.T) {
-	_, n := newNAT(t, gatewaytest.Config{DisableNATPMP: true, DisableUPnP: true})
+// When the router will not tell its external address (a PCP-only router
+// that refuses the short mapping upnpmap would ask it with), the address
+// granted to one of our mappings answers.
+func TestExternalIPFromMapping(t *testing.T) {
+	gw, n := newNAT(t, gatewaytest.Config{DisableNATPMP: true, DisableUPnP: true})
 	if _, err := n.AddMapping("UDP", 0, 30303, "", 0); err != nil {
 		t.Fatal(err)
 	}
+	gw.SetResult(gatewaytest.PCP, gatewaytest.PCPNoResources)
 	ip, err := n.ExternalIP()
 	if err != nil || ip.String() != gatewaytest.DefaultExternalAddr.String() {
 		t.Fatalf("ExternalIP: %v, %v; want %v from the mapping", ip, err, gatewaytest.DefaultExternalAddr)

@@ -82,10 +82,11 @@ func (n *NAT) GetInternalAddress() (net.IP, error) {
 	return ipOf(n.found.Local)
 }
 
-// GetExternalAddress asks the gateway for its external address (NAT-PMP or
-// UPnP), within queryTimeout. A PCP-only gateway cannot be asked: then the
-// address one of our mappings was granted answers. With neither, the error
-// wraps go-nat's ErrNoExternalAddress.
+// GetExternalAddress asks the gateway for its external address
+// (upnpmap.Client.ExternalAddr), within queryTimeout. When the gateway does
+// not tell it (some PCP-only routers), the address one of our mappings was
+// granted answers. With neither, the error wraps go-nat's
+// ErrNoExternalAddress.
 func (n *NAT) GetExternalAddress() (net.IP, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
 	defer cancel()

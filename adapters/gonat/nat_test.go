@@ -169,18 +169,25 @@ func TestAddresses(t *testing.T) {
 	}
 }
 
-// A PCP-only router has no request for its external address: the address
-// granted to a mapping answers.
-func TestExternalAddressOfPCPOnlyRouter(t *testing.T) {
-	_, n := discover(t, gatewaytest.Config{DisableNATPMP: true, DisableUPnP: true})
+// When the router will not tell its external address (a PCP-only router
+// that refuses the short mapping upnpmap would ask it with, or a version
+// without that), the address granted to one of our mappings answers.
+func TestExternalAddressFromMapping(t *testing.T) {
+	pcpOnly := gatewaytest.Config{DisableNATPMP: true, DisableUPnP: true}
+
+	gw, n := discover(t, pcpOnly)
+	gw.SetResult(gatewaytest.PCP, gatewaytest.PCPNoResources)
 	if ext, err := n.GetExternalAddress(); err == nil {
-		t.Fatalf("external address %v before any mapping, want an error", ext)
+		t.Fatalf("external address %v with no mapping and a refusing router, want an error", ext)
 	} else if !errors.Is(err, nat.ErrNoExternalAddress) {
 		t.Fatalf("error %v does not wrap go-nat's ErrNoExternalAddress", err)
 	}
+
+	gw, n = discover(t, pcpOnly)
 	if _, err := n.AddPortMapping(ctx(t), "udp", 6000, "", time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	gw.SetResult(gatewaytest.PCP, gatewaytest.PCPNoResources)
 	ext, err := n.GetExternalAddress()
 	if err != nil || ext.String() != gatewaytest.DefaultExternalAddr.String() {
 		t.Fatalf("external address %v, %v; want %v", ext, err, gatewaytest.DefaultExternalAddr)

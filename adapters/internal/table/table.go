@@ -179,8 +179,8 @@ func (t *Table) Get(k Key) (netip.AddrPort, bool) {
 }
 
 // Any returns the external address of some live mapping; false when none has
-// one. It answers "what is our external address" where the gateway cannot
-// be asked (PCP has no such request).
+// one. It answers "what is our external address" when the gateway does not
+// tell it.
 func (t *Table) Any() (netip.Addr, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
