@@ -291,6 +291,8 @@ func TestTCPIdleTimeout(t *testing.T) {
 		t.Fatalf("stats %+v after the quiet connection's IdleTimeout: want IdleClosed 1", st)
 	}
 	expectEOF(t, quiet, "the idle connection")
+	// The closed connection leaves the table once both its directions end.
+	eventually(t, 5*time.Second, "the idle connection to leave", func() bool { return len(connStamps(s)) == 1 })
 	if st := connStamps(s); len(st) != 1 || st[0] != busyLast {
 		t.Fatalf("left %v, want only the busy connection (stamp %d)", st, busyLast)
 	}
