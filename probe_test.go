@@ -121,14 +121,47 @@ func TestProbeCutShortAskedOnce(t *testing.T) {
 
 // TestGatewayUPnPOnlySlowDescription: once the SSDP answer is in, the
 // description fetch gets RequestTimeout, not what is left of ProbeTimeout.
+// The description is held back for longer than the whole probe budget, so
+// it arrives after the budget however late within it SSDP answered; only
+// that one GET is slow (the SCPDs and SOAP calls that follow answer at once),
+// which keeps the test's wall time near slowDescription.
 func TestGatewayUPnPOnlySlowDescription(t *testing.T) {
+	const (
+		budget          = time.Second
+		slowDescription = budget + budget/2
+	)
 	gw, c := testGateway(t, gatewaytest.Config{}, UPnP)
-	c.ProbeTimeout = 200 * time.Millisecond
-	gw.SetDelay(gatewaytest.SSDP, 100*time.Millisecond)
-	gw.SetDelay(gatewaytest.SOAP, 250*time.Millisecond) // also the description
-	m := mustMap(t, c, Request{InternalPort: 5200})
-	if m.Method() != UPnP || m.Location() != gw.LocationURL() {
-		t.Fatalf("mapped via %v at %q", m.Method(), m.Location())
+	c.ProbeTimeout = budget
+	c.RequestTimeout = 4 * slowDescription
+	gw.SetDelay(gatewaytest.SOAP, slowDescription) // also the description
+
+	type result struct {
+		m   *Mapping
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := c.Map(context.Background(), Request{InternalPort: 5200})
+		done <- result{m, err}
+	}()
+	// The gateway reads the delay when it counts the request, so once the
+	// description GET is counted, it is the only slow one.
+	deadline := time.Now().Add(c.RequestTimeout)
+	for gw.Requests("description") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no description request")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	gw.SetDelay(gatewaytest.SOAP, 0)
+
+	r := <-done // Map is bounded by ProbeTimeout and RequestTimeout
+	if r.err != nil {
+		t.Fatalf("Map: %v", r.err)
+	}
+	t.Cleanup(func() { r.m.Close() })
+	if r.m.Method() != UPnP || r.m.Location() != gw.LocationURL() {
+		t.Fatalf("mapped via %v at %q", r.m.Method(), r.m.Location())
 	}
 }
 

@@ -259,6 +259,15 @@ func (r *renewer) renew(ctx context.Context) {
 				// failing then, the mapping is lost.
 				r.next = maxTime(prev.expires(), r.last.Add(renewGap(method)))
 			}
+			if errors.Is(err, ErrNetworkFailure) {
+				// The gateway has no uplink for the moment (NAT-PMP 3, PCP
+				// NETWORK_FAILURE), as while its external address changes
+				// (miniupnpd answers so between the change and its new
+				// STUN result): that passes in seconds, and the renewal an
+				// announcement prompted must not wait for the next point
+				// of the lease's schedule, which may be an hour away.
+				r.sooner(now.Add(restoreBackoff(method, r.fails-1)))
+			}
 		}
 		return
 	}

@@ -323,3 +323,32 @@ func TestGatewayCallsSerialised(t *testing.T) {
 		t.Fatal("two calls reached the gateway at once")
 	}
 }
+
+// TestRenewalNetworkFailureRetriesSoon: a renewal the gateway answers with
+// a network failure (it has no uplink for the moment, as miniupnpd while its
+// external address changes) is tried again after the method's gap, doubling,
+// not at the next point of the lease's schedule an hour later.
+func TestRenewalNetworkFailureRetriesSoon(t *testing.T) {
+	f := newFake(NATPMP)
+	f.lifetime = 2 * time.Hour
+	c, fc := fakeClient(t, f)
+	m := mustMap(t, c, Request{InternalPort: 8080})
+	f.set(func(f *fakeMapper) { f.failRenew = errors.Join(errFake, ErrNetworkFailure) })
+	fc.AdvanceTo(fc.Next(t, 2*time.Hour)) // the first renewal, an hour in
+	wantEvents(t, m, Failed)
+
+	at := fc.Next(t, 2*time.Hour)
+	if d, want := at.Sub(fc.Now()), restoreBackoff(NATPMP, 0); d != want {
+		t.Fatalf("first retry after %v, want %v", d, want)
+	}
+	fc.AdvanceTo(at)
+	wantEvents(t, m, Failed)
+
+	at = fc.Next(t, 2*time.Hour)
+	if d, want := at.Sub(fc.Now()), restoreBackoff(NATPMP, 1); d != want {
+		t.Fatalf("second retry after %v, want %v", d, want)
+	}
+	f.set(func(f *fakeMapper) { f.failRenew = nil }) // the uplink is back
+	fc.AdvanceTo(at)
+	wantEvents(t, m, Renewed)
+}

@@ -247,50 +247,102 @@ func TestTCPConnCapWaitsWhenBusy(t *testing.T) {
 	busy[1].Close()
 }
 
-// A connection without traffic is closed after IdleTimeout; one with steady
-// traffic is not, even when only one direction moves.
+// A connection without traffic is closed once IdleTimeout has passed since
+// bytes last moved, not a nanosecond sooner; one with traffic is not, even
+// when only one direction moves. The test sweeps on virtual time (the
+// server's clock read from the connections' own stamps), so a loaded machine
+// cannot stretch or shrink the gaps: the watchdog's real tick (at most a
+// second) cannot reach an hour of idleness during the test.
 func TestTCPIdleTimeout(t *testing.T) {
+	const idle = time.Hour
+	sink := startTCPServer(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) { io.Copy(io.Discard, c) })
+	// SilentTimeout off: an hour of virtual time would otherwise end the
+	// quiet connection as silent (never a byte) before the idle rule is asked.
+	r := startRelay(t, &Relay{Target: sink.addr(), IdleTimeout: idle, SilentTimeout: -1})
+	addr := tcpAddrOf(t, r)
+	s := r.server()
+
+	quiet := dialTCP(t, addr)
+	busy := dialTCP(t, addr)
+	eventually(t, 5*time.Second, "both connections relayed", func() bool { return len(connStamps(s)) == 2 })
+	before := s.now()
+	if _, err := busy.Write([]byte{1}); err != nil { // client to target only
+		t.Fatal(err)
+	}
+	var quietLast, busyLast int64
+	eventually(t, 5*time.Second, "the busy connection's activity stamp", func() bool {
+		st := connStamps(s)
+		if len(st) != 2 {
+			return false
+		}
+		if st[0] > st[1] {
+			st[0], st[1] = st[1], st[0]
+		}
+		quietLast, busyLast = st[0], st[1]
+		return quietLast < before && busyLast >= before
+	})
+
+	s.sweep(quietLast + int64(idle) - 1)
+	if st := r.Stats(); st.IdleClosed != 0 {
+		t.Fatalf("a sweep 1 ns short of IdleTimeout closed %d connections", st.IdleClosed)
+	}
+	s.sweep(busyLast + int64(idle) - 1)
+	if st := r.Stats(); st.IdleClosed != 1 {
+		t.Fatalf("stats %+v after the quiet connection's IdleTimeout: want IdleClosed 1", st)
+	}
+	expectEOF(t, quiet, "the idle connection")
+	// The closed connection leaves the table once both its directions end.
+	eventually(t, 5*time.Second, "the idle connection to leave", func() bool { return len(connStamps(s)) == 1 })
+	if st := connStamps(s); len(st) != 1 || st[0] != busyLast {
+		t.Fatalf("left %v, want only the busy connection (stamp %d)", st, busyLast)
+	}
+	s.sweep(busyLast + int64(idle))
+	if st := r.Stats(); st.IdleClosed != 2 {
+		t.Fatalf("stats %+v after the busy connection's IdleTimeout: want IdleClosed 2", st)
+	}
+	expectEOF(t, busy, "the connection idle since its last byte")
+	eventually(t, 5*time.Second, "no connection left", func() bool { return r.Stats().ActiveConns == 0 })
+}
+
+// The watchdog itself runs on the wall clock and looks often enough that a
+// connection is ended between IdleTimeout and 1.25×IdleTimeout after its
+// last byte (plus scheduling delay, which the test does not bound).
+func TestTCPIdleWatchdog(t *testing.T) {
 	const idle = 200 * time.Millisecond
 	sink := startTCPServer(t, "tcp", "127.0.0.1:0", func(c *net.TCPConn) { io.Copy(io.Discard, c) })
 	r := startRelay(t, &Relay{Target: sink.addr(), IdleTimeout: idle})
-	addr := tcpAddrOf(t, r)
-
+	if tick := r.server().tick; tick <= 0 || tick > idle/4 {
+		t.Fatalf("watchdog tick %v, want at most a quarter of %v", tick, idle)
+	}
 	start := time.Now()
-	quiet := dialTCP(t, addr)
-	busy := dialTCP(t, addr)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // one byte every 40 ms, client to target only
-		defer wg.Done()
-		tk := time.NewTicker(40 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				busy.Write([]byte{1})
-			}
-		}
-	}()
-	quiet.SetReadDeadline(time.Now().Add(3 * time.Second))
-	n, err := quiet.Read(make([]byte, 1))
-	took := time.Since(start)
-	if n != 0 || err != io.EOF {
-		t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
+	quiet := dialTCP(t, tcpAddrOf(t, r))
+	expectEOF(t, quiet, "the idle connection")
+	if took := time.Since(start); took < idle {
+		t.Fatalf("idle connection closed after %v, before IdleTimeout %v", took, idle)
 	}
-	if took < idle || took > 4*idle {
-		t.Fatalf("idle connection closed after %v, want about %v", took, idle)
+	if st := r.Stats(); st.IdleClosed != 1 {
+		t.Fatalf("stats %+v, want IdleClosed 1", st)
 	}
-	time.Sleep(3 * idle)
-	close(stop)
-	wg.Wait()
-	if _, err := busy.Write([]byte{2}); err != nil {
-		t.Fatalf("busy connection was closed: %v", err)
+}
+
+// connStamps lists the activity stamps of the server's live connections.
+func connStamps(s *server) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st []int64
+	for c := range s.conns {
+		st = append(st, c.last.Load())
 	}
-	if st := r.Stats(); st.IdleClosed != 1 || st.ActiveConns != 1 {
-		t.Fatalf("stats %+v, want IdleClosed 1, ActiveConns 1", st)
+	return st
+}
+
+// expectEOF reads from c until the relay closes it (bounded, so a relay
+// that never does fails the test instead of hanging it).
+func expectEOF(t *testing.T, c *net.TCPConn, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("%s: read %d, %v; want EOF", what, n, err)
 	}
 }
 

@@ -66,9 +66,11 @@ func exchange(c *net.UDPConn, msg string, timeout time.Duration) (src, payload s
 
 // Several clients get a session each, see only their own replies, and a
 // session that expired is created again (with a new upstream socket) by the
-// client's next datagram.
+// client's next datagram. The sessions expire on virtual time (a sweep an
+// IdleTimeout past now): with a real short timeout a loaded machine let a
+// session expire between a datagram and its echo, and the reply was lost.
 func TestUDPSessions(t *testing.T) {
-	const idle = 150 * time.Millisecond
+	const idle = time.Hour
 	target := udpEcho(t, "127.0.0.1:0")
 	r := startRelay(t, &Relay{Network: "udp", Target: target, IdleTimeout: idle})
 	addr := udpAddrOf(t, r)
@@ -101,6 +103,10 @@ func TestUDPSessions(t *testing.T) {
 		t.Fatalf("stats %+v, want 3 sessions and 10 datagrams each way", st)
 	}
 
+	srv := r.server()
+	for _, u := range srv.udp {
+		u.expire(srv.now()+int64(idle), idle)
+	}
 	eventually(t, 2*time.Second, "sessions to expire", func() bool { return r.Stats().ActiveSessions == 0 })
 	if st := r.Stats(); st.IdleClosed != 3 {
 		t.Fatalf("IdleClosed = %d, want 3", st.IdleClosed)
@@ -114,6 +120,24 @@ func TestUDPSessions(t *testing.T) {
 	}
 	if st := r.Stats(); st.Sessions != 4 || st.ActiveSessions != 1 {
 		t.Fatalf("stats %+v, want 4 sessions created, 1 alive", st)
+	}
+}
+
+// The watchdog ends a UDP session on the wall clock: a client that sends one
+// datagram and falls quiet has its session ended (the echo may or may not
+// get back first; that is not what is checked).
+func TestUDPIdleWatchdog(t *testing.T) {
+	const idle = 150 * time.Millisecond
+	target := udpEcho(t, "127.0.0.1:0")
+	r := startRelay(t, &Relay{Network: "udp", Target: target, IdleTimeout: idle})
+	c := udpClient(t, "udp", udpAddrOf(t, r))
+	if _, err := c.Write([]byte("once")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the session", func() bool { return r.Stats().Sessions == 1 })
+	eventually(t, 5*time.Second, "the quiet session to expire", func() bool { return r.Stats().ActiveSessions == 0 })
+	if st := r.Stats(); st.IdleClosed != 1 {
+		t.Fatalf("stats %+v, want IdleClosed 1", st)
 	}
 }
 

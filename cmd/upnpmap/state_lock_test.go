@@ -87,7 +87,7 @@ func TestStateConcurrentProcesses(t *testing.T) {
 	if os.Getenv(helperDirEnv) != "" {
 		t.Skip("running as a helper")
 	}
-	dir := t.TempDir()
+	dir := memTempDir(t)
 	path := filepath.Join(dir, stateFileName)
 	seed := &state{Version: stateVersion}
 	for i := range concurrentProcesses {

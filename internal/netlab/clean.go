@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,10 @@ var registry struct {
 	mu    sync.Mutex
 	pids  map[int]bool      // miniupnpd processes started
 	netns map[string]uint64 // namespace name -> nsfs inode
-	seq   int               // labs built so far, for unique names
+	// namespace name -> boot time (USER_HZ ticks) of its deletion, see
+	// nsreuse.go
+	deleted map[string]uint64
+	seq     int // labs built so far, for unique names
 	// baseline of the caller's namespace before the first lab
 	baseLinks  map[string]bool
 	baseTables string
@@ -212,7 +216,11 @@ func deleteNetns(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	return killNetnsProcs(ctx, name, ns)
+	if err := killNetnsProcs(ctx, name, ns); err != nil {
+		return err
+	}
+	markDeleted(name)
+	return nil
 }
 
 // Bounds of killNetnsProcs: how long SIGKILLed processes get to die, and how
@@ -331,6 +339,7 @@ func CheckClean() error {
 		pids = append(pids, p)
 	}
 	baseLinks, baseTables, haveBase := registry.baseLinks, registry.baseTables, registry.haveBase
+	deleted := maps.Clone(registry.deleted)
 	registry.mu.Unlock()
 
 	own := fmt.Sprintf("%s%d-", namePrefix, os.Getpid())
@@ -362,7 +371,7 @@ func CheckClean() error {
 			if syscall.Stat(filepath.Join("/proc", p.Name(), "ns", "net"), &st) != nil {
 				continue
 			}
-			if name, ok := inodes[st.Ino]; ok {
+			if name, ok := inodes[st.Ino]; ok && !startedAfterDeletion(pid, name, deleted) {
 				problems = append(problems, fmt.Sprintf("process %d still runs in lab namespace %s", pid, name))
 			}
 		}

@@ -38,7 +38,8 @@ type Conn struct {
 
 // Dial connects a fresh UDP socket to peer. Dialing UDP sends nothing; it only
 // picks the local address the kernel would route from, which PCP puts in its
-// header.
+// header. A context that has ended gives the errors Do gives (errs.Timeout
+// with context.DeadlineExceeded, or context.Canceled).
 func Dial(ctx context.Context, peer netip.AddrPort) (*Conn, error) {
 	return DialFrom(ctx, netip.Addr{}, peer)
 }
@@ -55,6 +56,12 @@ func DialFrom(ctx context.Context, from netip.Addr, peer netip.AddrPort) (*Conn,
 	}
 	c, err := d.DialContext(ctx, "udp", peer.String())
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The context ended before the socket was made (a short budget
+			// on a loaded machine): the same error as an exchange that ran
+			// out, not net's bare "i/o timeout", which no caller recognises.
+			return nil, ctxError(0, cerr)
+		}
 		return nil, err
 	}
 	uc := c.(*net.UDPConn)

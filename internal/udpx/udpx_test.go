@@ -3,6 +3,7 @@ package udpx
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -83,5 +84,28 @@ func TestDoHandsOverOnlyThePeersDatagrams(t *testing.T) {
 	})
 	if err != nil || len(seen) != 2 || seen[1] != "yes" {
 		t.Errorf("err = %v, seen %q", err, seen)
+	}
+}
+
+// TestDialContextEnded: a budget spent before the socket is made (a loaded
+// machine) is a timeout like any other, not net's bare "i/o timeout"; a
+// cancel stays a cancel.
+func TestDialContextEnded(t *testing.T) {
+	peer := netip.MustParseAddrPort("127.0.0.1:9") // dialing UDP sends nothing
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if c, err := Dial(ctx, peer); !errors.Is(err, errs.Timeout) || !errors.Is(err, context.DeadlineExceeded) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Dial after the deadline: %v, want errs.Timeout and context.DeadlineExceeded", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if c, err := Dial(ctx, peer); !errors.Is(err, context.Canceled) || errors.Is(err, errs.Timeout) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Dial after cancel: %v, want context.Canceled, not errs.Timeout", err)
 	}
 }
