@@ -289,3 +289,28 @@ func wantNoForward(t *testing.T, ctx context.Context, lab *netlab.Lab, port uint
 		}
 	}
 }
+
+// TestIPv6PCPPinholeBelow1024 pins what miniupnpd 2.3.1 does where UPnP
+// refuses (606, TestIPv6PinholeRefusals): a PCP MAP of the host's IPv6
+// address for a port below 1024 opens the pinhole, and the WAN reaches the
+// port through it. So for a pinhole on a low port PCP is the way, and the
+// front door asks it first.
+func TestIPv6PCPPinholeBelow1024(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	lab := newLab(t, ctx, netlab.Options{IPv6: true})
+	const port = 993
+	v6 := netip.AddrPortFrom(lab.Addr6(netlab.LAN1), port)
+	startEcho(t, lab, netlab.LAN1, "tcp", v6.String())
+	wantClosed(t, ctx, lab, "tcp", v6)
+	p := startPinholeClient(t, ctx, lab, netlab.LAN1)
+	if m := p.askPinhole("pcp-map " + strconv.Itoa(port)); m.Type != "mapped" || m.External != v6.String() {
+		t.Fatalf("PCP MAP of [%v]:%d: %+v; want SUCCESS", v6.Addr(), port, m)
+	}
+	wantPinhole(t, ctx, lab, netlab.Pinhole{Protocol: "tcp", Internal: v6}, true)
+	wantReachable(t, ctx, lab, "tcp", v6, netlab.LAN1)
+	if m := p.askPinhole("pcp-delete " + strconv.Itoa(port)); m.Type != "deleted" || m.Err != "" {
+		t.Fatalf("PCP delete: %+v", m)
+	}
+	wantClosed(t, ctx, lab, "tcp", v6)
+}
