@@ -34,7 +34,7 @@ import (
 // process included; "client-ms/op" is the same op timed inside that
 // process. The delete after each op is not timed.
 //
-//	ip netns exec t-me go test -run '^$' -bench IPv6Pinhole -benchtime 50x ./internal/netlab/labtest/
+//	ip netns exec t-me go test -run '^$' -bench IPv6Pinhole -benchtime 200x ./internal/netlab/labtest/
 func BenchmarkIPv6Pinhole(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
