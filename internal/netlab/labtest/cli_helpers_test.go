@@ -27,7 +27,7 @@ var cli struct {
 }
 
 // buildCLI returns the path of the upnpmap binary, building it on first use.
-func buildCLI(t *testing.T) string {
+func buildCLI(t testing.TB) string {
 	t.Helper()
 	cli.once.Do(func() {
 		start := time.Now()

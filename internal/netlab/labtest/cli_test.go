@@ -30,6 +30,11 @@ type cliMapping struct {
 	// relaying lines
 	Listen string `json:"listen"`
 	Target string `json:"target"`
+	// IPv6: "ipv6" for a pinhole; the pinhole opened with an IPv4
+	// mapping; why the other family is missing
+	Family           string      `json:"family"`
+	Pinhole          *cliMapping `json:"pinhole"`
+	OtherFamilyError string      `json:"other_family_error"`
 }
 
 // cliEntry is a line of `list --json`.
@@ -41,6 +46,7 @@ type cliEntry struct {
 	Description string `json:"description"`
 	Enabled     bool   `json:"enabled"`
 	Ours        bool   `json:"ours"`
+	Family      string `json:"family"` // "ipv6" for a pinhole we made
 }
 
 // cliDeleted is a line of `delete --json`.

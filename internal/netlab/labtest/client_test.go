@@ -64,6 +64,14 @@ type msg struct {
 	// pinhole: the UniqueID of a UPnP pinhole
 	Pinhole uint16 `json:"pinhole,omitempty"`
 
+	// map: the IPv6 pinhole Map opened beside the IPv4 mapping
+	// (Mapping.Pinhole), and why the other family is missing
+	// (Mapping.OtherFamilyErr)
+	Family          string `json:"family,omitempty"` // Mapping.Family
+	PinholeMethod   string `json:"pinhole_method,omitempty"`
+	PinholeExternal string `json:"pinhole_external,omitempty"`
+	OtherFamilyErr  string `json:"other_family_err,omitempty"`
+
 	// ssdp
 	From string `json:"from,omitempty"`
 	ST   string `json:"st,omitempty"`
@@ -195,6 +203,7 @@ func clientMap(out *output, args []string) error {
 	f := newClientFlags("map")
 	var (
 		proto, internal, desc string
+		family                string
 		port, ext             uint
 		exact                 bool
 		lifetime, poll        time.Duration
@@ -207,6 +216,7 @@ func clientMap(out *output, args []string) error {
 	f.fs.StringVar(&desc, "desc", "", "description")
 	f.fs.DurationVar(&lifetime, "lifetime", 0, "lease asked for")
 	f.fs.DurationVar(&poll, "poll", 0, "Client.PollInterval")
+	f.fs.StringVar(&family, "family", "", "Request.Family: 4, 6, or empty for both")
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
@@ -215,6 +225,10 @@ func clientMap(out *output, args []string) error {
 		return err
 	}
 	c.PollInterval = poll
+	fam, ok := map[string]upnpmap.Family{"": upnpmap.BothFamilies, "4": upnpmap.IPv4, "6": upnpmap.IPv6}[family]
+	if !ok {
+		return fmt.Errorf("map: -family %q: want 4, 6 or empty", family)
+	}
 	req := upnpmap.Request{
 		Protocol:     upnpmap.Protocol(proto),
 		InternalPort: uint16(port),
@@ -222,6 +236,7 @@ func clientMap(out *output, args []string) error {
 		ExactPort:    exact,
 		Description:  desc,
 		Lifetime:     lifetime,
+		Family:       fam,
 	}
 	if internal != "" {
 		if req.InternalAddr, err = netip.ParseAddr(internal); err != nil {
@@ -235,9 +250,16 @@ func clientMap(out *output, args []string) error {
 	if err != nil {
 		return err
 	}
-	out.send(msg{Type: "mapped", Method: string(m.Method()), Protocol: string(m.Protocol()),
+	mm := msg{Type: "mapped", Method: string(m.Method()), Protocol: string(m.Protocol()),
 		External: m.External().String(), Internal: m.Internal().String(), Lifetime: m.Lifetime(),
-		Elapsed: time.Since(start)})
+		Elapsed: time.Since(start), Family: m.Family().String()}
+	if p := m.Pinhole(); p != nil {
+		mm.PinholeMethod, mm.PinholeExternal = string(p.Method()), p.External().String()
+	}
+	if err := m.OtherFamilyErr(); err != nil {
+		mm.OtherFamilyErr = err.Error()
+	}
+	out.send(mm)
 
 	var wg sync.WaitGroup
 	wg.Add(1)

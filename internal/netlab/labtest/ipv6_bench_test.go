@@ -5,6 +5,7 @@ package labtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,20 +19,27 @@ import (
 //     description, find WANIPv6FirewallControl, GetFirewallStatus,
 //     AddPinhole (what a first pinhole costs; upnpc does the same steps);
 //   - pcp: the library's pcp client: one MAP of the host's IPv6 address;
+//   - cli: `upnpmap add PORT -6 --json` run in LAN1, nothing given (the
+//     IPv6 router from the routing table, the address from the host's),
+//     process start included; it opens the pinhole by PCP, which
+//     miniupnpd answers; the `upnpmap delete` after it is not timed;
 //   - upnpc: miniupnpc's `upnpc -6 -u URL -A` run in LAN1, with the
 //     description URL given (no discovery wait), process start included;
 //   - exec: `ip netns exec LAN1 true`, the process start that the upnpc
-//     figure includes and ours does not (our client process is already up).
+//     figure includes and ours does not (our client process is already up);
+//   - cli-start: `upnpmap version` in LAN1, the start of the CLI process
+//     that the cli figure includes (a Go binary starts slower than upnpc).
 //
 // Each op is timed in the test process, the round trip to the client
 // process included; "client-ms/op" is the same op timed inside that
 // process. The delete after each op is not timed.
 //
-//	ip netns exec t-me go test -run '^$' -bench IPv6Pinhole -benchtime 50x ./internal/netlab/labtest/
+//	ip netns exec t-me go test -run '^$' -bench IPv6Pinhole -benchtime 200x ./internal/netlab/labtest/
 func BenchmarkIPv6Pinhole(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lab := newLab(b, ctx, netlab.Options{IPv6: true}, "upnpc")
+	buildCLI(b)
 	host := lab.Addr6(netlab.LAN1)
 	p := startPinholeClient(b, ctx, lab, netlab.LAN1)
 
@@ -61,6 +69,20 @@ func BenchmarkIPv6Pinhole(b *testing.B) {
 		inClient(b, func() string { return "pcp-map 18801" }, "mapped",
 			func(msg) string { return "pcp-delete 18801" })
 	})
+	b.Run("cli", func(b *testing.B) {
+		state := b.TempDir()
+		for b.Loop() {
+			out, err := benchCLI(ctx, lab, state, "add", "18803", "-6", "--json")
+			if err != nil || !strings.Contains(out, `"family":"ipv6"`) {
+				b.Fatalf("upnpmap add 18803 -6 --json: %v\n%s", err, out)
+			}
+			b.StopTimer()
+			if out, err := benchCLI(ctx, lab, state, "delete", "18803"); err != nil {
+				b.Fatalf("upnpmap delete 18803: %v\n%s", err, out)
+			}
+			b.StartTimer()
+		}
+	})
 	b.Run("upnpc", func(b *testing.B) {
 		for b.Loop() {
 			id := upnpcAddPinhole(b, ctx, lab, host, 18802)
@@ -71,6 +93,14 @@ func BenchmarkIPv6Pinhole(b *testing.B) {
 			b.StartTimer()
 		}
 	})
+	b.Run("cli-start", func(b *testing.B) {
+		state := b.TempDir()
+		for b.Loop() {
+			if out, err := benchCLI(ctx, lab, state, "version"); err != nil {
+				b.Fatalf("upnpmap version: %v\n%s", err, out)
+			}
+		}
+	})
 	b.Run("exec", func(b *testing.B) {
 		for b.Loop() {
 			if out, err := lab.Exec(ctx, netlab.LAN1, "true"); err != nil {
@@ -78,4 +108,13 @@ func BenchmarkIPv6Pinhole(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchCLI runs the CLI in LAN1 and returns its output (stdout only: the
+// benchmark reads its JSON).
+func benchCLI(ctx context.Context, lab *netlab.Lab, state string, args ...string) (string, error) {
+	cmd := lab.Cmd(ctx, netlab.LAN1, cli.path, args...)
+	cmd.Env = cliEnv(state)
+	out, err := cmd.Output()
+	return string(out), err
 }
