@@ -61,6 +61,31 @@ type deleteTarget struct {
 	ours  bool
 }
 
+// withoutUnrecorded drops the IPv4 targets upnpmap has no record of when the
+// port has a recorded pinhole: a port opened with -6 alone has no IPv4
+// mapping, and looking for one without a record would probe the router and
+// may send a NAT-PMP delete that removes somebody else's mapping of that
+// internal port. With --tcp/--udp only the protocols that have a pinhole
+// are dropped; without, every unrecorded one is when no IPv4 record exists.
+func withoutUnrecorded(targets, pinholes []deleteTarget, explicit bool) []deleteTarget {
+	hasPinhole := map[string]bool{}
+	for _, p := range pinholes {
+		hasPinhole[p.proto] = true
+	}
+	anyOurs := false
+	for _, tg := range targets {
+		anyOurs = anyOurs || tg.ours
+	}
+	var kept []deleteTarget
+	for _, tg := range targets {
+		if !tg.ours && (hasPinhole[tg.proto] || (!explicit && !anyOurs)) {
+			continue
+		}
+		kept = append(kept, tg)
+	}
+	return kept
+}
+
 func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 	ext, err := parsePort(args[0])
 	if err != nil {
@@ -97,10 +122,14 @@ func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 		}
 	}
 	// The IPv6 pinholes made with the mappings go too.
+	var pinholes []deleteTarget
 	for _, proto := range protos {
 		if rec, ok := st.findPinhole(o.gatewayAddr(), proto, ext); ok {
-			targets = append(targets, deleteTarget{proto, rec, true})
+			pinholes = append(pinholes, deleteTarget{proto, rec, true})
 		}
+	}
+	if len(pinholes) > 0 {
+		targets = append(withoutUnrecorded(targets, pinholes, explicit), pinholes...)
 	}
 
 	var deleted int

@@ -125,3 +125,31 @@ func TestRunPinhole(t *testing.T) {
 		t.Errorf("state file holds %d records after the run", n)
 	}
 }
+
+// TestDeleteAfterIPv6Only: a port opened with -6 alone has no IPv4 record;
+// delete removes the pinhole and goes looking for no IPv4 mapping (no "no
+// record" warning, no request that could remove another host's mapping of
+// that port).
+func TestDeleteAfterIPv6Only(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{IPv6: true})
+	e := newEnv(t)
+	args := pinholeArgs(gw)
+	e.mustRun(append([]string{"add", "8084", "-6"}, args...)...)
+	if len(gw.Pinholes()) != 1 {
+		t.Fatalf("after add -6: %d pinholes", len(gw.Pinholes()))
+	}
+	natpmpBefore, delBefore := gw.Requests(gatewaytest.NATPMP), gw.Requests("DeletePortMapping")
+	r := e.mustRun(append([]string{"delete", "8084"}, args...)...)
+	if strings.Contains(r.stderr, "no record") {
+		t.Errorf("delete after add -6 looked for an IPv4 mapping:\n%s", r.stderr)
+	}
+	if n := len(gw.Pinholes()); n != 0 {
+		t.Errorf("after delete: %d pinholes", n)
+	}
+	if n := gw.Requests(gatewaytest.NATPMP) - natpmpBefore; n != 0 {
+		t.Errorf("delete sent %d NAT-PMP requests for a port with no IPv4 mapping", n)
+	}
+	if n := gw.Requests("DeletePortMapping") - delBefore; n != 0 {
+		t.Errorf("delete sent %d DeletePortMapping for a port with no IPv4 mapping", n)
+	}
+}
