@@ -122,33 +122,60 @@ func (gw *gateway) collect(ctx context.Context, mappers []mapper, q *mapReq) *pr
 		pending:   len(mappers),
 		start:     time.Now(),
 	}
-	c.launch(ctx, mappers, q)
-	f := c.first
-	if f == nil {
+	// Launch one probe per mapper. On Map's path with a mapProber first
+	// (and not a request the gateway denied lately, see deniedRequests),
+	// that one makes q's mapping, here, and the others are held for
+	// mapHeadStart (see release).
+	mpr, mapFirst := mappers[0].(mapProber)
+	mapFirst = mapFirst && q != nil && gw.denied.check(mappers[0].method(), q, gw.c.clock().Now()) == nil
+	var firstCtx context.Context
+	for i, mp := range mappers {
+		pctx, cancel := context.WithCancelCause(ctx)
+		c.runs[mp.method()] = &probeRun{cancel: cancel}
+		switch {
+		case mapFirst && i == 0:
+			c.wg.Add(1)
+			firstCtx = pctx // cancelled when the collector cuts it
+		case mapFirst:
+			c.held = append(c.held, func() {
+				c.wg.Add(1)
+				go probeOne(pctx, mp, c.ch, &c.wg)
+			})
+		default:
+			c.wg.Add(1)
+			go probeOne(pctx, mp, c.ch, &c.wg)
+		}
+	}
+	if len(c.held) > 0 {
+		c.headTimer = time.NewTimer(mapHeadStart)
+		c.headStart = c.headTimer.C
+	}
+	if !mapFirst {
 		c.loop(ctx, mappers, q)
 		return c.out
 	}
 	// Map's path: the mapping request runs in this goroutine, straight to
 	// the wire, with the gateway's lock held as for any change to its
 	// table, while the collector runs beside it (collectBeside).
+	first := mappers[0]
 	over := make(chan struct{})
 	go c.collectBeside(ctx, mappers, q, over)
 	var (
 		g        *grant
 		answered bool
 	)
-	lctx, release, err := gw.acquire(f.ctx)
+	lctx, release, err := gw.acquire(firstCtx)
 	if err == nil {
 		var once sync.Once
-		g, answered, err = f.mpr.probeMap(lctx, q, func() {
-			once.Do(func() { c.ch <- probeMsg{mp: f.mp, alive: true} })
+		g, answered, err = mpr.probeMap(lctx, q, func() {
+			once.Do(func() { c.ch <- probeMsg{mp: first, alive: true} })
 		})
 		release()
 	}
-	gw.denied.note(f.mp.method(), q, err, false, gw.c.clock().Now())
-	msg := probeMsg{mp: f.mp, err: err}
+	gw.denied.note(first.method(), q, err, false, gw.c.clock().Now())
+	msg := probeMsg{mp: first, err: err}
 	if answered {
-		msg = probeMsg{mp: f.mp, info: &probeInfo{}, mapped: &mapTry{mp: f.mp, g: g, err: err}}
+		msg = probeMsg{mp: first, info: &probeInfo{}, mapped: &mapTry{mp: first, g: g, err: err}}
 	}
 	c.ch <- msg
 	c.wg.Done()
@@ -205,49 +232,11 @@ type collector struct {
 	pending   int       // probes neither answered, failed nor cut
 	start     time.Time // for the grace, which scales with the first answer's round trip
 
-	first     *firstProbe      // the MAP probe, run by collect's caller (Map's path)
 	held      []func()         // probes waiting for the MAP probe's head start
-	headStart <-chan time.Time // fires mapHeadStart after launch, while held
+	headStart <-chan time.Time // fires mapHeadStart after the launch, while held
 	headTimer *time.Timer      // nil without held probes
 	grace     *time.Timer      // started by the first answer
 	graceC    <-chan time.Time // grace's channel once started
-}
-
-// firstProbe is the MAP probe of Map's path, which collect's caller runs.
-type firstProbe struct {
-	ctx context.Context // cancelled when the collector cuts it
-	mp  mapper
-	mpr mapProber
-}
-
-// launch starts one probe per mapper. On Map's path (q set) with a
-// mapProber first, that one makes q's mapping and the others are held for
-// mapHeadStart (see release).
-func (c *collector) launch(ctx context.Context, mappers []mapper, q *mapReq) {
-	mpr, mapFirst := mappers[0].(mapProber)
-	// Not a request the gateway denied lately (see deniedRequests).
-	mapFirst = mapFirst && q != nil && c.gw.denied.check(mappers[0].method(), q, c.gw.c.clock().Now()) == nil
-	for i, mp := range mappers {
-		pctx, cancel := context.WithCancelCause(ctx)
-		c.runs[mp.method()] = &probeRun{cancel: cancel}
-		switch {
-		case mapFirst && i == 0:
-			c.wg.Add(1)
-			c.first = &firstProbe{ctx: pctx, mp: mp, mpr: mpr}
-		case mapFirst:
-			c.held = append(c.held, func() {
-				c.wg.Add(1)
-				go probeOne(pctx, mp, c.ch, &c.wg)
-			})
-		default:
-			c.wg.Add(1)
-			go probeOne(pctx, mp, c.ch, &c.wg)
-		}
-	}
-	if len(c.held) > 0 {
-		c.headTimer = time.NewTimer(mapHeadStart)
-		c.headStart = c.headTimer.C
-	}
 }
 
 // release starts the held probes: after mapHeadStart, or at once when the

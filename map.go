@@ -33,6 +33,11 @@ import (
 // (every method's error is wrapped; the message names each).
 func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
+	if r.Family == BothFamilies && (r.InternalAddr.IsValid() || !c.ipv6RouterKnown()) {
+		// No pinhole to open beside the mapping (see mapFamilies): this
+		// is Map for IPv4, here rather than through mapFamilies.
+		r.Family = IPv4
+	}
 	if r.Family != IPv4 {
 		return c.mapFamilies(ctx, r) // dualstack.go
 	}
@@ -44,30 +49,32 @@ func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 	if err != nil {
 		return nil, err
 	}
-	st := newCreateState()
-	if m, err := gw.probeForMap(ctx, q, st); m != nil || err != nil {
-		return m, err
-	}
-	return gw.create(ctx, q, gw.order(st), st)
-}
-
-// probeForMap is Map's probe when none is cached (it does nothing when one
-// is): every method, as
-// Discover's, but the first method's probe makes the mapping where it can
-// (see mapProber), and it ends as soon as the best method still possible
-// has answered (see collect). A mapping made by the probe is
-// returned; otherwise st records what the probe learned for create (a
-// refused MAP, a PCP server that speaks NAT-PMP). Concurrent Maps share one
-// probe: the others wait and use its cached result.
-func (gw *gateway) probeForMap(ctx context.Context, q *mapReq, st *createState) (*Mapping, error) {
 	if len(gw.mappers) == 0 {
 		return nil, fmt.Errorf("upnpmap: %w: no method enabled", ErrInvalidArgs)
 	}
-	if _, probe, err := gw.probes.claim(ctx, gw.c.clock().Now); !probe {
+	// Map's own probe, unless a fresh one is cached (also one that ran
+	// while this call waited for the probe lock: concurrent Maps share one
+	// probe). The first method's probe may make the mapping (see collect).
+	var st createState
+	_, probe, err := gw.probes.claim(ctx, gw.c.clock().Now)
+	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	out := gw.collect(ctx, gw.mappers, q)
+	if probe {
+		start := time.Now()
+		out := gw.collect(ctx, gw.mappers, q)
+		if m, err := gw.tookProbe(ctx, q, out, start, &st); m != nil || err != nil {
+			return m, err
+		}
+	}
+	return gw.create(ctx, q, gw.order(&st), &st)
+}
+
+// tookProbe ends Map's probe (see Map), whose lock the caller holds: it
+// records the outcome as the cached result and releases the lock. A mapping
+// made by the probe is returned; otherwise st records what the probe
+// learned for create (a refused MAP, a PCP server that speaks NAT-PMP).
+func (gw *gateway) tookProbe(ctx context.Context, q *mapReq, out *probeOutcome, start time.Time, st *createState) (*Mapping, error) {
 	_, err := gw.record(ctx, out, start, false)
 	gw.probes.unlock()
 	if t := out.mapped; t != nil && t.g != nil {
@@ -108,7 +115,7 @@ func (gw *gateway) adopt(mp mapper, q *mapReq, g *grant) *Mapping {
 func (gw *gateway) order(st *createState) []mapper {
 	var first, late []mapper
 	if pmp := gw.mapper(NATPMP); st.speaksNATPMP && pmp != nil {
-		st.direct[NATPMP] = true
+		mark(&st.direct, NATPMP)
 		first = append(first, pmp)
 	}
 	for _, mp := range gw.mappers {
@@ -123,6 +130,8 @@ func (gw *gateway) order(st *createState) []mapper {
 }
 
 // createState is what create knows before it starts and gathers as it goes.
+// The zero value is ready: Map declares one, and the sets are made on first
+// write (see mark).
 type createState struct {
 	failures []error
 	parts    []string
@@ -132,13 +141,17 @@ type createState struct {
 	speaksNATPMP bool
 }
 
-func newCreateState() *createState {
-	return &createState{tried: make(map[Method]bool), direct: make(map[Method]bool)}
+// mark adds m to set (st.tried or st.direct), making it on first use.
+func mark(set *map[Method]bool, m Method) {
+	if *set == nil {
+		*set = make(map[Method]bool)
+	}
+	(*set)[m] = true
 }
 
 // fail records that m was tried and failed with err.
 func (st *createState) fail(m Method, err error) {
-	st.tried[m] = true
+	mark(&st.tried, m)
 	st.failures = append(st.failures, err)
 	st.parts = append(st.parts, fmt.Sprintf("%s: %v", m, err))
 }
@@ -154,7 +167,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 		if st.tried[mp.method()] {
 			continue
 		}
-		st.tried[mp.method()] = true
+		mark(&st.tried, mp.method())
 		if !st.direct[mp.method()] {
 			if ok, err := gw.ready(ctx, mp); !ok {
 				if err != nil { // asked again, and it did not answer
@@ -175,7 +188,7 @@ func (gw *gateway) create(ctx context.Context, q *mapReq, order []mapper, st *cr
 		// whether or not it answered the probe.
 		if errors.Is(err, errSpeaksNATPMP) && !st.tried[NATPMP] {
 			if pmp := gw.mapper(NATPMP); pmp != nil {
-				st.direct[NATPMP] = true
+				mark(&st.direct, NATPMP)
 				order = append(order[:i+1], append([]mapper{pmp}, order[i+1:]...)...)
 			}
 		}

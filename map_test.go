@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -450,4 +451,76 @@ func (f *fakeMapper) gwAnswered(c *Client) ([]Method, bool) {
 	gw := c.gws[c.Gateway]
 	c.mu.Unlock()
 	return gw.probes.fresh(c.clock().Now())
+}
+
+// maxMapPathFrames is how many root-package frames may stand between
+// Client.Map and PCP's MAP request on a first mapping (issue 17): Map,
+// collect, pcpMapper.probeMap. A new forward on that path fails
+// TestMapPathToPCPSend.
+const maxMapPathFrames = 3
+
+// TestMapPathToPCPSend pins the call path of a first PCP mapping: when the
+// fake gateway adds the mapping, the goroutine that called Map is blocked in
+// pcp.Client.Map, and its stack shows every root-package function between
+// the two (inlined ones included). A send from another goroutine would show
+// no Client.Map frame at all. Both the zero Family (no IPv6 router on
+// loopback: IPv4 only) and IPv4.
+func TestMapPathToPCPSend(t *testing.T) {
+	for _, fam := range []Family{BothFamilies, IPv4} {
+		var (
+			once  sync.Once
+			stack []byte
+		)
+		gw, c := testGateway(t, gatewaytest.Config{OnChange: func(gatewaytest.Change) {
+			once.Do(func() {
+				b := make([]byte, 1<<20)
+				stack = b[:runtime.Stack(b, true)]
+			})
+		}})
+		m := mustMap(t, c, Request{InternalPort: 5300, Family: fam})
+		if m.Method() != PCP || gw.Requests(gatewaytest.PCP) != 1 {
+			t.Fatalf("family %v: mapped via %v with %d PCP requests; want the PCP MAP as the probe", fam, m.Method(), gw.Requests(gatewaytest.PCP))
+		}
+		frames, err := mapPathFrames(stack)
+		if err != nil {
+			t.Fatalf("family %v: %v\n%s", fam, err, stack)
+		}
+		if len(frames) > maxMapPathFrames {
+			t.Errorf("family %v: %d root-package frames from Client.Map to the PCP send, want at most %d:\n%s",
+				fam, len(frames), maxMapPathFrames, strings.Join(frames, "\n"))
+		}
+	}
+}
+
+// mapPathFrames finds, in a dump of every goroutine's stack, the one blocked
+// in pcp.Client.Map and returns its root-package functions from there out
+// to the outermost Client.Map, innermost first.
+func mapPathFrames(dump []byte) ([]string, error) {
+	const (
+		root = "github.com/upnpmap/upnpmap."
+		send = "github.com/upnpmap/upnpmap/pcp.(*Client).Map("
+		top  = root + "(*Client).Map("
+	)
+	for _, g := range strings.Split(string(dump), "\n\n") {
+		i := strings.Index(g, send)
+		if i < 0 {
+			continue
+		}
+		var frames []string
+		last := -1
+		for _, line := range strings.Split(g[i:], "\n")[1:] {
+			if !strings.HasPrefix(line, root) {
+				continue // a file:line line, or another package's frame
+			}
+			frames = append(frames, line[len(root):strings.LastIndex(line, "(")])
+			if strings.HasPrefix(line, top) {
+				last = len(frames)
+			}
+		}
+		if last < 0 {
+			return nil, errors.New("the goroutine that sent the MAP has no Client.Map frame")
+		}
+		return frames[:last], nil
+	}
+	return nil, errors.New("no goroutine blocked in pcp.Client.Map")
 }
