@@ -47,3 +47,29 @@ func TestAddPortMappingOpensPinholeBeside(t *testing.T) {
 		t.Fatalf("router holds pinholes %+v and mappings %+v after DeletePortMapping", ps, ms)
 	}
 }
+
+// When the IPv4 mapping fails and only the pinhole opens, AddPortMapping
+// fails with the IPv4 error (go-nat's caller asked for a NAT mapping and
+// would announce the port on the NAT's address) and leaves nothing open.
+func TestAddPortMappingFailsWithoutIPv4(t *testing.T) {
+	gw, c := testgw.NewDual(t, gatewaytest.Config{DisablePCP: true, DisableNATPMP: true})
+	n, err := gonat.Discover(ctx(t), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	testgw.RefuseUPnPAdds(gw)
+	port, err := n.AddPortMapping(ctx(t), "tcp", 8080, "web", time.Hour)
+	if err == nil {
+		t.Fatalf("AddPortMapping = %d with the IPv4 mapping refused", port)
+	}
+	if k := gw.Requests("AddPinhole"); k != 1 {
+		t.Fatalf("AddPinhole sent %d times, want 1 (the pinhole was tried beside)", k)
+	}
+	if ps, ms := gw.Pinholes(), gw.Mappings(); len(ps) != 0 || len(ms) != 0 {
+		t.Fatalf("router holds pinholes %+v and mappings %+v after a failed AddPortMapping", ps, ms)
+	}
+	if a, err := n.GetExternalAddress(); err != nil || !a.Equal(gatewaytest.DefaultExternalAddr.AsSlice()) {
+		t.Fatalf("GetExternalAddress = %v, %v; want the router's IPv4 address", a, err)
+	}
+}

@@ -14,7 +14,8 @@
 // pinholes (PCP, or UPnP's WANIPv6FirewallControl), AddPortMapping also opens
 // the port's IPv6 pinhole for that address beside the IPv4 mapping
 // (upnpmap.Request.Family zero), best effort: its failure does not fail the
-// call. DeletePortMapping and Close close it with the mapping. go-nat's
+// call, and the IPv4 mapping's does (the pinhole is then closed).
+// DeletePortMapping and Close close it with the mapping. go-nat's
 // interface has no place for it, so GetInternalAddress and
 // GetExternalAddress stay IPv4.
 package gonat

@@ -127,6 +127,14 @@ func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string,
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
+	if k.Family == upnpmap.BothFamilies && m.Family() == upnpmap.IPv6 {
+		// Only the pinhole opened: the adapted interfaces name an IPv4
+		// mapping (their external address and port are the NAT's), so
+		// the IPv4 failure is the answer, and a pinhole nobody asked
+		// for by itself is not left open.
+		_ = m.CloseContext(ctx)
+		return netip.AddrPort{}, m.OtherFamilyErr()
+	}
 	e := &entry{m: m, wish: wish, external: m.External()}
 	t.mu.Lock()
 	if t.closed {
