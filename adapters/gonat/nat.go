@@ -9,6 +9,15 @@
 // Calling AddPortMapping again for the same port, as go-nat users do to
 // refresh, returns the mapping's current external port without asking the
 // gateway again.
+//
+// IPv6: on a host with a stable global IPv6 address whose router opens
+// pinholes (PCP, or UPnP's WANIPv6FirewallControl), AddPortMapping also opens
+// the port's IPv6 pinhole for that address beside the IPv4 mapping
+// (upnpmap.Request.Family zero), best effort: its failure does not fail the
+// call, and the IPv4 mapping's does (the pinhole is then closed).
+// DeletePortMapping and Close close it with the mapping. go-nat's
+// interface has no place for it, so GetInternalAddress and
+// GetExternalAddress stay IPv4.
 package gonat
 
 import (

@@ -7,12 +7,17 @@
 // PCP is spoken, mappings are renewed by upnpmap and re-created after a router
 // reboot, and the external address GetMapping reports follows the mapping's
 // events: none while the router has lost it, the new one after it moves.
+//
+// IPv6 listen addresses get IPv6 pinholes (upnpmap.Request.Family IPv6):
+// the host's stable global address is opened on the router's firewall for
+// the port, and GetMapping answers /ip6/<that address>/... for it. IPv4
+// listen addresses get IPv4 mappings only, so a host listening on both
+// families holds one of each per port.
 package libp2p
 
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +57,9 @@ func NATManager(c *upnpmap.Client) config.NATManagerC {
 
 // Manager maps the ports of a libp2p network's listen addresses (TCP and
 // UDP, which carries QUIC, WebTransport and WebRTC; IPv4 addresses that are
-// unspecified or not loopback) and answers GetMapping with their external
-// addresses. It satisfies basichost.NATManager.
+// unspecified or not loopback, link-local or multicast; IPv6 addresses that
+// are unspecified or global, which get pinholes) and answers GetMapping with
+// their external addresses. It satisfies basichost.NATManager.
 type Manager struct {
 	net    network.Network
 	client *upnpmap.Client
@@ -139,8 +145,8 @@ func (m *Manager) poke() {
 func (m *Manager) sync() {
 	want := make(map[table.Key]bool)
 	for _, a := range m.net.ListenAddresses() {
-		if k, _, ok := keyOf(a); ok {
-			want[k] = true
+		if la, ok := parseListen(a); ok {
+			want[la.key] = true
 		}
 	}
 	for _, k := range m.table.Keys() {
@@ -149,7 +155,7 @@ func (m *Manager) sync() {
 			// mapping on the router, and the table has already let it go.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), mapTimeout)
 			if err := m.table.Remove(ctx, k); err != nil {
-				m.log().Info("deleting port mapping", "protocol", k.Protocol, "port", k.Internal, "err", err)
+				m.log().Info("deleting port mapping", "protocol", k.Protocol, "port", k.Internal, "family", k.Family, "err", err)
 			}
 			cancel()
 		}
@@ -163,31 +169,34 @@ func (m *Manager) sync() {
 		ext, err := m.table.Add(ctx, k, 0, description, 0)
 		cancel()
 		if err != nil {
-			m.log().Info("port mapping", "protocol", k.Protocol, "port", k.Internal, "err", err)
+			m.log().Info("port mapping", "protocol", k.Protocol, "port", k.Internal, "family", k.Family, "err", err)
 			continue
 		}
-		m.log().Debug("port mapped", "protocol", k.Protocol, "port", k.Internal, "external", ext)
+		m.log().Debug("port mapped", "protocol", k.Protocol, "port", k.Internal, "family", k.Family, "external", ext)
 	}
 }
 
-// GetMapping returns the external address of listen address a: the
-// gateway's external address and the mapped port, followed by what came after
-// the port in a (/quic-v1, /ws …); nil when a's port is not mapped, or the
-// router has lost the mapping and upnpmap has not yet restored it.
+// GetMapping returns the external address of listen address a, followed by
+// what came after the port in a (/quic-v1, /ws …): for IPv4, the gateway's
+// external address and the mapped port; for IPv6, the pinhole's (the host's
+// stable global address and the same port). Nil when a's port is not mapped
+// for a's family, when an IPv6 a is bound to another address than the one
+// the pinhole opens, or while the router has lost the mapping and upnpmap
+// has not yet restored it.
 func (m *Manager) GetMapping(a ma.Multiaddr) ma.Multiaddr {
-	k, rest, ok := keyOf(a)
+	la, ok := parseListen(a)
 	if !ok {
 		return nil
 	}
-	ext, ok := m.table.Get(k)
-	if !ok || !ext.Addr().Is4() {
+	ext, ok := m.table.Get(la.key)
+	if !ok {
 		return nil
 	}
-	out, err := ma.NewMultiaddr("/ip4/" + ext.Addr().String() + "/" + string(k.Protocol) + "/" + strconv.Itoa(int(ext.Port())))
-	if err != nil {
+	out, ok := la.external(ext)
+	if !ok {
 		return nil
 	}
-	return ma.Join(out, rest)
+	return out
 }
 
 // Close stops following the listen addresses and deletes every mapping (each

@@ -30,7 +30,7 @@ func listen(t *testing.T, sw *swarm.Swarm, addr string) uint16 {
 		t.Fatal(err)
 	}
 	for _, a := range sw.ListenAddresses() {
-		if before[a.String()] || len(a) < 2 || a[0].Value() != "0.0.0.0" {
+		if before[a.String()] || len(a) < 2 || (a[0].Value() != "0.0.0.0" && a[0].Value() != "::") {
 			continue
 		}
 		if port, err := strconv.ParseUint(a[1].Value(), 10, 16); err == nil {

@@ -7,7 +7,13 @@
 //	go run ./examples/libp2p --gateway 127.x.y.z
 //
 // --gateway is required: the example never looks for the machine's real
-// router on its own.
+// router on its own. IPv6 listen addresses get pinholes when --location6 (the
+// router's UPnP description URL over IPv6) and --host6 (the address to open)
+// are given, e.g. against gatewaytest with Config.IPv6:
+//
+//	go run ./examples/libp2p --gateway 127.x.y.z \
+//		--location6 http://[::1]:PORT/rootDesc.xml --host6 2001:db8:77::20 \
+//		--listen /ip4/0.0.0.0/tcp/0,/ip6/::/tcp/0
 package main
 
 import (
@@ -53,6 +59,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	gateway := fs.String("gateway", "", "router `IP` to map ports on (required), e.g. the one `upnpmap gateway` prints")
 	listen := fs.String("listen", "/ip4/0.0.0.0/tcp/0,/ip4/0.0.0.0/udp/0/quic-v1", "comma-separated listen `multiaddrs`")
 	wait := fs.Duration("wait", 30*time.Second, "how long to wait for the mapped addresses")
+	location6 := fs.String("location6", "", "the router's UPnP description `URL` over IPv6, for pinholes of /ip6 listen addresses (upnpmap.Client.Location6)")
+	host6 := fs.String("host6", "", "the IPv6 `address` pinholes open (upnpmap.Client.HostIPv6); empty: this machine's stable global one")
 	stay := fs.Bool("stay", false, "keep the host running (and the ports mapped) until Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,11 +72,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--gateway %q: %w", *gateway, err)
 	}
+	c := &upnpmap.Client{Gateway: gw, Location6: *location6}
+	if *host6 != "" {
+		if c.HostIPv6, err = netip.ParseAddr(*host6); err != nil || !c.HostIPv6.Is6() {
+			return fmt.Errorf("--host6 %q: not an IPv6 address", *host6)
+		}
+	}
 	listenAddrs := strings.Split(*listen, ",")
 
 	h, err := libp2p.New(
 		libp2p.ListenAddrStrings(listenAddrs...),
-		libp2p.NATManager(upnpmaplibp2p.NATManager(&upnpmap.Client{Gateway: gw})),
+		libp2p.NATManager(upnpmaplibp2p.NATManager(c)),
 	)
 	if err != nil {
 		return err

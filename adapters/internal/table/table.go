@@ -24,6 +24,12 @@ var ErrLost = errors.New("mapping lost on the gateway; upnpmap is restoring it")
 type Key struct {
 	Protocol upnpmap.Protocol
 	Internal uint16
+	// Family is the Request.Family the mapping is made with: zero (both
+	// families where the host has both: the IPv4 mapping, with its
+	// pinhole beside it), IPv4, or IPv6 (a pinhole alone, whose external
+	// address is the host's own). An IPv4 and an IPv6 listener on the same
+	// port are two keys.
+	Family upnpmap.Family
 }
 
 // ParseProtocol accepts "tcp" and "udp" in any case, as go-nat ("tcp") and
@@ -113,12 +119,21 @@ func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string,
 	m, err := t.client.Map(ctx, upnpmap.Request{
 		Protocol:     k.Protocol,
 		InternalPort: k.Internal,
+		Family:       k.Family,
 		ExternalPort: wish,
 		Description:  description,
 		Lifetime:     lifetime,
 	})
 	if err != nil {
 		return netip.AddrPort{}, err
+	}
+	if k.Family == upnpmap.BothFamilies && m.Family() == upnpmap.IPv6 {
+		// Only the pinhole opened: the adapted interfaces name an IPv4
+		// mapping (their external address and port are the NAT's), so
+		// the IPv4 failure is the answer, and a pinhole nobody asked
+		// for by itself is not left open.
+		_ = m.CloseContext(ctx)
+		return netip.AddrPort{}, m.OtherFamilyErr()
 	}
 	e := &entry{m: m, wish: wish, external: m.External()}
 	t.mu.Lock()

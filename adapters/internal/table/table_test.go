@@ -14,9 +14,9 @@ func TestKeyOf(t *testing.T) {
 		want  Key
 		ok    bool
 	}{
-		{"tcp", 80, Key{upnpmap.TCP, 80}, true},
-		{"TCP", 65535, Key{upnpmap.TCP, 65535}, true},
-		{"Udp", 1, Key{upnpmap.UDP, 1}, true},
+		{"tcp", 80, Key{Protocol: upnpmap.TCP, Internal: 80}, true},
+		{"TCP", 65535, Key{Protocol: upnpmap.TCP, Internal: 65535}, true},
+		{"Udp", 1, Key{Protocol: upnpmap.UDP, Internal: 1}, true},
 		{"sctp", 80, Key{}, false},
 		{"", 80, Key{}, false},
 		{"tcp", 0, Key{}, false},

@@ -32,6 +32,23 @@ func New(t testing.TB, cfg gatewaytest.Config) (*gatewaytest.Gateway, *upnpmap.C
 	return gw, &upnpmap.Client{Gateway: gw.Addr(), AnnounceAddr: ann}
 }
 
+// NewDual is New with the fake's IPv6 side on (cfg.IPv6) and the Client's
+// pinholes pointed at it: the UPnP description over IPv6 (Location6) and the
+// fake's IPv6Host as the host's stable address, which the fake takes ::1 for.
+// Only UPnP pinholes can be reached this way (the fake's IPv6 PCP server
+// listens on an ephemeral port, not 5351).
+func NewDual(t testing.TB, cfg gatewaytest.Config) (*gatewaytest.Gateway, *upnpmap.Client) {
+	t.Helper()
+	cfg.IPv6 = true
+	gw, c := New(t, cfg)
+	c.Location6 = gw.LocationURL6()
+	c.HostIPv6 = cfg.IPv6Host
+	if !c.HostIPv6.IsValid() {
+		c.HostIPv6 = gatewaytest.DefaultIPv6Host
+	}
+	return gw, c
+}
+
 // freeUDP returns a loopback UDP address nobody listens on right now.
 func freeUDP(t testing.TB) netip.AddrPort {
 	t.Helper()
@@ -65,6 +82,17 @@ func Has(gw *gatewaytest.Gateway, protocol string, ext, in uint16) (gatewaytest.
 		}
 	}
 	return gatewaytest.Mapping{}, false
+}
+
+// HasPinhole reports whether gw holds a pinhole of protocol ("TCP"/"UDP")
+// to port of the host (the fake's IPv6Host, host).
+func HasPinhole(gw *gatewaytest.Gateway, protocol string, host netip.Addr, port uint16) bool {
+	for _, p := range gw.Pinholes() {
+		if p.Protocol == protocol && p.InternalClient == host && p.InternalPort == port {
+			return true
+		}
+	}
+	return false
 }
 
 // checkEvery is the UPnP check interval PollUPnP sets: short, so that a
