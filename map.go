@@ -33,9 +33,20 @@ import (
 // (every method's error is wrapped; the message names each).
 func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
+	if c.sshDirect() {
+		return c.mapSSH(ctx, r) // method_ssh.go
+	}
 	if r.Family != IPv4 {
 		return c.mapFamilies(ctx, r) // dualstack.go
 	}
+	if c.sshFallback() {
+		return c.mapOrFallBack(ctx, r) // method_ssh.go
+	}
+	return c.mapRouter(ctx, r)
+}
+
+// mapRouter is Map for IPv4 through the router methods.
+func (c *Client) mapRouter(ctx context.Context, r Request) (*Mapping, error) {
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err
