@@ -66,6 +66,7 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 	c.Gateway6, _ = netip.ParseAddr(o.gateway6)
 	c.HostIPv6, _ = netip.ParseAddr(o.host6)
 	c.Location6 = o.location6
+	c.SSH = o.sshConfig() // nil without --via
 	return c
 }
 

@@ -18,13 +18,18 @@ var addCmd = &command{
 EXTPORT), or on HOST, another machine on the LAN. The mapping stays for
 --lifetime; 'upnpmap delete EXTPORT' removes it sooner. Routers that map only to
 the host that asks refuse another HOST: --relay then maps to this machine and
-relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping).`,
+relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping). Behind
+carrier-grade NAT, --via ssh://user@host forwards the port through that SSH
+server when no router gives a port reachable from outside (--method ssh: always);
+add then stays in the foreground until interrupted, as the tunnel lives only
+while upnpmap runs.`,
 	examples: []string{
 		"upnpmap add 8080",
 		"upnpmap add 80 8080 --lifetime 1h --tcp --udp",
 		"upnpmap add 80 192.168.1.4:80 --relay",
+		"upnpmap add 8080 --via ssh://me@vps.example.net --ssh-key ~/.ssh/tunnel",
 	},
-	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag},
+	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag, sshFlags},
 	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
 	minArgs: 1,
 	maxArgs: 2,
@@ -57,6 +62,10 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		// HOST may also be this machine: relaying to 127.0.0.1:PORT opens a
 		// server that listens on loopback only.
 		return runAddRelay(ctx, a, o, spec)
+	}
+	if o.ssh.via != "" {
+		// A tunnel lives only while this process does (ssh.go).
+		return runAddVia(ctx, a, o, spec)
 	}
 
 	c := a.newClient(o, a.readState())

@@ -30,7 +30,7 @@ tried.`,
 		"upnpmap delete 8080",
 		"upnpmap delete 27015 --udp",
 	},
-	flags:   []flagGroup{protoFlags},
+	flags:   []flagGroup{protoFlags, sshFlags},
 	common:  []flagGroup{networkFlags, outputFlags, ipv6Flags},
 	minArgs: 1,
 	maxArgs: 1,
@@ -65,6 +65,9 @@ func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 	ext, err := parsePort(args[0])
 	if err != nil {
 		return usagef("EXTPORT: %v", err)
+	}
+	if o.ssh.via != "" {
+		return runDeleteVia(a, o, ext) // ssh.go
 	}
 	protos := []string{"tcp", "udp"}
 	if o.tcp || o.udp {
@@ -487,7 +490,7 @@ func (e *missingRecordErr) fix() []string {
 func (s *state) find(gw netip.Addr, proto string, ext uint16) (stateMapping, bool) {
 	for i := len(s.Mappings) - 1; i >= 0; i-- {
 		m := s.Mappings[i]
-		if m.Protocol == proto && m.External.Port() == ext && (!gw.IsValid() || m.Gateway == gw) && !m.pinhole() {
+		if m.Protocol == proto && m.External.Port() == ext && (!gw.IsValid() || m.Gateway == gw) && !m.pinhole() && m.Method != "ssh" {
 			return m, true
 		}
 	}

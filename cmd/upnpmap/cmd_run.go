@@ -22,7 +22,7 @@ examples/systemd/upnpmap-run.service.
 		"upnpmap run --map 80:8080 --relay :8080=192.168.1.5:80",
 	},
 	flags:  []flagGroup{runFlags, protoFlags, leaseFlags},
-	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
+	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags, sshFlags},
 	run:    runRun,
 }
 

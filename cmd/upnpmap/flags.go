@@ -40,6 +40,9 @@ type options struct {
 	// run
 	maps, relays []string
 
+	// --via: an SSH server to forward through (ssh.go)
+	ssh sshOptions
+
 	// relay
 	allow        []string
 	maxConns     int // 0: the relay package's defaults, here and below
@@ -167,9 +170,13 @@ func (o *options) check() error {
 		switch strings.ToLower(m) {
 		case "pcp", "natpmp", "upnp":
 		case "nat-pmp", "pmp":
+		case "ssh": // with --via (checkSSH)
 		default:
-			return fmt.Errorf("--method %q: want pcp, natpmp or upnp", m)
+			return fmt.Errorf("--method %q: want pcp, natpmp, upnp or ssh", m)
 		}
+	}
+	if err := o.checkSSH(); err != nil {
+		return err
 	}
 	for _, name := range o.interfaces {
 		if err := checkInterface(name); err != nil {
