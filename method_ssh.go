@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 
+	"github.com/upnpmap/upnpmap/discovery"
 	"github.com/upnpmap/upnpmap/sshfwd"
 )
 
@@ -21,10 +23,32 @@ const SSH Method = "ssh"
 // it. The message names the sshd_config line to add.
 var ErrLoopbackOnly = sshfwd.ErrLoopbackOnly
 
-// sshLocalTarget is where forwarded connections go when the Request names
-// no InternalAddr: this machine, reached over loopback (a service bound to
-// the wildcard address or to loopback answers there).
-var sshLocalTarget = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+// sshLoopback is where forwarded connections go when the Request names no
+// InternalAddr and this machine's address towards the SSH server is
+// unknown.
+var sshLoopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+
+// sshLocalAddr is this machine's address on the way to the SSH server, the
+// target of forwarded connections when the Request names no InternalAddr:
+// the address a router mapping would forward to (a service that listens on
+// its LAN address only, as the lab's, is not on loopback). Finding it sends
+// nothing (a route lookup, see discovery.LocalAddrFor); a server named by a
+// host name is resolved first. Loopback when neither works.
+func sshLocalAddr(ctx context.Context, host string) netip.Addr {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		addrs, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if lerr != nil || len(addrs) == 0 {
+			return sshLoopback
+		}
+		a = addrs[0]
+	}
+	local, err := discovery.LocalAddrFor(a.Unmap())
+	if err != nil || !local.IsValid() || local.IsUnspecified() {
+		return sshLoopback
+	}
+	return local
+}
 
 // sshDirect reports whether Map goes straight to the SSH server: Client.SSH
 // is set and Methods names SSH first.
@@ -82,7 +106,11 @@ func (c *Client) mapOrFallBack(ctx context.Context, r Request) (*Mapping, error)
 // port is r's wish; when the server refuses it and r.ExactPort is not set,
 // it asks again for any port.
 func (c *Client) mapSSH(ctx context.Context, r Request) (*Mapping, error) {
-	q, err := r.normalize(sshLocalTarget)
+	local := sshLoopback
+	if !r.InternalAddr.IsValid() {
+		local = sshLocalAddr(ctx, c.SSH.Server.Host)
+	}
+	q, err := r.normalize(local)
 	if err != nil {
 		return nil, err
 	}
