@@ -18,26 +18,21 @@ var addCmd = &command{
 EXTPORT), or on HOST, another machine on the LAN. The mapping stays for
 --lifetime; 'upnpmap delete EXTPORT' removes it sooner. Routers that map only to
 the host that asks refuse another HOST: --relay then maps to this machine and
-relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping). Behind
-carrier-grade NAT, --via ssh://user@host forwards the port through that SSH
-server when no router gives a port reachable from outside (--method ssh: always);
-add then stays in the foreground until interrupted, as the tunnel lives only
-while upnpmap runs.`,
+relays to HOST:PORT until interrupted (Ctrl-C deletes the mapping).`,
 	examples: []string{
 		"upnpmap add 8080",
 		"upnpmap add 80 8080 --lifetime 1h --tcp --udp",
 		"upnpmap add 80 192.168.1.4:80 --relay",
-		"upnpmap add 8080 --via ssh://me@vps.example.net --ssh-key ~/.ssh/tunnel",
 	},
-	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag, sshFlags},
-	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
+	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag},
+	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags, sshFlags},
 	minArgs: 1,
 	maxArgs: 2,
 	run:     runAdd,
 }
 
 func relayFlag(fs *pflag.FlagSet, o *options) {
-	fs.BoolVar(&o.relay, "relay", false, "map to this machine and relay to HOST:PORT, in the foreground")
+	fs.BoolVar(&o.relay, "relay", false, "map here and relay to HOST:PORT, in the foreground")
 }
 
 func runAdd(ctx context.Context, a *app, o *options, args []string) error {

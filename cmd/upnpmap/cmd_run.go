@@ -11,10 +11,9 @@ var runCmd = &command{
 	usage:   "run --map SPEC... [--relay SPEC...] [flags]",
 	short:   "run --map SPEC --relay SPEC",
 	summary: "keep mappings and relays up until interrupted",
-	about: `Create the mappings, start the relays, renew the mappings before they
-expire (re-creating them after a router reboot), print each event, and on
-SIGINT or SIGTERM delete the mappings and stop. As a service: see
-examples/systemd/upnpmap-run.service.
+	about: `Create the mappings, start the relays, renew the mappings before they expire
+(re-creating them after a router reboot), print each event; on SIGINT/SIGTERM
+delete the mappings and stop. Service: examples/systemd/upnpmap-run.service.
   --map [tcp:|udp:]EXTPORT[:[HOST:]PORT]  PORT defaults to EXTPORT, HOST to here
   --relay [tcp:|udp:]LISTEN=TARGET        e.g. :8080=192.168.1.5:80`,
 	examples: []string{

@@ -25,7 +25,7 @@ type sshOptions struct {
 // server.
 func sshFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.ssh.via, "via", "",
-		"forward through the SSH server `ssh://user@host[:port]` when no router gives a port reachable from outside (--method ssh: always)")
+		"forward through the SSH server `URL` (ssh://user@host[:port]) when no router gives a port reachable from outside (--method ssh: always)")
 	fs.StringVar(&o.ssh.key, "ssh-key", "", "private key `FILE` for --via (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
 	fs.StringVar(&o.ssh.knownHosts, "known-hosts", "", "known_hosts `FILE` that must hold --via's host key (default: ~/.ssh/known_hosts)")
 }
