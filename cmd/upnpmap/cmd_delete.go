@@ -67,7 +67,7 @@ func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 		return usagef("EXTPORT: %v", err)
 	}
 	if o.ssh.via != "" {
-		return runDeleteVia(a, o, ext) // ssh.go
+		return runDeleteVia(ctx, a, o, ext) // ssh.go
 	}
 	protos := []string{"tcp", "udp"}
 	if o.tcp || o.udp {

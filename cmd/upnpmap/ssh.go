@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/upnpmap/upnpmap/sshfwd"
@@ -161,39 +166,100 @@ func (s *state) sshTunnels() []stateMapping {
 }
 
 // runDeleteVia is `delete EXTPORT --via …`: a tunnel belongs to the SSH
-// session of the upnpmap process that made it, and the server closes its
-// port when that session ends; no other session can cancel it. So delete
-// forgets the record and says which process to stop.
-func runDeleteVia(a *app, o *options, ext uint16) error {
+// connection of the upnpmap add or run that made it (no other connection can
+// cancel it), and the server closes the port when that connection ends. So
+// delete interrupts that process, as Ctrl-C would, and waits until it has
+// closed the tunnel. It refuses when the process also keeps other mappings,
+// and only forgets the record of a process that is gone (its connection,
+// and so the port on the server, went with it).
+func runDeleteVia(ctx context.Context, a *app, o *options, ext uint16) error {
+	st := a.readState()
 	var found []stateMapping
-	err := a.updateState(func(st *state) {
-		kept := st.Mappings[:0]
-		for _, m := range st.Mappings {
-			if m.Method == "ssh" && m.External.Port() == ext && sameServer(m.Gateway, o.ssh.target) {
-				found = append(found, m)
-				continue
-			}
-			kept = append(kept, m)
+	others := map[int]bool{} // processes that keep other mappings too
+	for _, m := range st.Mappings {
+		if m.Method == "ssh" && m.External.Port() == ext && sameServer(m.Gateway, o.ssh.target) {
+			found = append(found, m)
 		}
-		st.Mappings = kept
-	})
-	if err != nil {
-		return err
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("no tunnel on port %d through %s is recorded: a tunnel lives only while the upnpmap add or run that made it runs", ext, o.ssh.target.Host)
+	}
+	for _, m := range st.Mappings {
+		if m.PID != 0 && !(m.Method == "ssh" && m.External.Port() == ext) {
+			others[m.PID] = true
+		}
 	}
 	p := &printer{w: a.stdout, json: o.json}
-	if len(found) == 0 {
-		return fmt.Errorf("no tunnel on port %d through %s is recorded; a tunnel lives only while the upnpmap add/run that made it runs", ext, o.ssh.target)
-	}
+	ctx, cancel := context.WithTimeout(ctx, o.deadline())
+	defer cancel()
 	for _, m := range found {
+		live := m.PID != 0 && isUpnpmapProcess(m.PID)
+		if live && others[m.PID] {
+			return fmt.Errorf("the tunnel %s is kept by upnpmap process %d together with other mappings: stop that process (Ctrl-C) to close them all", m.External, m.PID)
+		}
+		if live {
+			if err := interrupt(ctx, m.PID); err != nil {
+				return fmt.Errorf("close the tunnel %s: stop upnpmap process %d: %w", m.External, m.PID, err)
+			}
+		}
+		// The process removes its record as it exits; a process that is
+		// gone left it behind.
+		if err := a.updateState(func(s *state) { s.remove(m.sameSlot) }); err != nil && o.verbose {
+			a.warn("state file: %v", err)
+		}
 		if o.json {
-			if err := p.object(map[string]any{"event": "forgotten", "external": m.External.String(), "method": "ssh"}); err != nil {
+			if err := p.object(mappingJSON{Event: "deleted", Method: "ssh", Protocol: m.Protocol,
+				External: m.External.String(), Internal: m.Internal.String(), Gateway: m.Gateway.String()}); err != nil {
 				return err
 			}
 			continue
 		}
-		p.line("forgot the tunnel %s; the server closes it when the upnpmap add/run holding it stops (Ctrl-C)", m.External)
+		p.line("deleted tunnel %s %s (the SSH server no longer listens)", m.Protocol, m.External)
 	}
 	return nil
+}
+
+// tunnelExitPoll is how often delete looks whether the interrupted process
+// holding a tunnel has exited.
+const tunnelExitPoll = 50 * time.Millisecond
+
+// interrupt sends pid SIGINT and waits, bounded by ctx, until it has exited.
+func interrupt(ctx context.Context, pid int) error {
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	if err := proc.Signal(os.Interrupt); err != nil {
+		return err
+	}
+	for isUpnpmapProcess(pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("still running: %w", ctx.Err())
+		case <-time.After(tunnelExitPoll):
+		}
+	}
+	return nil
+}
+
+// isUpnpmapProcess reports whether pid is a running process of this same
+// upnpmap binary (so that a recycled PID is never signalled). It reads
+// /proc; where there is none, it says no and delete only forgets.
+func isUpnpmapProcess(pid int) bool {
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return false
+	}
+	if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z") {
+			return false // exited, not yet reaped
+		}
+	}
+	return exe == self
 }
 
 // sameServer reports whether a recorded server address may be t's host (a

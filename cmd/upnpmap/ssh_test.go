@@ -183,3 +183,33 @@ func TestViaFlagsNeedVia(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteViaSSH: `delete PORT --via` closes a tunnel that a running
+// `add --via` keeps: that process ends, and the server no longer listens.
+func TestDeleteViaSSH(t *testing.T) {
+	srv, key, kh := sshFixture(t, gatewaytest.SSHConfig{})
+	port := helloServer(t)
+	e := newEnv(t)
+	via := "ssh://tester@" + srv.Addr().String()
+	p := e.start("add", port, "--method", "ssh", "--via", via, "--ssh-key", key, "--known-hosts", kh, "--json")
+	p.waitEvent("mapped", sshWait)
+	if n := len(srv.Forwards()); n != 1 {
+		t.Fatalf("the server forwards %d ports, want 1", n)
+	}
+	r := e.mustRun("delete", port, "--via", via, "--json")
+	lines := jsonLines(t, r.stdout)
+	if len(lines) != 1 || lines[0]["event"] != "deleted" || lines[0]["method"] != "ssh" {
+		t.Errorf("delete --json printed %v", lines)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(sshWait):
+		t.Fatal("add --via still runs after delete")
+	}
+	if f := srv.Forwards(); len(f) != 0 {
+		t.Errorf("the server still forwards %v after delete", f)
+	}
+	if r := e.run("delete", port, "--via", via); r.code == 0 {
+		t.Errorf("a second delete of the same tunnel succeeded:\n%s", r)
+	}
+}

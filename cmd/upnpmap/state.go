@@ -54,6 +54,9 @@ type stateMapping struct {
 	// description URL its firewall service was reached at.
 	PinholeID uint16 `json:"pinhole_id,omitempty"`
 	Location  string `json:"location,omitempty"`
+	// PID is the process that holds a tunnel (method ssh): the tunnel lives
+	// as long as that process's SSH connection, so delete stops it.
+	PID int `json:"pid,omitempty"`
 }
 
 // pinhole says whether the record is an IPv6 pinhole (its internal address

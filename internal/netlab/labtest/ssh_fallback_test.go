@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/netip"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +33,7 @@ const refuseAll = "deny 0-65535 0.0.0.0/0 0-65535"
 // through OpenSSH's sshd on the WAN host (GatewayPorts clientspecified),
 // so that another host on the WAN side (the router's own WAN address)
 // reaches the LAN server at WANHOST:PORT. A restart of sshd is reported
-// lost, then restored on the same port; Ctrl-C closes the port on the
+// lost, then restored on the same port; delete closes the port on the
 // server. With GatewayPorts off, add fails with the sshd_config line to add.
 func TestSSHFallback(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
@@ -96,20 +95,21 @@ func TestSSHFallback(t *testing.T) {
 		}
 		wantTunnel(t, ctx, lab, tunnel, lan1)
 
-		// Ctrl-C: the tunnel closes and the server stops listening.
-		cmd.Process.Signal(syscall.SIGINT)
+		// delete: the add process ends, and with its connection the
+		// server's listener.
+		mustCLI(t, ctx, lab, lan1, state, "delete", fmt.Sprint(sshLabPort), "--via", sshd.URL())
 		for range lines {
 		}
 		err = cmd.Wait()
 		exited = true
 		if err != nil {
-			t.Errorf("add --via after SIGINT: %v", err)
+			t.Errorf("add --via after delete: %v", err)
 		}
 		if addrs, err := sshd.ForwardListening(ctx, sshLabPort); err != nil || len(addrs) != 0 {
-			t.Errorf("after Ctrl-C sshd still listens on %v (err %v)", addrs, err)
+			t.Errorf("after delete sshd still listens on %v (err %v)", addrs, err)
 		}
 		if _, err := probeFrom(ctx, lab, netlab.Router, tunnel); err == nil {
-			t.Errorf("%v still reachable after Ctrl-C", tunnel)
+			t.Errorf("%v still reachable after delete", tunnel)
 		}
 	})
 
