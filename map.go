@@ -33,14 +33,13 @@ import (
 // (every method's error is wrapped; the message names each).
 func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
-	if c.sshDirect() {
+	switch {
+	case c.sshDirect():
 		return c.mapSSH(ctx, r) // method_ssh.go
-	}
-	if r.Family != IPv4 {
-		return c.mapFamilies(ctx, r) // dualstack.go
-	}
-	if c.sshFallback() {
+	case c.sshFallback():
 		return c.mapOrFallBack(ctx, r) // method_ssh.go
+	case r.Family != IPv4:
+		return c.mapFamilies(ctx, r) // dualstack.go
 	}
 	return c.mapRouter(ctx, r)
 }

@@ -76,10 +76,15 @@ func (c *Client) sshFallback() bool {
 
 // mapOrFallBack maps through the router and, when that fails or gives a
 // port the Internet cannot reach (a private or carrier-grade NAT external
-// address), through the SSH server instead. A router mapping that is
-// unreachable is deleted before the forward is made.
+// address, and no IPv6 pinhole beside it), through the SSH server instead.
+// A router mapping that is unreachable is deleted before the forward is
+// made.
 func (c *Client) mapOrFallBack(ctx context.Context, r Request) (*Mapping, error) {
-	m, err := c.mapRouter(ctx, r)
+	router := c.mapRouter
+	if r.Family != IPv4 {
+		router = c.mapFamilies // dualstack.go
+	}
+	m, err := router(ctx, r)
 	if err == nil {
 		ext := m.External().Addr()
 		if !ext.IsValid() || !notPublic(ext) || m.Pinhole() != nil {

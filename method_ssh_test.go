@@ -244,3 +244,23 @@ func TestSSHMethodNeedsAServer(t *testing.T) {
 		t.Fatalf("err = %v, want ErrInvalidArgs", err)
 	}
 }
+
+func TestMapFallsBackToSSHWhenNoGatewayAnswers(t *testing.T) {
+	_, c := testGateway(t, gatewaytest.Config{DisablePCP: true, DisableNATPMP: true, DisableUPnP: true})
+	srv, cfg := sshServer(t, gatewaytest.SSHConfig{})
+	c.SSH = cfg
+	port := greeter(t)
+	ctx, cancel := context.WithTimeout(context.Background(), sshTestWait)
+	defer cancel()
+	m, err := c.Map(ctx, Request{InternalPort: port}) // both families, the default
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Method() != SSH || m.External().Addr() != srv.Addr().Addr() {
+		t.Fatalf("mapped %v via %s, want the ssh server's address via ssh", m.External(), m.Method())
+	}
+	if got := readThrough(t, m.External()); got != "hello" {
+		t.Errorf("through the tunnel: %q, want hello", got)
+	}
+}
