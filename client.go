@@ -12,6 +12,7 @@ import (
 
 	"github.com/upnpmap/upnpmap/discovery"
 	"github.com/upnpmap/upnpmap/reach"
+	"github.com/upnpmap/upnpmap/sshfwd"
 )
 
 // Defaults of the Client's timing fields.
@@ -87,6 +88,12 @@ type Client struct {
 	PollInterval time.Duration
 	// Logger receives what the Client does; nil is silent.
 	Logger *slog.Logger
+	// SSH, when set, is an SSH server to forward ports through (method
+	// SSH, see method_ssh.go). With Methods empty it is the fallback: Map
+	// uses it only when the router methods fail or give an external address
+	// the Internet cannot reach (private, carrier-grade NAT). Methods can
+	// name SSH first (straight to the server) or after router methods.
+	SSH *sshfwd.Config
 	// Gateway6 is the IPv6 router asked for pinholes (PCP, and UPnP at the
 	// IPv4 description's path when Location6 is empty). Zero means the IPv6
 	// default gateway from the routing table, unless Gateway is a loopback
@@ -225,6 +232,11 @@ func (c *Client) methods() ([]Method, error) {
 	for _, m := range c.Methods {
 		switch m {
 		case PCP, NATPMP, UPnP:
+		case SSH: // not a router method: see method_ssh.go
+			if c.SSH == nil {
+				return nil, fmt.Errorf("upnpmap: %w: method ssh needs Client.SSH", ErrInvalidArgs)
+			}
+			continue
 		default:
 			return nil, fmt.Errorf("upnpmap: %w: unknown method %q", ErrInvalidArgs, m)
 		}

@@ -40,7 +40,7 @@ func (c *Client) mapFamilies(ctx context.Context, r Request) (*Mapping, error) {
 		addr, hasAddr = c.stableIPv6()
 	}
 	if r.Family == BothFamilies && !hasAddr {
-		return c.Map(ctx, r4)
+		return c.mapRouter(ctx, r4)
 	}
 	if r.Family == IPv6 && !hasAddr {
 		return nil, fmt.Errorf("upnpmap: %w", errNoStableIPv6)
@@ -68,7 +68,7 @@ func (c *Client) mapFamilies(ctx context.Context, r Request) (*Mapping, error) {
 	v4done := make(chan struct{})
 	v6 := make(chan pinholeResult, 1)
 	go gw.pinholeWorker(ctx, q6, v4done, v6)
-	m4, err4 := c.Map(ctx, r4)
+	m4, err4 := c.mapRouter(ctx, r4)
 	close(v4done)
 	res := <-v6
 	switch {

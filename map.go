@@ -33,13 +33,21 @@ import (
 // (every method's error is wrapped; the message names each).
 func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
-	if r.Family == BothFamilies && (r.InternalAddr.IsValid() || !c.ipv6RouterKnown()) {
-		// No pinhole to open beside the mapping (see mapFamilies): this
-		// is Map for IPv4, here rather than through mapFamilies.
-		r.Family = IPv4
-	}
-	if r.Family != IPv4 {
-		return c.mapFamilies(ctx, r) // dualstack.go
+	if !r.routerOnly {
+		switch {
+		case c.sshDirect():
+			return c.mapSSH(ctx, r) // method_ssh.go
+		case c.sshFallback():
+			return c.mapOrFallBack(ctx, r) // method_ssh.go
+		}
+		if r.Family == BothFamilies && (r.InternalAddr.IsValid() || !c.ipv6RouterKnown()) {
+			// No pinhole to open beside the mapping (see mapFamilies):
+			// this is Map for IPv4, here rather than through mapFamilies.
+			r.Family = IPv4
+		}
+		if r.Family != IPv4 {
+			return c.mapFamilies(ctx, r) // dualstack.go
+		}
 	}
 	gw, err := c.gateway(ctx)
 	if err != nil {
@@ -68,6 +76,13 @@ func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 		}
 	}
 	return gw.create(ctx, q, gw.order(&st), &st)
+}
+
+// mapRouter is Map for IPv4 through the router methods alone (no SSH
+// fallback, no pinhole), for the SSH fallback and the dual-stack pair.
+func (c *Client) mapRouter(ctx context.Context, r Request) (*Mapping, error) {
+	r.Family, r.routerOnly = IPv4, true
+	return c.Map(ctx, r)
 }
 
 // tookProbe ends Map's probe (see Map), whose lock the caller holds: it

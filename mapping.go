@@ -93,8 +93,14 @@ func (m *Mapping) Method() Method { return m.mp.method() }
 // Protocol is TCP or UDP.
 func (m *Mapping) Protocol() Protocol { return m.q.proto }
 
-// Gateway is the router that holds the mapping.
-func (m *Mapping) Gateway() netip.Addr { return m.gw.addr }
+// Gateway is the router that holds the mapping; for method SSH, the SSH
+// server.
+func (m *Mapping) Gateway() netip.Addr {
+	if m.gw == nil { // an SSH forward (method_ssh.go)
+		return m.External().Addr()
+	}
+	return m.gw.addr
+}
 
 // Expires is when the current lease ends unless renewed; zero for a
 // permanent UPnP lease (which Close deletes).
@@ -155,9 +161,13 @@ func (m *Mapping) CloseContext(ctx context.Context) (err error) {
 		return nil
 	}
 	g := m.grant()
-	err = m.gw.callExempt(ctx, func(ctx context.Context) error {
-		return m.mp.unmap(ctx, m.q, g)
-	})
+	if m.gw == nil { // an SSH forward (method_ssh.go): no router to call
+		err = m.mp.unmap(ctx, m.q, g)
+	} else {
+		err = m.gw.callExempt(ctx, func(ctx context.Context) error {
+			return m.mp.unmap(ctx, m.q, g)
+		})
+	}
 	if err != nil {
 		m.log.Warn("delete failed", "external", g.external, "err", errText(err))
 		return fmt.Errorf("upnpmap: delete %s %v via %s: %w", m.q.proto, g.external, m.mp.method(), err)
@@ -170,7 +180,13 @@ func (m *Mapping) CloseContext(ctx context.Context) (err error) {
 // stays on the gateway until its lease runs out (a permanent UPnP lease stays
 // until deleted, see DeleteRequest). Events is closed; later Close and Detach
 // calls do nothing. The accessors keep working.
+//
+// An SSH forward (method SSH) lives only in this process: Detach closes it.
 func (m *Mapping) Detach() {
+	if m.gw == nil {
+		_ = m.Close()
+		return
+	}
 	if m.pair != nil {
 		m.pair.Detach()
 	}
@@ -191,7 +207,9 @@ func (m *Mapping) stop() bool {
 		m.eventsClosed = true
 		close(m.events)
 		m.emitMu.Unlock()
-		m.gw.unregister(m)
+		if m.gw != nil {
+			m.gw.unregister(m)
+		}
 	})
 	return first
 }

@@ -18,8 +18,8 @@ const (
 // defaultMethods is the preference order when Client.Methods is empty.
 var defaultMethods = []Method{PCP, NATPMP, UPnP}
 
-// ParseMethod accepts "pcp", "natpmp" (also "nat-pmp", "pmp") and "upnp", in
-// any case.
+// ParseMethod accepts "pcp", "natpmp" (also "nat-pmp", "pmp"), "upnp" and
+// "ssh", in any case.
 func ParseMethod(s string) (Method, error) {
 	switch strings.ToLower(s) {
 	case "pcp":
@@ -28,6 +28,8 @@ func ParseMethod(s string) (Method, error) {
 		return NATPMP, nil
 	case "upnp", "igd":
 		return UPnP, nil
+	case "ssh":
+		return SSH, nil
 	}
-	return "", fmt.Errorf("upnpmap: %w: unknown method %q (want pcp, natpmp or upnp)", ErrInvalidArgs, s)
+	return "", fmt.Errorf("upnpmap: %w: unknown method %q (want pcp, natpmp, upnp or ssh)", ErrInvalidArgs, s)
 }

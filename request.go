@@ -65,6 +65,12 @@ type Request struct {
 	// global IPv6 address, an IPv6 pinhole beside it (see Mapping.Pinhole
 	// and family.go).
 	Family Family
+
+	// routerOnly is set by the SSH fallback and the dual-stack pair when they
+	// want the IPv4 mapping from the router alone: Map then skips its
+	// dispatch, so the common path (a first mapping) stays one function
+	// deep down to the probe.
+	routerOnly bool
 }
 
 // mapReq is a Request with defaults applied and the internal address fixed.

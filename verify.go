@@ -189,6 +189,11 @@ func (m *Mapping) healLive(ctx context.Context) (live bool, err error) {
 // the router still lists it (a router that lost it is the renewer's job).
 // Both exchanges take tokens of the gateway's governor.
 func (m *Mapping) heal(ctx context.Context) error {
+	if m.gw == nil {
+		// An SSH forward has no router to ask: sshfwd restores it by
+		// reconnecting, and re-asking the server changes nothing.
+		return fmt.Errorf("upnpmap: %w: an ssh forward is restored by reconnecting, not re-created", ErrUnsupported)
+	}
 	prev := m.grant()
 	if tr, ok := m.mp.(tableReader); ok {
 		err := m.gw.call(ctx, func(ctx context.Context) error {

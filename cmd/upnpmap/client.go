@@ -69,6 +69,7 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 	if o.checker != "" {
 		c.Checker, c.Reach = o.checker, o.reachClient()
 	}
+	c.SSH = o.sshConfig() // nil without --via
 	return c
 }
 

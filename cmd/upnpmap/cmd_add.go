@@ -24,14 +24,14 @@ relays to HOST:PORT until Ctrl-C. --check: exit 6 when not reachable.`,
 		"upnpmap add 80 192.168.1.4:80 --relay",
 	},
 	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag, addCheckFlag},
-	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
+	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags, sshFlags},
 	minArgs: 1,
 	maxArgs: 2,
 	run:     runAdd,
 }
 
 func relayFlag(fs *pflag.FlagSet, o *options) {
-	fs.BoolVar(&o.relay, "relay", false, "map to this machine and relay to HOST:PORT, in the foreground")
+	fs.BoolVar(&o.relay, "relay", false, "map here and relay to HOST:PORT, in the foreground")
 }
 
 func runAdd(ctx context.Context, a *app, o *options, args []string) error {
@@ -56,6 +56,10 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		// HOST may also be this machine: relaying to 127.0.0.1:PORT opens a
 		// server that listens on loopback only.
 		return runAddRelay(ctx, a, o, spec)
+	}
+	if o.ssh.via != "" {
+		// A tunnel lives only while this process does (ssh.go).
+		return runAddVia(ctx, a, o, spec)
 	}
 
 	o.checkAnswer = true

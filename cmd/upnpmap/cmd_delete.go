@@ -31,7 +31,7 @@ tried.`,
 		"upnpmap delete 27015 --udp",
 	},
 	flags:   []flagGroup{protoFlags},
-	common:  []flagGroup{networkFlags, outputFlags, ipv6Flags},
+	common:  []flagGroup{networkFlags, outputFlags, ipv6Flags, sshFlags},
 	minArgs: 1,
 	maxArgs: 1,
 	run:     runDelete,
@@ -90,6 +90,9 @@ func runDelete(ctx context.Context, a *app, o *options, args []string) error {
 	ext, err := parsePort(args[0])
 	if err != nil {
 		return usagef("EXTPORT: %v", err)
+	}
+	if o.ssh.via != "" {
+		return runDeleteVia(ctx, a, o, ext) // ssh.go
 	}
 	protos := []string{"tcp", "udp"}
 	if o.tcp || o.udp {
@@ -516,7 +519,7 @@ func (e *missingRecordErr) fix() []string {
 func (s *state) find(gw netip.Addr, proto string, ext uint16) (stateMapping, bool) {
 	for i := len(s.Mappings) - 1; i >= 0; i-- {
 		m := s.Mappings[i]
-		if m.Protocol == proto && m.External.Port() == ext && (!gw.IsValid() || m.Gateway == gw) && !m.pinhole() {
+		if m.Protocol == proto && m.External.Port() == ext && (!gw.IsValid() || m.Gateway == gw) && !m.pinhole() && m.Method != "ssh" {
 			return m, true
 		}
 	}

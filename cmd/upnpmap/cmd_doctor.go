@@ -110,6 +110,9 @@ func recordedMappings(st *state) []upnpmap.RecordedMapping {
 	}
 	out := make([]upnpmap.RecordedMapping, 0, len(st.Mappings))
 	for _, m := range st.Mappings {
+		if m.Method == "ssh" {
+			continue // a tunnel is on an ssh server, not on the router
+		}
 		out = append(out, upnpmap.RecordedMapping{Gateway: m.Gateway, Method: upnpmap.Method(m.Method),
 			Protocol: upnpmap.Protocol(m.Protocol), External: m.External, Internal: m.Internal})
 	}

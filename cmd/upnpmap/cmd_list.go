@@ -135,6 +135,12 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 		})
 	}
 
+	// Tunnels through SSH servers (add/run --via) are on the servers.
+	for _, m := range st.sshTunnels() {
+		rows = append(rows, entryJSON{Protocol: m.Protocol, External: m.External.String(),
+			Internal: m.Internal.String(), Method: m.Method, Description: m.Description, Enabled: true, Ours: true})
+	}
+
 	p := &printer{w: a.stdout, json: o.json}
 	if o.json {
 		for _, r := range rows {
@@ -207,7 +213,7 @@ func listUPnP(ctx context.Context, a *app, o *options, st *state) (*upnpmap.Disc
 func (s *state) mappingsOn(gw netip.Addr) []stateMapping {
 	var out []stateMapping
 	for _, m := range s.Mappings {
-		if !gw.IsValid() || m.Gateway == gw {
+		if (!gw.IsValid() || m.Gateway == gw) && m.Method != "ssh" { // tunnels: sshTunnels
 			out = append(out, m)
 		}
 	}

@@ -26,7 +26,7 @@ sockets a .socket unit passes. add --relay and run --relay take these flags.`,
 		"upnpmap relay systemd 192.168.1.5:80   # see examples/systemd/",
 	},
 	flags:   []flagGroup{protoFlags, relayFlags},
-	common:  []flagGroup{outputFlags},
+	common:  []flagGroup{outputFlags, sshFlags},
 	minArgs: 2,
 	maxArgs: 2,
 	run:     runRelay,
@@ -282,6 +282,14 @@ func (o *options) checkRelayFlags() error {
 func runRelay(ctx context.Context, a *app, o *options, args []string) error {
 	if err := o.checkRelayFlags(); err != nil {
 		return err
+	}
+	if o.ssh.via != "" {
+		// A local forward (ssh -L): TARGET is reached from the server.
+		listen, err := normalizeListen(args[0])
+		if err != nil {
+			return usagef("%v", err)
+		}
+		return runRelayVia(ctx, a, o, listen, args[1])
 	}
 	if err := checkTarget(args[1]); err != nil {
 		return usagef("%v", err)

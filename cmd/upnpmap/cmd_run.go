@@ -16,11 +16,10 @@ SIGINT/SIGTERM deletes the mappings and stops (examples/systemd has a unit).
   --map [tcp:|udp:]EXTPORT[:[HOST:]PORT]  PORT defaults to EXTPORT, HOST to here
   --relay [tcp:|udp:]LISTEN=TARGET        e.g. :8080=192.168.1.5:80`,
 	examples: []string{
-		"upnpmap run --map 80:8080 --map udp:27015",
-		"upnpmap run --map 80:8080 --relay :8080=192.168.1.5:80",
+		"upnpmap run --map 80:8080 --map udp:27015 --relay :8080=192.168.1.5:80",
 	},
 	flags:  []flagGroup{runFlags, protoFlags, leaseFlags, runCheckFlags},
-	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags},
+	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags, sshFlags},
 	run:    runRun,
 }
 

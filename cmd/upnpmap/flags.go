@@ -44,6 +44,8 @@ type options struct {
 	checker     string        // the checker, HOST[:PORT]; "": no check
 	checkEvery  time.Duration // run: how often
 	checkAnswer bool          // add: answer the probe while nothing listens
+	// --via: an SSH server to forward through (ssh.go)
+	ssh sshOptions
 
 	// relay
 	allow        []string
@@ -172,9 +174,13 @@ func (o *options) check() error {
 		switch strings.ToLower(m) {
 		case "pcp", "natpmp", "upnp":
 		case "nat-pmp", "pmp":
+		case "ssh": // with --via (checkSSH)
 		default:
-			return fmt.Errorf("--method %q: want pcp, natpmp or upnp", m)
+			return fmt.Errorf("--method %q: want pcp, natpmp, upnp or ssh", m)
 		}
+	}
+	if err := o.checkSSH(); err != nil {
+		return err
 	}
 	for _, name := range o.interfaces {
 		if err := checkInterface(name); err != nil {

@@ -46,6 +46,10 @@ func manPage() string {
 	networkFlags(fs, defaultOptions())
 	outputFlags(fs, defaultOptions())
 	manFlags(&b, fs)
+	b.WriteString(".SH SSH FLAGS\nadd, run, delete and relay take these (ssh.go).\n")
+	fs = pflag.NewFlagSet("upnpmap", pflag.ContinueOnError)
+	sshFlags(fs, defaultOptions())
+	manFlags(&b, fs)
 	b.WriteString(".SH EXIT STATUS\n")
 	for _, e := range []struct {
 		code int

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -158,6 +159,9 @@ func (s *session) keep(m *upnpmap.Mapping, proto, relayTo string) {
 	}
 	if m.Family() == upnpmap.IPv6 {
 		lm.rec.PinholeID, lm.rec.Location = m.DeleteRequest().PinholeID, m.Location()
+	}
+	if m.Method() == upnpmap.SSH {
+		lm.rec.PID = os.Getpid() // the tunnel lives in this process (ssh.go)
 	}
 	s.maps = append(s.maps, lm)
 	s.record(lm)

@@ -42,7 +42,7 @@ type state struct {
 // stateMapping is one mapping a one-shot `upnpmap add` left on a router.
 type stateMapping struct {
 	Gateway     netip.Addr     `json:"gateway"`
-	Method      string         `json:"method"`   // pcp, natpmp, upnp
+	Method      string         `json:"method"`   // pcp, natpmp, upnp; ssh: a tunnel (Gateway is the ssh server)
 	Protocol    string         `json:"protocol"` // tcp, udp
 	External    netip.AddrPort `json:"external"`
 	Internal    netip.AddrPort `json:"internal"`
@@ -54,6 +54,9 @@ type stateMapping struct {
 	// description URL its firewall service was reached at.
 	PinholeID uint16 `json:"pinhole_id,omitempty"`
 	Location  string `json:"location,omitempty"`
+	// PID is the process that holds a tunnel (method ssh): the tunnel lives
+	// as long as that process's SSH connection, so delete stops it.
+	PID int `json:"pid,omitempty"`
 }
 
 // pinhole says whether the record is an IPv6 pinhole (its internal address
@@ -145,7 +148,7 @@ func parseState(b []byte) (*state, error) {
 // damaged file never turns into a delete request for a stranger's mapping.
 func (m stateMapping) check() error {
 	switch {
-	case m.Method != "pcp" && m.Method != "natpmp" && m.Method != "upnp":
+	case m.Method != "pcp" && m.Method != "natpmp" && m.Method != "upnp" && m.Method != "ssh":
 		return fmt.Errorf("mapping with unknown method %q", m.Method)
 	case m.Protocol != "tcp" && m.Protocol != "udp":
 		return fmt.Errorf("mapping with unknown protocol %q", m.Protocol)

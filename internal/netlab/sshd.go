@@ -1,0 +1,343 @@
+//go:build linux
+
+package netlab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SSHDOptions configure a lab sshd (Lab.StartSSHD).
+type SSHDOptions struct {
+	// Port is where sshd listens; default DefaultSSHDPort.
+	Port uint16
+	// GatewayPorts is sshd_config's GatewayPorts; default "clientspecified"
+	// (what the SSH fallback needs). "no" is stock sshd's default: remote
+	// forwards listen on loopback only.
+	GatewayPorts string
+}
+
+// DefaultSSHDPort is a lab sshd's port unless SSHDOptions.Port says
+// otherwise: not 22, so that known_hosts names it [host]:port.
+const DefaultSSHDPort = 2222
+
+// sshdReadyTimeout bounds the wait for a started sshd to accept connections.
+const sshdReadyTimeout = 10 * time.Second
+
+// sshdStopGrace is how long sshd and its sessions get to exit on SIGTERM
+// before they are killed.
+const sshdStopGrace = 3 * time.Second
+
+// SSHD is Debian's OpenSSH server running in a lab node, with a config, a
+// host key and one authorised client key of its own, all in a temporary
+// directory: the SSH fallback's server. Clients log in as root with
+// KeyFile. Restart and Close end its sessions too, as a reboot of the
+// server ends its clients' connections.
+type SSHD struct {
+	lab  *Lab
+	node Node
+	opts SSHDOptions
+	dir  string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    bytes.Buffer // guarded by mu (through logWriter)
+	closed bool
+}
+
+// StartSSHD generates keys, writes a config and starts sshd -D in node,
+// returning once it accepts connections. It is stopped and its directory
+// removed by Close, which t.Cleanup calls (before the lab's own Close,
+// cleanups running last-in first-out). It needs /usr/sbin/sshd and
+// ssh-keygen (Debian: openssh-server).
+func (l *Lab) StartSSHD(ctx context.Context, t testing.TB, node Node, opts SSHDOptions) (*SSHD, error) {
+	if opts.Port == 0 {
+		opts.Port = DefaultSSHDPort
+	}
+	if opts.GatewayPorts == "" {
+		opts.GatewayPorts = "clientspecified"
+	}
+	if _, err := l.netns(node); err != nil {
+		return nil, err
+	}
+	// sshd's privilege separation directory; Debian's package creates it
+	// only when its service starts.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, fmt.Errorf("netlab: sshd: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "netlab-sshd-")
+	if err != nil {
+		return nil, fmt.Errorf("netlab: sshd: %w", err)
+	}
+	s := &SSHD{lab: l, node: node, opts: opts, dir: dir}
+	if err := s.setup(ctx); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", s.Log())
+		}
+		s.Close()
+	})
+	return s, nil
+}
+
+// setup writes the host key, the client key, authorized_keys and
+// sshd_config.
+func (s *SSHD) setup(ctx context.Context) error {
+	for _, k := range []string{"host_key", "client_key"} {
+		if _, err := run(ctx, "", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "netlab", "-f", filepath.Join(s.dir, k)); err != nil {
+			return err
+		}
+	}
+	pub, err := os.ReadFile(filepath.Join(s.dir, "client_key.pub"))
+	if err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "authorized_keys"), pub, 0o600); err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	hostPub, err := os.ReadFile(filepath.Join(s.dir, "host_key.pub"))
+	if err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	f := strings.Fields(string(hostPub))
+	if len(f) < 2 {
+		return fmt.Errorf("netlab: sshd: host key %q", hostPub)
+	}
+	line := fmt.Sprintf("[%s]:%d %s %s\n", s.lab.Addr(s.node), s.opts.Port, f[0], f[1])
+	if err := os.WriteFile(s.KnownHostsFile(), []byte(line), 0o600); err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	// StrictModes no: the keys live under /tmp. UsePAM no: no PAM stack
+	// needed for a key login. The ClientAlive lines are those the README
+	// recommends.
+	conf := strings.Join([]string{
+		fmt.Sprintf("Port %d", s.opts.Port),
+		"ListenAddress 0.0.0.0",
+		"HostKey " + filepath.Join(s.dir, "host_key"),
+		"PidFile " + filepath.Join(s.dir, "sshd.pid"),
+		"AuthorizedKeysFile " + filepath.Join(s.dir, "authorized_keys"),
+		"StrictModes no",
+		"UsePAM no",
+		"PasswordAuthentication no",
+		"KbdInteractiveAuthentication no",
+		"PermitRootLogin prohibit-password",
+		"AllowTcpForwarding yes",
+		"GatewayPorts " + s.opts.GatewayPorts,
+		"ClientAliveInterval 15",
+		"ClientAliveCountMax 3",
+		"LogLevel VERBOSE",
+		"",
+	}, "\n")
+	if err := os.WriteFile(filepath.Join(s.dir, "sshd_config"), []byte(conf), 0o600); err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	return nil
+}
+
+// logWriter appends to the SSHD's log under its lock.
+type logWriter struct{ s *SSHD }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	return w.s.log.Write(p)
+}
+
+// start runs sshd -D -e and waits until it accepts connections.
+func (s *SSHD) start(ctx context.Context) error {
+	ns, err := s.lab.netns(s.node)
+	if err != nil {
+		return err
+	}
+	// Not tied to ctx: it lives until Restart or Close.
+	cmd := command(context.Background(), "ip", "netns", "exec", ns,
+		"/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(s.dir, "sshd_config"))
+	cmd.Stdout, cmd.Stderr = logWriter{s}, logWriter{s}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("netlab: start sshd: %w", err)
+	}
+	registerPID(cmd.Process.Pid)
+	exited := make(chan struct{})
+	go waitSSHD(cmd, exited)
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, sshdReadyTimeout)
+	defer cancel()
+	for {
+		c, err := s.lab.Dial(ctx, s.node, "tcp4", s.Addr().String())
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("netlab: sshd exited at start:\n%s", s.Log())
+		case <-ctx.Done():
+			return fmt.Errorf("netlab: sshd not listening on %v after %v: %w\n%s", s.Addr(), sshdReadyTimeout, err, s.Log())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitSSHD reaps sshd.
+func waitSSHD(cmd *exec.Cmd, exited chan<- struct{}) {
+	cmd.Wait()
+	close(exited)
+}
+
+// stop ends sshd and every session it forked: the sessions are killed
+// first (each is its own process group: sshd calls setsid for them, and a
+// stock sshd keeps them when its listener stops), then the listener gets
+// SIGTERM, and SIGKILL after sshdStopGrace.
+func (s *SSHD) stop() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	pid := cmd.Process.Pid
+	for _, p := range descendants(pid) {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(sshdStopGrace):
+		syscall.Kill(pid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+// descendants lists the processes below pid, read from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		id, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after
+		// its closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			children[ppid] = append(children[ppid], id)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// Restart stops sshd with all its sessions, as a reboot of the server or
+// a restart that drops connections would, and starts it again with the
+// same keys and config.
+func (s *SSHD) Restart(ctx context.Context) error {
+	s.stop()
+	return s.start(ctx)
+}
+
+// Close stops sshd and removes its directory. It is idempotent.
+func (s *SSHD) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.stop()
+	return os.RemoveAll(s.dir)
+}
+
+// Addr is where sshd listens: the node's address and the port.
+func (s *SSHD) Addr() netip.AddrPort {
+	return netip.AddrPortFrom(s.lab.Addr(s.node), s.opts.Port)
+}
+
+// URL is the ssh:// target to log in as root, for --via.
+func (s *SSHD) URL() string {
+	return "ssh://root@" + net.JoinHostPort(s.lab.Addr(s.node).String(), fmt.Sprint(s.opts.Port))
+}
+
+// KeyFile is the client's private key (unencrypted ed25519).
+func (s *SSHD) KeyFile() string { return filepath.Join(s.dir, "client_key") }
+
+// KnownHostsFile holds the one known_hosts line for the server.
+func (s *SSHD) KnownHostsFile() string { return filepath.Join(s.dir, "known_hosts") }
+
+// Log is what sshd wrote so far.
+func (s *SSHD) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// errSSHDClosed is returned by methods of a closed SSHD.
+var errSSHDClosed = errors.New("netlab: sshd closed")
+
+// ForwardListening reports whether sshd's node has a TCP socket listening
+// on port, and on which addresses (read from ss).
+func (s *SSHD) ForwardListening(ctx context.Context, port uint16) ([]string, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, errSSHDClosed
+	}
+	out, err := s.lab.Exec(ctx, s.node, "ss", "-Htln", fmt.Sprintf("sport = :%d", port))
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 {
+			addrs = append(addrs, f[3])
+		}
+	}
+	return addrs, nil
+}
