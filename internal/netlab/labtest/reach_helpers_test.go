@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -274,3 +275,6 @@ func acceptAll(ln net.Listener) {
 		c.Close()
 	}
 }
+
+// jsonUnmarshal decodes a command's output.
+func jsonUnmarshal(out string, v any) error { return json.Unmarshal([]byte(out), v) }
