@@ -17,7 +17,7 @@ const breakTable = "netlab_break"
 // breakMark is the packet mark of a broken forward's traffic.
 const breakMark = 0x42
 
-// Break is a forward broken by BreakForward.
+// Break is a forward broken by BreakForward or DropInbound.
 type Break struct {
 	l    *Lab
 	name string // the counter's name, also the drop rule's comment
@@ -153,4 +153,25 @@ func (b *Break) Remove(ctx context.Context) error {
 		_, b.err = run(ctx, script, "ip", "netns", "exec", b.l.ns[Router], "nft", "-f", "-")
 	})
 	return b.err
+}
+
+// DropInbound drops, in the router's forward path, new inbound traffic
+// from the WAN to a LAN port (proto "tcp" or "udp"; the internal port, as
+// the packet is after DNAT), whatever mapping leads there: a firewall rule
+// in front of the mapping that no delete and re-create can cure. Remove
+// takes it away.
+func (l *Lab) DropInbound(ctx context.Context, proto string, internalPort uint16) (*Break, error) {
+	if proto != "tcp" && proto != "udp" {
+		return nil, fmt.Errorf("netlab: DropInbound: protocol %q, want tcp or udp", proto)
+	}
+	name := fmt.Sprintf("dropin_%s_%d", proto, internalPort)
+	script := fmt.Sprintf(`add table inet %[1]s
+add chain inet %[1]s forward { type filter hook forward priority -10; policy accept; }
+add counter inet %[1]s %[2]s
+add rule inet %[1]s forward iifname "%[3]s" meta l4proto %[4]s th dport %[5]d counter name %[2]s drop comment "%[2]s"
+`, breakTable, name, routerWANIf, proto, internalPort)
+	if _, err := run(ctx, script, "ip", "netns", "exec", l.ns[Router], "nft", "-f", "-"); err != nil {
+		return nil, err
+	}
+	return &Break{l: l, name: name}, nil
 }

@@ -63,3 +63,38 @@ func TestBreakForward(t *testing.T) {
 		t.Fatalf("second Remove: %v", err)
 	}
 }
+
+// TestDropInbound: the drop outlives a delete and re-create of the
+// mapping, and Remove mends the path.
+func TestDropInbound(t *testing.T) {
+	Require(t, "upnpc")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab, err := New(ctx, t, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startGreeter(t, lab, LAN1, "192.168.77.10:18210")
+	ext := lab.ExternalAddr().String() + ":18220"
+	upnpc := []string{"upnpc", "-u", lab.DescURL(), "-e", "t"}
+	mapIt := append(upnpc, "-a", "192.168.77.10", "18210", "18220", "TCP")
+	mustExec(t, ctx, lab, LAN1, mapIt...)
+	drop, err := lab.DropInbound(ctx, "tcp", 18210)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, ctx, lab, LAN1, append(upnpc, "-d", "18220", "TCP")...)
+	mustExec(t, ctx, lab, LAN1, mapIt...)
+	if g, err := dialGreeting(ctx, lab, WAN, ext); !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("through the drop, after re-creating the mapping: %q, %v; want a timeout", g, err)
+	}
+	if n, err := drop.Dropped(ctx); err != nil || n == 0 {
+		t.Fatalf("Dropped = %d, %v; want the SYNs", n, err)
+	}
+	if err := drop.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := dialGreeting(ctx, lab, WAN, ext); err != nil {
+		t.Fatalf("after Remove: %q, %v", g, err)
+	}
+}

@@ -130,13 +130,7 @@ func TestReachCheckerAbuse(t *testing.T) {
 	chain output { type filter hook output priority -300; ip daddr %[1]v meta l4proto udp udp sport != 3478-3479 counter name out_udp; }
 }
 `, ext, ck.addr.Port())
-		file := filepath.Join(t.TempDir(), "count.nft")
-		if err := os.WriteFile(file, []byte(rules), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := lab.Exec(ctx, netlab.WAN, "nft", "-f", file); err != nil {
-			t.Fatal(err)
-		}
+		wanNFT(t, ctx, lab, rules)
 		c, err := lab.ListenUDP(netlab.LAN1, lab.Addr(netlab.LAN1).String()+":0")
 		if err != nil {
 			t.Fatal(err)
@@ -209,6 +203,14 @@ func packets(t *testing.T, ctx context.Context, lab *netlab.Lab, name string) ui
 // nftBytes reads the bytes of a counter in the WAN host's reachtest table.
 func nftBytes(t *testing.T, ctx context.Context, lab *netlab.Lab, name string) uint64 {
 	t.Helper()
+	_, b := wanCounter(t, ctx, lab, name)
+	return b
+}
+
+// wanCounter reads a counter in the WAN host's reachtest table: packets
+// and bytes.
+func wanCounter(t *testing.T, ctx context.Context, lab *netlab.Lab, name string) (packets, bytes uint64) {
+	t.Helper()
 	out, err := lab.Exec(ctx, netlab.WAN, "nft", "-j", "list", "counter", "ip", "reachtest", name)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +218,8 @@ func nftBytes(t *testing.T, ctx context.Context, lab *netlab.Lab, name string) u
 	var doc struct {
 		Nftables []struct {
 			Counter *struct {
-				Bytes uint64 `json:"bytes"`
+				Packets uint64 `json:"packets"`
+				Bytes   uint64 `json:"bytes"`
 			} `json:"counter"`
 		} `json:"nftables"`
 	}
@@ -225,9 +228,21 @@ func nftBytes(t *testing.T, ctx context.Context, lab *netlab.Lab, name string) u
 	}
 	for _, it := range doc.Nftables {
 		if it.Counter != nil {
-			return it.Counter.Bytes
+			return it.Counter.Packets, it.Counter.Bytes
 		}
 	}
 	t.Fatalf("no nft counter %s", name)
-	return 0
+	return 0, 0
+}
+
+// wanNFT loads an nft script in the WAN host.
+func wanNFT(t *testing.T, ctx context.Context, lab *netlab.Lab, script string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "rules.nft")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.Exec(ctx, netlab.WAN, "nft", "-f", file); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -283,6 +283,83 @@ func TestReachBrokenForwardHeals(t *testing.T) {
 	t.Logf("checker: %+v", st)
 }
 
+// TestReachDropNotHealed: a drop in front of the mapping that no
+// re-creation cures. run --check reports unreachable once, tries one heal
+// (one delete, one re-create), and then neither repeats the report nor
+// touches the router at each check; once the drop is removed, the next
+// check finds the mapping open again.
+func TestReachDropNotHealed(t *testing.T) {
+	ctx, lab := newReachLab(t, netlab.Options{})
+	ck := startCheckd(t, ctx, lab, netlab.WAN, lab.Addr(netlab.WAN), generous...)
+	// The checks run does, counted where the checker is: one connection
+	// (one SYN) from the router's address per check.
+	wanNFT(t, ctx, lab, fmt.Sprintf(`table ip reachtest {
+	counter checks {}
+	chain input { type filter hook input priority -300; ip saddr %v tcp dport %d tcp flags & (syn | ack) == syn counter name checks; }
+}
+`, lab.ExternalAddr(), ck.addr.Port()))
+	ln, err := lab.Listen(netlab.LAN1, lab.Addr(netlab.LAN1).String()+":21150")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go acceptAll(ln)
+
+	const every = 2 * time.Second
+	lines, stop := runEvents(t, ctx, lab, netlab.LAN1, t.TempDir(),
+		"--map", "21150", "--method", "upnp", "--check", ck.addr.String(), "--check-every", every.String())
+	var seen []cliChecked
+	waitEvent(t, lines, &seen, "mapped", 20*time.Second)
+	waitEvent(t, lines, &seen, "verified", 20*time.Second)
+
+	drop, err := lab.DropInbound(ctx, "tcp", 21150)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drop.Remove(ctx)
+	waitEvent(t, lines, &seen, "unreachable", every+3*time.Second+5*time.Second)
+	after := len(seen)
+	// Wait for two more checks to have finished (a third to have begun).
+	from, _ := wanCounter(t, ctx, lab, "checks")
+	deadline := time.Now().Add(3 * (every + 3*time.Second + 5*time.Second))
+	for {
+		n, _ := wanCounter(t, ctx, lab, "checks")
+		if n >= from+3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run made %d checks after the unreachable one; want 3 within the bound", n-from)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+drain:
+	for {
+		select {
+		case line := <-lines:
+			t.Logf("run: %s", line)
+			seen = append(seen, decodeOne[cliChecked](t, "run --json", line))
+		default:
+			break drain
+		}
+	}
+	for _, m := range seen[after:] {
+		t.Errorf("run reported %q again during the same unreachable spell; want one report", m.Event)
+	}
+	// One heal: the mapping deleted once (and re-created), no more.
+	if n := strings.Count(lab.Log(), "#DeletePortMapping"); n != 1 {
+		t.Errorf("the router saw %d DeletePortMapping; want 1 (one heal per spell)", n)
+	}
+
+	if err := drop.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, lines, &seen, "verified", every+3*time.Second+5*time.Second)
+	rest := stop()
+	if !strings.Contains(strings.Join(rest, "\n"), `"event":"deleted"`) {
+		t.Errorf("run after SIGINT said %q; want the mapping deleted", rest)
+	}
+}
+
 // TestReachUpstreamNAT: a second NAT between the router and the checker
 // (an ISP's). The checker sees the NAT's address, not the router's
 // external one: add --check reports UPSTREAM_NAT and exits 6.
