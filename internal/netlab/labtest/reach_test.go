@@ -78,22 +78,28 @@ func TestReachOpen(t *testing.T) {
 		}
 	}
 
-	// The time of one `upnpmap check` (process start to exit, TCP, the
-	// probe answered by upnpmap itself), the median of a few.
+	// The time of one `upnpmap check` (process start to exit, the probe
+	// answered by upnpmap itself), the median of a few, TCP and UDP.
 	const runs = 7
-	var times []time.Duration
-	for range runs {
-		start := time.Now()
-		mustCLI(t, ctx, lab, netlab.LAN1, state, "check", "21100", "--checker", ck.addr.String())
-		times = append(times, time.Since(start))
+	for _, tc := range []struct {
+		proto string
+		args  []string
+	}{{"TCP", []string{"check", "21100"}}, {"UDP", []string{"check", "21101", "--udp"}}} {
+		var times []time.Duration
+		for range runs {
+			start := time.Now()
+			mustCLI(t, ctx, lab, netlab.LAN1, state, append(tc.args, "--checker", ck.addr.String())...)
+			times = append(times, time.Since(start))
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		t.Logf("one `upnpmap check` in the lab (%s, whole process): median %v, min %v, max %v over %d runs", tc.proto,
+			times[runs/2].Round(time.Millisecond), times[0].Round(time.Millisecond), times[runs-1].Round(time.Millisecond), runs)
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	t.Logf("one `upnpmap check` in the lab (TCP, whole process): median %v, min %v, max %v over %d runs",
-		times[runs/2].Round(time.Millisecond), times[0].Round(time.Millisecond), times[runs-1].Round(time.Millisecond), runs)
 
 	st := parseCheckdStats(t, ck.stop(t))
-	// 2 add --check + 2 check + the timed ones, one request each (TCP).
-	if want := 4 + runs; st.requests != want || st.probes != want {
+	// 2 add --check + 2 check + the timed ones: one request each (TCP to
+	// the checker; a UDP probe is asked for over TCP too).
+	if want := 4 + 2*runs; st.requests != want || st.probes != want {
 		t.Errorf("checkd served %d requests, %d probes; want %d of each", st.requests, st.probes, want)
 	}
 }
