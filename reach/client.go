@@ -216,7 +216,10 @@ func (c *Client) checkOne(ctx context.Context, checker netip.AddrPort, port uint
 		o.Verdict, o.Verified = Open, true
 	case a.code == CodeOpen:
 		o.Verdict = Open
-	case a.code == CodeRefused && !listening:
+	case a.code == CodeRefused && !listening && ans == nil:
+		// Refused and nothing of ours holds the port. When upnpmap held it
+		// (ans != nil), a refusal means the probe never reached this
+		// machine: Refused, below.
 		o.Verdict = NothingListening
 	case a.code == CodeRefused:
 		o.Verdict = Refused

@@ -386,4 +386,10 @@ func TestReachUpstreamNAT(t *testing.T) {
 	if m.Check.Healed {
 		t.Errorf("add --check healed a mapping behind an upstream NAT; no re-creation can help there")
 	}
+	// upnpmap held the port itself, so the refusal means the probe never
+	// got here: refused, not "nothing listening" (which would send the
+	// user to start an application that is not the problem).
+	if m.Check.Verdict != "refused" {
+		t.Errorf("add --check behind an upstream NAT: verdict %q, want refused", m.Check.Verdict)
+	}
 }
