@@ -115,8 +115,19 @@ give_back_caches() {
 # --- Isolation --------------------------------------------------------------------------------------
 
 netns="upnpmap-test-$$"
+
+# Tests' temporary files (state files, fake routers' captures, lab logs) go to memory when /dev/shm
+# is there: on a busy shared disk one fsync can wait seconds for everyone's writes (seen: a state
+# file's fsync holding its lock for 10 s), which says nothing about upnpmap. The tests that check
+# durability (the state file's atomic write, a SIGKILL mid-write) work the same on tmpfs.
+test_tmp=
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  test_tmp=$(mktemp -d /dev/shm/upnpmap-test.XXXXXX) || test_tmp=
+fi
+
 cleanup() {
   [ -e "/run/netns/$netns" ] && ip netns del "$netns"
+  [ -n "$test_tmp" ] && rm -rf "$test_tmp"
   give_back_caches
 }
 trap cleanup EXIT
@@ -129,9 +140,9 @@ run_isolated() {
     if [ ! -e "/run/netns/$netns" ]; then
       ip netns add "$netns" && ip -n "$netns" link set lo up || return 1
     fi
-    ip netns exec "$netns" "$@"
+    TMPDIR="${test_tmp:-${TMPDIR:-/tmp}}" ip netns exec "$netns" "$@"
   else
-    unshare -rn sh -c 'ip link set lo up && exec "$@"' sh "$@"
+    TMPDIR="${test_tmp:-${TMPDIR:-/tmp}}" unshare -rn sh -c 'ip link set lo up && exec "$@"' sh "$@"
   fi
 }
 
