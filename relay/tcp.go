@@ -93,8 +93,9 @@ func (s *server) admit(c net.Conn) (netip.Prefix, bool) {
 
 // serveTCP dials the target for an admitted client, sends the PROXY header if
 // asked, and starts the two directions. It owns the connection slot and the
-// per-source count of src.
-func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
+// per-source count of src. tuned says the client socket already has the
+// keepalive setting from its listener (see tuneListener).
+func (s *server) serveTCP(nc net.Conn, src netip.Prefix, tuned bool) {
 	defer s.wg.Done()
 	client := nc.(halfConn)
 	ap, ok := clientAddr(client.RemoteAddr())
@@ -109,7 +110,9 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
 	s.stats.conns.Add(1)
 	s.stats.activeConns.Add(1)
 	c.last.Store(c.born)
-	s.tuneTCP(client)
+	if !tuned {
+		s.tuneTCP(client)
+	}
 
 	d := net.Dialer{Timeout: s.cfg.dialTimeout, KeepAlive: -1}
 	tc, err := d.DialContext(s.cutCtx, "tcp", s.cfg.target)
@@ -126,7 +129,10 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
 		return
 	}
 	c.target = tc.(*net.TCPConn)
-	s.tuneTCP(c.target)
+	if s.cfg.keepAlive > 0 {
+		// Dialled with keepalive off, so only "on" needs system calls.
+		s.tuneTCP(c.target)
+	}
 	c.dirs = [2]*direction{
 		{c: c, src: client, dst: c.target, bytes: &c.upBytes, total: &s.stats.bytesUp},
 		{c: c, src: c.target, dst: client, bytes: &c.downBytes, total: &s.stats.bytesDown},
