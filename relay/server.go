@@ -72,6 +72,12 @@ type server struct {
 	// newcomer waiting at the cap looks again for a connection to evict.
 	registered chan struct{}
 
+	// tasks hands work to goroutines waiting for it (see workers.go).
+	tasks       chan func()
+	idleWorkers atomic.Int32
+	spawned     atomic.Int64 // tasks spawned so far
+	spawnedSeen int64        // watchdog only
+
 	wg      sync.WaitGroup // every goroutine the server starts
 	done    chan struct{}  // closed when everything has stopped
 	err     error          // set before done is closed
@@ -85,6 +91,7 @@ func newServer(cfg config) *server {
 		conns:      make(map[*tcpConn]struct{}),
 		changed:    make(chan struct{}, 1),
 		registered: make(chan struct{}, 1),
+		tasks:      make(chan func()),
 		done:       make(chan struct{}),
 
 		tcpSources: newSourceCounts(cfg.maxConnsPerSrc),
@@ -301,6 +308,7 @@ func (s *server) watch() {
 		if len(s.listeners) > 0 {
 			s.sweep(now)
 			s.releasePipes()
+			s.retireWorkers()
 		}
 		if udpIdle > 0 {
 			for _, u := range s.udp {
@@ -469,7 +477,6 @@ func (s *server) acceptLoop(l net.Listener) {
 			return
 		}
 		s.dialling.Add(1)
-		s.wg.Add(1)
-		go s.serveTCP(c, src, tuned)
+		s.spawn(func() { s.serveTCP(c, src, tuned) })
 	}
 }

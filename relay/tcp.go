@@ -96,7 +96,6 @@ func (s *server) admit(c net.Conn) (netip.Prefix, bool) {
 // per-source count of src. tuned says the client socket already has the
 // keepalive setting from its listener (see tuneListener).
 func (s *server) serveTCP(nc net.Conn, src netip.Prefix, tuned bool) {
-	defer s.wg.Done()
 	client := nc.(halfConn)
 	ap, ok := clientAddr(client.RemoteAddr())
 	c := &tcpConn{
@@ -155,8 +154,7 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix, tuned bool) {
 	// Both directions start flowing: most protocols speak at once, and a
 	// quiet direction parks after one slice. This goroutine, whose stack
 	// the dial already grew, carries the first.
-	s.wg.Add(1)
-	go c.dirs[1].run()
+	s.spawn(c.dirs[1].flow)
 	c.dirs[0].flow()
 }
 
