@@ -76,7 +76,10 @@ type server struct {
 	tasks       chan func()
 	idleWorkers atomic.Int32
 	spawned     atomic.Int64 // tasks spawned so far
-	spawnedSeen int64        // watchdog only
+	// workersStarted counts the goroutines spawn started: far fewer than
+	// spawned while goroutines are reused.
+	workersStarted atomic.Int64
+	spawnedSeen    int64 // watchdog only
 
 	wg      sync.WaitGroup // every goroutine the server starts
 	done    chan struct{}  // closed when everything has stopped

@@ -27,6 +27,7 @@ func (s *server) spawn(task func()) {
 		return
 	default:
 	}
+	s.workersStarted.Add(1)
 	s.wg.Add(1)
 	go s.worker(task)
 }
