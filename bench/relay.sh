@@ -261,16 +261,6 @@ R[mem,direct]="-"
 R[fd,direct]="-"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0>0 && b+0>0) printf "%.2f", a/b; else print "-" }'; }
-best_peer() { # best_peer METRIC low|high
-	local best="" v
-	for p in socat rinetd proxyd; do
-		v=${R[$1,$p]}
-		[[ "$v" =~ ^[0-9.]+$ ]] || continue
-		if [ -z "$best" ]; then best=$v; continue; fi
-		if [ "$2" = low ]; then best=$(awk -v a="$v" -v b="$best" 'BEGIN{print (a<b)?a:b}'); else best=$(awk -v a="$v" -v b="$best" 'BEGIN{print (a>b)?a:b}'); fi
-	done
-	echo "$best"
-}
 ge() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/) print "n/a"; else print (a+0 >= b+0) ? "met" : "MISSED" }'; }
 le() { ge "$2" "$1"; }
 
@@ -279,22 +269,22 @@ for p in "${PIDS[@]}"; do
 	kill -0 "$p" 2>/dev/null || NOTES+=("exited during the run: ${NAMES[$p]}")
 done
 U=upnpmap
-t1=$(ratio "${R[tput1,$U]}" "${R[tput1,direct]}")
-lbest=$(best_peer p50 low)
+# The targets are issue 15's goals, as ratios within this one run.
+times() { awk -v a="$1" -v k="$2" 'BEGIN{ if (a ~ /^[0-9.]+$/) printf "%.1f", a*k; else print "n/a" }'; }
 table=$(
 	echo "| metric | direct | upnpmap | socat | rinetd | socket-proxyd | upnpmap/direct | upnpmap/rinetd | target |"
 	echo "|---|---|---|---|---|---|---|---|---|"
 	row() { # row LABEL METRIC TARGET
 		echo "| $1 | ${R[$2,direct]} | ${R[$2,$U]} | ${R[$2,socat]} | ${R[$2,rinetd]} | ${R[$2,proxyd]} | $(ratio "${R[$2,$U]}" "${R[$2,direct]}") | $(ratio "${R[$2,$U]}" "${R[$2,rinetd]}") | $3 |"
 	}
-	row "TCP 1 stream, Gbit/s" tput1 "≥ 0.8 × direct: $(ge "$t1" 0.8)"
-	row "TCP 8 streams, Gbit/s" tput8 ""
-	row "64 B req/resp p50, µs" p50 "≤ best peer ($lbest): $(le "${R[p50,$U]}" "$lbest")"
+	row "TCP 1 stream, Gbit/s" tput1 "≥ socket-proxyd: $(ge "${R[tput1,$U]}" "${R[tput1,proxyd]}")"
+	row "TCP 8 streams, Gbit/s" tput8 "≥ socket-proxyd: $(ge "${R[tput8,$U]}" "${R[tput8,proxyd]}")"
+	row "64 B req/resp p50, µs" p50 "≤ 1.4 × direct: $(le "${R[p50,$U]}" "$(times "${R[p50,direct]}" 1.4)")"
 	row "64 B req/resp p99, µs" p99 ""
-	row "new conns/s (c=32)" cps "≥ rinetd: $(ge "${R[cps,$U]}" "${R[cps,rinetd]}")"
-	row "KiB per idle conn (PSS, 5000 held)" mem "≤ 10: $(le "${R[mem,$U]}" 10)"
+	row "new conns/s (c=32)" cps "≥ 1.2 × rinetd: $(ge "${R[cps,$U]}" "$(times "${R[cps,rinetd]}" 1.2)")"
+	row "KiB per idle conn (PSS, 5000 held)" mem "≤ 4: $(le "${R[mem,$U]}" 4)"
 	row "fds per idle conn" fd ""
-	row "UDP 64 B echo, datagrams/s" pps "≥ 1.3 × rinetd: $(ge "${R[pps,$U]}" "$(awk -v r="${R[pps,rinetd]}" 'BEGIN{ if (r ~ /^[0-9.]+$/) print 1.3*r; else print "n/a" }')")"
+	row "UDP 64 B echo, datagrams/s" pps "≥ 0.7 × direct: $(ge "${R[pps,$U]}" "$(times "${R[pps,direct]}" 0.7)")"
 )
 notes=""
 for n in "${NOTES[@]}"; do notes+="- $n"$'\n'; done

@@ -64,8 +64,7 @@ func (d *direction) wake() {
 	if !d.state.CompareAndSwap(dirParked, dirFlowing) {
 		return // ended meanwhile
 	}
-	d.c.s.wg.Add(1)
-	go d.run()
+	d.c.s.spawn(d.flow)
 }
 
 func newLot(s *server) (*lot, error) {

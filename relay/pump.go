@@ -60,12 +60,6 @@ type direction struct {
 	lotState              // what the lot keeps per direction
 }
 
-// run is a direction's goroutine (see flow).
-func (d *direction) run() {
-	defer d.c.s.wg.Done()
-	d.flow()
-}
-
 // flow relays until src is quiet for a slice (then parks), reaches EOF or
 // fails.
 func (d *direction) flow() {

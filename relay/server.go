@@ -7,8 +7,10 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,6 +28,10 @@ type server struct {
 	// 1.5×IdleTimeout after the last byte.
 	slice time.Duration
 	tick  time.Duration
+
+	// tunedListener is the listener the relay opened itself, if its
+	// accepted sockets inherit the keepalive setting (see tuneListener).
+	tunedListener net.Listener
 
 	// lot parks idle TCP directions without goroutines (nil: never park).
 	lot *lot
@@ -66,6 +72,15 @@ type server struct {
 	// newcomer waiting at the cap looks again for a connection to evict.
 	registered chan struct{}
 
+	// tasks hands work to goroutines waiting for it (see workers.go).
+	tasks       chan func()
+	idleWorkers atomic.Int32
+	spawned     atomic.Int64 // tasks spawned so far
+	// workersStarted counts the goroutines spawn started: far fewer than
+	// spawned while goroutines are reused.
+	workersStarted atomic.Int64
+	spawnedSeen    int64 // watchdog only
+
 	wg      sync.WaitGroup // every goroutine the server starts
 	done    chan struct{}  // closed when everything has stopped
 	err     error          // set before done is closed
@@ -79,6 +94,7 @@ func newServer(cfg config) *server {
 		conns:      make(map[*tcpConn]struct{}),
 		changed:    make(chan struct{}, 1),
 		registered: make(chan struct{}, 1),
+		tasks:      make(chan func()),
 		done:       make(chan struct{}),
 
 		tcpSources: newSourceCounts(cfg.maxConnsPerSrc),
@@ -131,9 +147,16 @@ func (s *server) bind(r *Relay) (err error) {
 		}
 		return nil
 	}
-	// Keepalive is set on each accepted connection instead (see tuneTCP),
-	// so that inherited listeners behave the same.
-	lc := net.ListenConfig{KeepAlive: -1}
+	// Keepalive is set on the listening socket before it listens, so that
+	// accepted sockets inherit it (see tuneListener), and on each accepted
+	// connection where that failed or the listener is inherited (tuneTCP).
+	var tuned bool
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(network, _ string, raw syscall.RawConn) error {
+		if strings.HasPrefix(network, "tcp") {
+			tuned = tuneListener(raw, s.cfg.keepAlive)
+		}
+		return nil
+	}}
 	addr := r.Listen
 	if s.cfg.wantTCP() {
 		network := s.cfg.network
@@ -145,6 +168,9 @@ func (s *server) bind(r *Relay) (err error) {
 			return fmt.Errorf("relay: %w", err)
 		}
 		s.listeners = append(s.listeners, l)
+		if tuned {
+			s.tunedListener = l
+		}
 		// With "both" and port 0, UDP takes the port TCP got.
 		if host, _, err := net.SplitHostPort(addr); err == nil {
 			addr = net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
@@ -285,6 +311,7 @@ func (s *server) watch() {
 		if len(s.listeners) > 0 {
 			s.sweep(now)
 			s.releasePipes()
+			s.retireWorkers()
 		}
 		if udpIdle > 0 {
 			for _, u := range s.udp {
@@ -416,6 +443,7 @@ func (s *server) release() {
 // refused one never costs another connection its place.
 func (s *server) acceptLoop(l net.Listener) {
 	defer s.wg.Done()
+	tuned := s.tunedListener == l
 	var backoff time.Duration
 	for {
 		c, err := l.Accept()
@@ -452,7 +480,6 @@ func (s *server) acceptLoop(l net.Listener) {
 			return
 		}
 		s.dialling.Add(1)
-		s.wg.Add(1)
-		go s.serveTCP(c, src)
+		s.spawn(func() { s.serveTCP(c, src, tuned) })
 	}
 }

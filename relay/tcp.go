@@ -93,9 +93,9 @@ func (s *server) admit(c net.Conn) (netip.Prefix, bool) {
 
 // serveTCP dials the target for an admitted client, sends the PROXY header if
 // asked, and starts the two directions. It owns the connection slot and the
-// per-source count of src.
-func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
-	defer s.wg.Done()
+// per-source count of src. tuned says the client socket already has the
+// keepalive setting from its listener (see tuneListener).
+func (s *server) serveTCP(nc net.Conn, src netip.Prefix, tuned bool) {
 	client := nc.(halfConn)
 	ap, ok := clientAddr(client.RemoteAddr())
 	c := &tcpConn{
@@ -109,7 +109,9 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
 	s.stats.conns.Add(1)
 	s.stats.activeConns.Add(1)
 	c.last.Store(c.born)
-	s.tuneTCP(client)
+	if !tuned {
+		s.tuneTCP(client)
+	}
 
 	d := net.Dialer{Timeout: s.cfg.dialTimeout, KeepAlive: -1}
 	tc, err := d.DialContext(s.cutCtx, "tcp", s.cfg.target)
@@ -126,7 +128,10 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
 		return
 	}
 	c.target = tc.(*net.TCPConn)
-	s.tuneTCP(c.target)
+	if s.cfg.keepAlive > 0 {
+		// Dialled with keepalive off, so only "on" needs system calls.
+		s.tuneTCP(c.target)
+	}
 	c.dirs = [2]*direction{
 		{c: c, src: client, dst: c.target, bytes: &c.upBytes, total: &s.stats.bytesUp},
 		{c: c, src: c.target, dst: client, bytes: &c.downBytes, total: &s.stats.bytesDown},
@@ -149,8 +154,7 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix) {
 	// Both directions start flowing: most protocols speak at once, and a
 	// quiet direction parks after one slice. This goroutine, whose stack
 	// the dial already grew, carries the first.
-	s.wg.Add(1)
-	go c.dirs[1].run()
+	s.spawn(c.dirs[1].flow)
 	c.dirs[0].flow()
 }
 
