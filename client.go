@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"net/url"
 	"sync"
 	"time"
 
@@ -139,6 +140,9 @@ type Client struct {
 	// pcp6Server, when valid, is the PCP server for pinholes (tests: the
 	// fake's [::1]:port).
 	pcp6Server netip.AddrPort
+	// search6, when set, replaces the SSDP search over IPv6 that finds a
+	// moved IPv6 description (tests: gatewaytest answers no IPv6 SSDP).
+	search6 func(ctx context.Context, host netip.Addr) (*url.URL, error)
 	// checkFn replaces reach.Client.Check in Mapping.Verify.
 	checkFn verifyCheck
 	// stunFn replaces reach.STUN in UpstreamNAT.
