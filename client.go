@@ -83,7 +83,9 @@ type Client struct {
 	CloseTimeout time.Duration
 	// PollInterval is how often UPnP mappings are checked between renewals
 	// (GetSpecificPortMappingEntry and GetExternalIPAddress), so that a
-	// vanished entry is re-created and a new external address reported.
+	// vanished entry is re-created and a new external address reported,
+	// and IPv6 pinholes too (UPnP: GetPinholePackets; PCP: an ANNOUNCE,
+	// whose epoch shows a reboot), so that a pinhole alone finds a reboot.
 	// Default DefaultPollInterval; negative disables polling (renewals still
 	// check).
 	PollInterval time.Duration

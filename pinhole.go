@@ -245,9 +245,9 @@ func (u *upnpPinhole) do(ctx context.Context, addr netip.Addr, fn func(cl *igd.C
 	u.mu.Lock()
 	u.location, u.cl = loc, nil
 	u.mu.Unlock()
-	cl, err = u.client(ctx, addr)
-	if err != nil {
-		return err
+	cl, cerr := u.client(ctx, addr)
+	if cerr != nil {
+		return fmt.Errorf("%w (and the description located again at %v: %w)", err, loc.Redacted(), cerr)
 	}
 	return fn(cl)
 }
