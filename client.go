@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"net/url"
 	"sync"
 	"time"
 
@@ -82,7 +83,9 @@ type Client struct {
 	CloseTimeout time.Duration
 	// PollInterval is how often UPnP mappings are checked between renewals
 	// (GetSpecificPortMappingEntry and GetExternalIPAddress), so that a
-	// vanished entry is re-created and a new external address reported.
+	// vanished entry is re-created and a new external address reported,
+	// and IPv6 pinholes too (UPnP: GetPinholePackets; PCP: an ANNOUNCE,
+	// whose epoch shows a reboot), so that a pinhole alone finds a reboot.
 	// Default DefaultPollInterval; negative disables polling (renewals still
 	// check).
 	PollInterval time.Duration
@@ -139,6 +142,9 @@ type Client struct {
 	// pcp6Server, when valid, is the PCP server for pinholes (tests: the
 	// fake's [::1]:port).
 	pcp6Server netip.AddrPort
+	// search6, when set, replaces the SSDP search over IPv6 that finds a
+	// moved IPv6 description (tests: gatewaytest answers no IPv6 SSDP).
+	search6 func(ctx context.Context, host netip.Addr) (*url.URL, error)
 	// checkFn replaces reach.Client.Check in Mapping.Verify.
 	checkFn verifyCheck
 	// stunFn replaces reach.STUN in UpstreamNAT.

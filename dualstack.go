@@ -231,14 +231,21 @@ func (gw *gateway) location6() *url.URL {
 	if err != nil {
 		return nil
 	}
+	return onHost(u, a.String())
+}
+
+// onHost is u moved to host, its port kept (80 when it names none): the
+// IPv4 description URL moved to the IPv6 router (miniupnpd serves both
+// families on one port). Nil when the port is not a number.
+func onHost(u *url.URL, host string) *url.URL {
 	port := u.Port()
 	if port == "" {
 		port = "80"
 	}
-	v := *u
-	v.Host = net.JoinHostPort(a.String(), port)
 	if _, err := strconv.Atoi(port); err != nil {
 		return nil
 	}
+	v := *u
+	v.Host = net.JoinHostPort(host, port)
 	return &v
 }

@@ -79,6 +79,24 @@ type pcpPinhole struct {
 
 func (p *pcpPinhole) method() Method { return PCP }
 
+// check is the poll of a PCP pinhole: the host's address (see
+// pinholeBase.check), then one ANNOUNCE request, whose answer carries the
+// server's epoch: a server that lost its state (a reboot) shows it there,
+// and the pinhole is restored at once rather than at its next renewal.
+func (p *pcpPinhole) check(ctx context.Context, q *mapReq, g *grant) (netip.Addr, error) {
+	if _, err := p.pinholeBase.check(ctx, q, g); err != nil {
+		return netip.Addr{}, err
+	}
+	a, err := p.cl.Announce(ctx)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if a.GatewayReset {
+		return netip.Addr{}, fmt.Errorf("%w: %w", errGone, errGatewayReset)
+	}
+	return netip.Addr{}, nil
+}
+
 func (p *pcpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*grant, error) {
 	addr, err := p.address()
 	if err != nil {
@@ -150,23 +168,27 @@ func (p *pcpPinhole) unmap(ctx context.Context, q *mapReq, g *grant) error {
 // sent from the address it opens (miniupnpd answers 606 otherwise).
 type upnpPinhole struct {
 	pinholeBase
-	location *url.URL // the gateway's IPv6 description URL
 
-	mu      sync.Mutex
-	cl      *igd.Client // for the address in `for`; guarded by mu
-	forAddr netip.Addr  // the address cl sends from
-	id      uint16      // the pinhole's UniqueID; guarded by mu
+	mu       sync.Mutex
+	location *url.URL    // the gateway's IPv6 description URL; guarded by mu
+	cl       *igd.Client // for the address in `for`; guarded by mu
+	forAddr  netip.Addr  // the address cl sends from
+	id       uint16      // the pinhole's UniqueID; guarded by mu
 }
 
 func (u *upnpPinhole) method() Method { return UPnP }
 
-func (u *upnpPinhole) locationURL() string { return u.location.String() }
+func (u *upnpPinhole) locationURL() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.location.String()
+}
 
 // client returns the firewall service's client for requests from addr,
-// fetching the description the first time.
+// fetching the description the first time (and after relocate).
 func (u *upnpPinhole) client(ctx context.Context, addr netip.Addr) (*igd.Client, error) {
 	u.mu.Lock()
-	cl, forAddr := u.cl, u.forAddr
+	cl, forAddr, loc := u.cl, u.forAddr, u.location
 	u.mu.Unlock()
 	if cl != nil && forAddr == addr {
 		return cl, nil
@@ -176,7 +198,7 @@ func (u *upnpPinhole) client(ctx context.Context, addr netip.Addr) (*igd.Client,
 	if cl != nil {
 		ctl, st = cl.ControlURL, cl.ServiceType
 	} else {
-		root, err := discovery.Fetch(ctx, u.location, netip.Addr{}, &discovery.FetchOptions{
+		root, err := discovery.Fetch(ctx, loc, netip.Addr{}, &discovery.FetchOptions{
 			Timeout: u.gw.c.requestTimeout(), Logger: u.gw.c.Logger,
 		})
 		if err != nil {
@@ -184,7 +206,7 @@ func (u *upnpPinhole) client(ctx context.Context, addr netip.Addr) (*igd.Client,
 		}
 		svcs := root.Services(igd.FirewallServiceTypes...)
 		if len(svcs) == 0 {
-			return nil, fmt.Errorf("%w: no %s service at %v", ErrUnsupported, igd.ServiceWANIPv6Firewall1, u.location)
+			return nil, fmt.Errorf("%w: no %s service at %v", ErrUnsupported, igd.ServiceWANIPv6Firewall1, loc)
 		}
 		ctl, st = svcs[0].ControlURL, svcs[0].ServiceType
 	}
@@ -199,6 +221,61 @@ func (u *upnpPinhole) client(ctx context.Context, addr netip.Addr) (*igd.Client,
 	u.cl, u.forAddr = cl, addr
 	u.mu.Unlock()
 	return cl, nil
+}
+
+// do runs fn with the firewall service's client for requests from addr.
+// When the control URL refuses connections — the router restarted and its
+// HTTP server moved to another port, as miniupnpd's does — it finds the
+// description again (see gateway.findLocation6) and runs fn once more.
+func (u *upnpPinhole) do(ctx context.Context, addr netip.Addr, fn func(cl *igd.Client) error) error {
+	cl, err := u.client(ctx, addr)
+	if err != nil {
+		return err
+	}
+	err = fn(cl)
+	if !errors.Is(err, igd.ErrUnreachable) || ctx.Err() != nil {
+		return err
+	}
+	u.gw.log.Info("UPnP firewall control URL unreachable; locating the description again",
+		"control", cl.ControlURL.Redacted(), "err", errText(err))
+	loc, lerr := u.gw.findLocation6(ctx)
+	if lerr != nil {
+		return fmt.Errorf("%w (and locating the IPv6 description again: %w)", err, lerr)
+	}
+	u.mu.Lock()
+	u.location, u.cl = loc, nil
+	u.mu.Unlock()
+	cl, cerr := u.client(ctx, addr)
+	if cerr != nil {
+		return fmt.Errorf("%w (and the description located again at %v: %w)", err, loc.Redacted(), cerr)
+	}
+	return fn(cl)
+}
+
+// check is the poll of a UPnP pinhole: the host's address (see
+// pinholeBase.check), then one GetPinholePackets for the pinhole's
+// UniqueID — the cheapest firewall action that names a pinhole, so a
+// gateway that lost it (a reboot) answers 704 and the pinhole is restored.
+// Its count is not read: miniupnpd always says 0. A gateway without the
+// action (401) cannot be checked; renewals still re-create the pinhole.
+func (u *upnpPinhole) check(ctx context.Context, q *mapReq, g *grant) (netip.Addr, error) {
+	if _, err := u.pinholeBase.check(ctx, q, g); err != nil {
+		return netip.Addr{}, err
+	}
+	u.mu.Lock()
+	id := u.id
+	u.mu.Unlock()
+	err := u.do(ctx, g.internal.Addr(), func(cl *igd.Client) error {
+		_, err := cl.GetPinholePackets(ctx, id)
+		return err
+	})
+	switch {
+	case igd.IsPinholeGone(err):
+		return netip.Addr{}, fmt.Errorf("%w: the gateway no longer holds pinhole %d: %w", errGone, id, err)
+	case errors.Is(err, igd.ErrUnsupported):
+		return netip.Addr{}, errNoCheck
+	}
+	return netip.Addr{}, err
 }
 
 // pinholeLease is the lease asked for: the Request's, within what the
@@ -218,14 +295,14 @@ func (u *upnpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gra
 		}
 		prev = nil
 	}
-	cl, err := u.client(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
 	if prev == nil {
 		// Ask first: a firewall that is off needs no pinhole (and would
 		// answer 702), one that forbids pinholes would answer 703.
-		st, err := cl.GetFirewallStatus(ctx)
+		var st igd.FirewallStatus
+		err := u.do(ctx, addr, func(cl *igd.Client) (err error) {
+			st, err = cl.GetFirewallStatus(ctx)
+			return err
+		})
 		switch {
 		case err != nil:
 			return nil, err
@@ -238,8 +315,12 @@ func (u *upnpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gra
 	lease := pinholeLease(q.lifetime)
 	// A renewal re-sends the same AddPinhole: it extends the pinhole and
 	// re-creates it if the gateway lost it, in one call.
-	id, err := cl.AddPinhole(ctx, igd.Pinhole{
-		InternalClient: addr, InternalPort: q.internal.Port(), Protocol: upnpProto(q.proto), LeaseTime: lease,
+	var id uint16
+	err = u.do(ctx, addr, func(cl *igd.Client) (err error) {
+		id, err = cl.AddPinhole(ctx, igd.Pinhole{
+			InternalClient: addr, InternalPort: q.internal.Port(), Protocol: upnpProto(q.proto), LeaseTime: lease,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -260,11 +341,9 @@ func (u *upnpPinhole) unmap(ctx context.Context, _ *mapReq, g *grant) error {
 	u.mu.Lock()
 	id := u.id
 	u.mu.Unlock()
-	cl, err := u.client(ctx, g.internal.Addr())
-	if err != nil {
-		return err
-	}
-	err = cl.RemovePinhole(ctx, id)
+	err := u.do(ctx, g.internal.Addr(), func(cl *igd.Client) error {
+		return cl.RemovePinhole(ctx, id)
+	})
 	if igd.IsPinholeGone(err) {
 		return nil
 	}

@@ -164,7 +164,7 @@ func (r *renewer) plan(g *grant) {
 
 func (r *renewer) planPoll() {
 	r.nextPoll = time.Time{}
-	_, pinhole := r.m.mp.(pinholeMapper) // polled for a new prefix
+	_, pinhole := r.m.mp.(pinholeMapper) // polled for a new prefix and a reboot
 	if iv := r.m.c.pollInterval(); iv > 0 && (r.m.mp.method() == UPnP || pinhole) {
 		r.nextPoll = r.now().Add(iv)
 	}
