@@ -28,7 +28,10 @@ type Entry struct {
 // List returns the gateway's port mappings: the whole UPnP table when the
 // gateway speaks UPnP, plus this Client's own live PCP and NAT-PMP mappings
 // (those protocols cannot list a table). UPnP entries that belong to this
-// Client's live mappings are marked Ours.
+// Client's live mappings are marked Ours. A router that lists PCP and
+// NAT-PMP mappings in its UPnP table too (miniupnpd, under the labels
+// "PCP MAP <nonce hex>" and "NAT-PMP <port> <proto>") shows each of this
+// Client's mappings once: the table's entry, with the method that made it.
 func (c *Client) List(ctx context.Context) (_ []Entry, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
 	gw, err := c.gateway(ctx)
@@ -61,10 +64,19 @@ func (c *Client) List(ctx context.Context) (_ []Entry, err error) {
 			}
 			continue
 		}
-		out = append(out, Entry{
+		own := Entry{
 			Method: m.Method(), Protocol: m.q.proto, External: g.external, Internal: g.internal,
 			Lifetime: g.lifetime, Enabled: true, Ours: true,
-		})
+		}
+		if i := sameAsUPnPEntry(out, m, g); i >= 0 {
+			// miniupnpd keeps one table for all three protocols and lists
+			// this mapping in it under a label of its own: one row, ours,
+			// with the router's label.
+			own.Description = out[i].Description
+			out[i] = own
+			continue
+		}
+		out = append(out, own)
 	}
 	return out, err
 }
