@@ -40,9 +40,14 @@ type DeleteRequest struct {
 // Delete removes a mapping from the gateway: one exchange per method tried
 // (see DeleteRequest.Method), all within ctx — there is no per-method budget
 // beyond Client.RequestTimeout, and a shorter ctx wins. A live Mapping of
-// this Client that matches is closed instead (stopping its renewal). A UPnP
-// mapping that does not exist gives an error wrapping ErrNoSuchEntry;
-// NAT-PMP and PCP report success for a missing mapping.
+// this Client that matches is closed instead (stopping its renewal).
+//
+// Whether the mapping existed is what the router says: Delete sends only the
+// delete, without reading the entry first. A UPnP router that answers 714
+// NoSuchEntryInArray gives an error wrapping ErrNoSuchEntry, but some answer
+// success for any port (miniupnpd does), and NAT-PMP and PCP always report
+// success for a missing mapping: a nil error means the mapping is not there
+// now, not that it was. To know whether it was, look for it with List first.
 func (c *Client) Delete(ctx context.Context, d DeleteRequest) (err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
 	if d.Protocol == "" {

@@ -53,3 +53,32 @@ func TestGatewayDeleteHonoursContext(t *testing.T) {
 		t.Fatal("Delete returned before its context ended, with every method silent")
 	}
 }
+
+// TestGatewayDeleteMissingUPnPEntry: Delete sends the delete alone (no read
+// of the entry first), so whether a missing UPnP mapping is an error is the
+// router's answer: ErrNoSuchEntry from a router that says 714, success from
+// one that, like miniupnpd, answers success for any port.
+func TestGatewayDeleteMissingUPnPEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     gatewaytest.Config
+		wantErr error
+	}{
+		{"714", gatewaytest.Config{}, ErrNoSuchEntry},
+		{"miniupnpd", gatewaytest.Config{Miniupnpd: true}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw, c := testGateway(t, tc.cfg, UPnP)
+			d := DeleteRequest{Method: UPnP, ExternalPort: 6001}
+			err := c.Delete(context.Background(), d)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("Delete of a missing entry: %v, want %v", err, tc.wantErr)
+			}
+			before := gw.Requests(gatewaytest.SOAP)
+			_ = c.Delete(context.Background(), d)
+			if n := gw.Requests(gatewaytest.SOAP) - before; n != 1 || gw.Requests("DeletePortMapping") != 2 {
+				t.Fatalf("a delete cost %d SOAP requests (%d DeletePortMapping in all), want just the delete", n, gw.Requests("DeletePortMapping"))
+			}
+		})
+	}
+}
