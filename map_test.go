@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -52,12 +53,13 @@ func TestMapPCPAnswerEndsProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The fake router keeps one table: the PCP mapping is in the UPnP
-	// listing too.
+	// listing too, under the router's label, which only the UPnP listing
+	// supplies (List shows it once, as our PCP mapping).
 	upnp := false
 	for _, e := range es {
-		upnp = upnp || e.Method == UPnP && e.External.Port() == 5300
+		upnp = upnp || e.Method == PCP && e.External.Port() == 5300 && e.Description == fmt.Sprintf("PCP MAP %x", m.Nonce())
 	}
-	if !upnp {
+	if len(es) != 1 || !upnp {
 		t.Fatalf("list %+v: the UPnP table is missing", es)
 	}
 }
