@@ -65,6 +65,7 @@ func runRun(ctx context.Context, a *app, o *options, _ []string) error {
 	}
 
 	s := newSession(a, o)
+	s.adoptFrom = a.readState() // a killed run's mappings, to take over
 	// Relays first: a port that cannot be bound should fail the run before
 	// the router is asked for anything.
 	for _, r := range relays {

@@ -24,6 +24,9 @@ type session struct {
 	o *options
 	p *printer
 	c *upnpmap.Client // made by the first addMapping; relays need none
+	// adoptFrom is the state `run` started with: its live records are
+	// adopted rather than mapped again (run_adopt.go); nil for the others.
+	adoptFrom *state
 
 	maps   []*liveMapping
 	relays []*liveRelay
@@ -118,7 +121,11 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 	defer cancel()
 	start := time.Now()
 	stop := s.a.progress(s.o, "the router to map "+proto+" port "+itoa(spec.ext))
-	m, err := s.c.Map(ctx, req)
+	m := s.tryAdopt(ctx, spec, proto)
+	var err error
+	if m == nil {
+		m, err = s.c.Map(ctx, req)
+	}
 	stop()
 	if err != nil {
 		other := spec.host.IsValid() && !isThisMachine(spec.host)
