@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"os"
 	"time"
 
 	"github.com/upnpmap/upnpmap"
@@ -17,7 +18,8 @@ import (
 
 // adoptable finds the state-file record of a live lease for spec's mapping
 // of proto; a record of another host's mapping, of a pinhole or an SSH
-// tunnel, or of a lease that ended is not one.
+// tunnel, of a lease that ended, or one a live upnpmap process keeps is not
+// one.
 func adoptable(st *state, spec mapSpec, proto string, now time.Time) (stateMapping, bool) {
 	if st == nil {
 		return stateMapping{}, false
@@ -25,6 +27,9 @@ func adoptable(st *state, spec mapSpec, proto string, now time.Time) (stateMappi
 	for _, r := range st.Mappings {
 		switch {
 		case r.Method != "pcp" && r.Method != "natpmp" && r.Method != "upnp", r.pinhole():
+		case r.PID != 0 && r.PID != os.Getpid() && isUpnpmapProcess(r.PID):
+			// A run that still lives renews it: two renewers, and the first
+			// to exit would delete it under the other.
 		case r.Protocol != proto || r.External.Port() != spec.ext || r.Internal.Port() != spec.port:
 		case spec.host.IsValid() && r.Internal.Addr() != spec.host.Unmap():
 		case !spec.host.IsValid() && !isThisMachine(r.Internal.Addr()):

@@ -63,3 +63,38 @@ func TestRunRestartedAdopts(t *testing.T) {
 		})
 	}
 }
+
+// TestRunDoesNotAdoptFromLiveRun: a second `run` for the same --map while
+// the first one still lives does not take its PCP mapping over (two
+// renewers, and the first to exit would delete it under the other): it asks
+// for its own, which the router refuses, and the first run's mapping stays
+// as it was.
+func TestRunDoesNotAdoptFromLiveRun(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{PCPMinLifetime: -1})
+	e := newEnv(t)
+	args := []string{"run", "--map", "udp:27025", "--lifetime", "60s",
+		"--gateway", gw.Addr().String(), "--method", "pcp", "--json"}
+	first := e.start(args...)
+	first.waitEvent("mapped", 10*time.Second)
+	saved := e.readState().Mappings
+	if len(saved) != 1 {
+		t.Fatalf("state file holds %d records while running, want 1", len(saved))
+	}
+
+	second := e.start(args...)
+	select {
+	case <-second.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("second run still running; stderr:\n%s", second.stderr)
+	}
+	if second.code == 0 {
+		t.Errorf("second run exited 0; it cannot have the port the first run holds")
+	}
+	ms := gw.Mappings()
+	if len(ms) != 1 || hex.EncodeToString(ms[0].Nonce[:]) != saved[0].Nonce {
+		t.Errorf("router table with the first run alive: %+v, want its one mapping under nonce %s", ms, saved[0].Nonce)
+	}
+	if _, code := first.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("first run: exit code %d after SIGTERM; stderr:\n%s", code, first.stderr)
+	}
+}

@@ -167,9 +167,9 @@ func (s *session) keep(m *upnpmap.Mapping, proto, relayTo string) {
 	if m.Family() == upnpmap.IPv6 {
 		lm.rec.PinholeID, lm.rec.Location = m.DeleteRequest().PinholeID, m.Location()
 	}
-	if m.Method() == upnpmap.SSH {
-		lm.rec.PID = os.Getpid() // the tunnel lives in this process (ssh.go)
-	}
+	// The mapping lives in this process: an SSH tunnel dies with it (ssh.go),
+	// and a restarted run must not adopt what a live one renews (run_adopt.go).
+	lm.rec.PID = os.Getpid()
 	s.maps = append(s.maps, lm)
 	s.record(lm)
 	s.wg.Add(1)

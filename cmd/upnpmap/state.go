@@ -54,8 +54,10 @@ type stateMapping struct {
 	// description URL its firewall service was reached at.
 	PinholeID uint16 `json:"pinhole_id,omitempty"`
 	Location  string `json:"location,omitempty"`
-	// PID is the process that holds a tunnel (method ssh): the tunnel lives
-	// as long as that process's SSH connection, so delete stops it.
+	// PID is the process that keeps the mapping alive (run, add --relay,
+	// a tunnel): a tunnel (method ssh) lives as long as that process's SSH
+	// connection, so delete stops it; a live process's router mapping is
+	// not adopted by another run (run_adopt.go). Zero for a one-shot add.
 	PID int `json:"pid,omitempty"`
 }
 
