@@ -167,3 +167,28 @@ func TestAdoptRejectsBadRecords(t *testing.T) {
 		}
 	}
 }
+
+func TestAdoptPCPOtherNonceIsStale(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{}, PCP)
+	rec := exportDetached(t, c, 4706)
+	held := rec.Nonce
+	rec.Nonce[0] ^= 0xff // not the nonce the router holds the port under
+	_, err := restarted(t, c).Adopt(context.Background(), rec)
+	if !errors.Is(err, ErrStale) {
+		t.Fatalf("adopt under another nonce: %v, want ErrStale", err)
+	}
+	t.Log(err)
+	if ms := gw.Mappings(); len(ms) != 1 || ms[0].Nonce != held {
+		t.Errorf("router table after a refused adopt: %+v, want the original mapping alone", ms)
+	}
+}
+
+func TestAdoptUPnPEntryElsewhereIsStale(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{}, UPnP)
+	rec := exportDetached(t, c, 4707)
+	gw.AddMapping(gatewaytest.Mapping{Protocol: "UDP", ExternalPort: rec.External.Port(), InternalPort: 9})
+	_, err := restarted(t, c).Adopt(context.Background(), rec)
+	if !errors.Is(err, ErrStale) {
+		t.Fatalf("adopt of a port that forwards to another host: %v, want ErrStale", err)
+	}
+}
