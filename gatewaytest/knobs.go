@@ -100,6 +100,7 @@ func (g *Gateway) Reboot() {
 	g.removePinholes(func(*Pinhole) bool { return true }, ByReboot)
 	g.st.origin = g.cfg.Now()
 	g.st.boots++
+	g.gena.subs = nil // a restarted router has forgotten its subscribers
 	if g.http != nil {
 		// Listen before closing the old port so the new one differs.
 		ln, err := net.Listen("tcp4", netip.AddrPortFrom(g.addr, 0).String())
@@ -125,7 +126,8 @@ func (g *Gateway) Reboot() {
 // SetExternalAddr changes the external address, restarts the epoch (RFC 6887
 // §8.5) and sends announcements. An unspecified address (0.0.0.0) simulates a
 // lost uplink: NAT-PMP and PCP answer NETWORK_FAILURE and
-// GetExternalIPAddress returns an empty address.
+// GetExternalIPAddress returns an empty address. With SetEventing on, each
+// GENA subscriber gets a NOTIFY.
 func (g *Gateway) SetExternalAddr(a netip.Addr) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -135,6 +137,7 @@ func (g *Gateway) SetExternalAddr(a netip.Addr) {
 	g.st.ext = a.Unmap()
 	g.st.origin = g.cfg.Now()
 	g.startAnnounce()
+	g.notifyAllLocked()
 }
 
 // SetSilent makes the gateway drop requests of a method without answering
