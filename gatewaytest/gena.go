@@ -24,7 +24,7 @@ const (
 	genaDefaultTimeout = 1800 * time.Second
 	// genaMinTimeout is the shortest subscription granted, so tests can
 	// exercise renewal without waiting half an hour.
-	genaMinTimeout = 1 * time.Second
+	genaMinTimeout = 2 * time.Second
 	// genaNotifyTimeout bounds one NOTIFY delivery.
 	genaNotifyTimeout = 5 * time.Second
 )
@@ -34,6 +34,9 @@ type genaState struct {
 	on   bool
 	subs map[string]*subscription
 	skip bool // SkipEventSeq: the next NOTIFY skips one SEQ value
+	// grant caps the subscription duration granted (SetEventTimeout); 0:
+	// no cap.
+	grant time.Duration
 	// counts per GENA method: SUBSCRIBE (new), RENEW, UNSUBSCRIBE.
 	counts map[string]int
 }
@@ -98,6 +101,18 @@ func (g *Gateway) EventRequests(kind string) int {
 	return g.gena.counts[kind]
 }
 
+// SetEventTimeout caps the subscription duration the gateway grants (the
+// TIMEOUT of its SUBSCRIBE answers), at least 2 s, so that tests see
+// renewals soon; 0 removes the cap.
+func (g *Gateway) SetEventTimeout(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gena.grant = d
+	if d > 0 {
+		g.gena.grant = max(d, genaMinTimeout)
+	}
+}
+
 // SkipEventSeq makes the next NOTIFY to each subscriber skip one SEQ value,
 // as when an event was lost on the way: the subscriber sees a gap.
 func (g *Gateway) SkipEventSeq() {
@@ -139,6 +154,9 @@ func (g *Gateway) subscribe(w http.ResponseWriter, r *http.Request) {
 	if g.gena.counts == nil {
 		g.gena.counts = map[string]int{}
 	}
+	if g.gena.grant > 0 {
+		timeout = min(timeout, g.gena.grant)
+	}
 	now := g.cfg.Now()
 	if sid != "" {
 		g.gena.counts[GENARenew]++
@@ -168,7 +186,7 @@ func (g *Gateway) subscribe(w http.ResponseWriter, r *http.Request) {
 	if g.gena.subs == nil {
 		g.gena.subs = map[string]*subscription{}
 	}
-	s := &subscription{sid: "uuid:" + newUUID(), callback: u, expires: now.Add(timeout)}
+	s := &subscription{sid: newUUID(), callback: u, expires: now.Add(timeout)}
 	g.gena.subs[s.sid] = s
 	writeSubscribed(w, s.sid, timeout)
 	// The initial event follows the response (UDA 2.0 §4.3.2).

@@ -109,6 +109,10 @@ func TestGENAEventsExternalAddress(t *testing.T) {
 	if n := g.EventRequests(GENARenew); n != 1 {
 		t.Errorf("EventRequests(GENARenew) = %d, want 1", n)
 	}
+	g.SetEventTimeout(2 * time.Second)
+	if resp := genaDo(t, g, "SUBSCRIBE", map[string]string{"SID": sid, "TIMEOUT": "Second-600"}); resp.Header.Get("TIMEOUT") != "Second-2" {
+		t.Errorf("renew under SetEventTimeout(2s): TIMEOUT %q, want Second-2", resp.Header.Get("TIMEOUT"))
+	}
 	if resp := genaDo(t, g, "SUBSCRIBE", map[string]string{"SID": "uuid:nobody", "TIMEOUT": "Second-600"}); resp.StatusCode != http.StatusPreconditionFailed {
 		t.Errorf("renew of an unknown SID: %d, want 412", resp.StatusCode)
 	}
