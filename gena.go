@@ -80,7 +80,11 @@ func (s *subscriber) run(ctx context.Context) {
 	if cl == nil || loc == "" {
 		return
 	}
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	hc := &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		// A redirect could lead the subscription off the gateway.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	defer hc.CloseIdleConnections()
 	rctx, cancel := context.WithTimeout(ctx, gw.c.requestTimeout())
 	evURL, err := eventURL(rctx, hc, loc, cl.ControlURL.Path, gw.addr)
