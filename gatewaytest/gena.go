@@ -37,6 +37,8 @@ type genaState struct {
 	// grant caps the subscription duration granted (SetEventTimeout); 0:
 	// no cap.
 	grant time.Duration
+	// ssdpTo is where SSDP NOTIFYs go (SetSSDPNotifyTo).
+	ssdpTo []netip.AddrPort
 	// counts per GENA method: SUBSCRIBE (new), RENEW, UNSUBSCRIBE.
 	counts map[string]int
 }

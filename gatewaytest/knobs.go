@@ -88,7 +88,8 @@ func (g *Gateway) AddMapping(m Mapping) {
 // Reboot simulates a router restart: the table and the pinholes are lost,
 // the epoch starts again from 0, the HTTP servers (IPv4 and [::1]) move to
 // new ports (the old ones refuse connections, as miniupnpd's does after a
-// restart), and announcements go to Config.AnnounceTo. The knobs are kept.
+// restart), announcements go to Config.AnnounceTo and ssdp:alive with the
+// next BOOTID.UPNP.ORG to SetSSDPNotifyTo. The knobs are kept.
 func (g *Gateway) Reboot() {
 	var old *httpSrv
 	g.mu.Lock()
@@ -121,6 +122,7 @@ func (g *Gateway) Reboot() {
 	if old6 != nil {
 		old6.srv.Close()
 	}
+	g.SendAlive() // with the new BOOTID.UPNP.ORG, to SetSSDPNotifyTo
 }
 
 // SetExternalAddr changes the external address, restarts the epoch (RFC 6887
