@@ -71,13 +71,7 @@ func (s *subscriber) evented() netip.Addr {
 func (s *subscriber) run(ctx context.Context) {
 	defer close(s.done)
 	gw := s.gw
-	u, _ := gw.mapper(UPnP).(*upnpMapper)
-	if u == nil || !gw.local.IsValid() || gw.local.IsUnspecified() {
-		return
-	}
-	cl := u.client()
-	loc := u.locationURL()
-	if cl == nil || loc == "" {
+	if gw.mapper(UPnP) == nil || !gw.local.IsValid() || gw.local.IsUnspecified() {
 		return
 	}
 	hc := &http.Client{
@@ -86,13 +80,6 @@ func (s *subscriber) run(ctx context.Context) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer hc.CloseIdleConnections()
-	rctx, cancel := context.WithTimeout(ctx, gw.c.requestTimeout())
-	evURL, err := eventURL(rctx, hc, loc, cl.ControlURL.Path, gw.addr)
-	cancel()
-	if err != nil {
-		gw.log.Debug("gena: no event URL; polling only", "err", errText(err))
-		return
-	}
 	// Only the LAN address facing the gateway, never every interface.
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(gw.local, 0).String())
 	if err != nil {
@@ -110,28 +97,73 @@ func (s *subscriber) run(ctx context.Context) {
 	defer s.shutdown(srv, srvDone)
 	callback := "<http://" + ln.Addr().String() + "/>"
 
+	evURL := "" // resolved again after a failure: a restarted router moves its port
 	wait := time.Duration(0)
 	for {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			s.unsubscribe(hc, evURL.String())
+			s.unsubscribe(hc, evURL)
 			return
 		case <-t.C:
 		}
-		granted, err := s.subscribe(ctx, hc, evURL.String(), callback)
+		wait = genaRetry
+		if evURL == "" {
+			u, err := s.resolve(ctx, hc)
+			switch {
+			case errors.Is(err, errNoEvents):
+				gw.log.Debug("gena: the router does not event; polling only", "err", errText(err))
+				return
+			case err != nil:
+				gw.log.Debug("gena: event URL; polling only until the retry", "err", errText(err))
+				continue
+			}
+			evURL = u
+		}
+		granted, err := s.subscribe(ctx, hc, evURL, callback)
 		switch {
 		case ctx.Err() != nil:
-			s.unsubscribe(hc, evURL.String())
+			s.unsubscribe(hc, evURL)
+			return
+		case errors.Is(err, errNoEvents):
+			gw.log.Debug("gena: SUBSCRIBE refused; polling only", "err", errText(err))
 			return
 		case err != nil:
 			gw.log.Debug("gena: SUBSCRIBE failed; polling only until the retry", "err", errText(err))
-			wait = genaRetry
+			s.mu.Lock()
+			s.sid, s.seq = "", gena.Tracker{}
+			s.mu.Unlock()
+			evURL = ""
 		default:
 			wait = max(granted/2, genaMinRenew)
 		}
 	}
+}
+
+// errNoEvents: the router does not offer eventing on the connection
+// service (no eventSubURL, or SUBSCRIBE answered 404/405/501); trying again
+// would not change that.
+var errNoEvents = errors.New("no eventing on the connection service")
+
+// resolve finds the connection service's eventSubURL from the located
+// description.
+func (s *subscriber) resolve(ctx context.Context, hc *http.Client) (string, error) {
+	u, _ := s.gw.mapper(UPnP).(*upnpMapper)
+	if u == nil {
+		return "", errNoEvents
+	}
+	cl, loc := u.client(), u.locationURL()
+	if cl == nil || loc == "" {
+		return "", errors.New("the UPnP device is not located")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.gw.c.requestTimeout())
+	defer cancel()
+	ev, err := eventURL(ctx, hc, loc, cl.ControlURL.Path, s.gw.addr)
+	if err != nil {
+		return "", err
+	}
+	return ev.String(), nil
 }
 
 // shutdown stops the callback server and waits for its handlers (each
@@ -175,6 +207,10 @@ func (s *subscriber) subscribe(ctx context.Context, hc *http.Client, evURL, call
 			s.mu.Unlock()
 			return s.subscribe(ctx, hc, evURL, callback)
 		}
+		switch resp.StatusCode {
+		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+			return 0, fmt.Errorf("SUBSCRIBE: HTTP %d: %w", resp.StatusCode, errNoEvents)
+		}
 		return 0, fmt.Errorf("SUBSCRIBE: HTTP %d", resp.StatusCode)
 	}
 	got := strings.TrimSpace(resp.Header.Get("SID"))
@@ -200,7 +236,7 @@ func (s *subscriber) unsubscribe(hc *http.Client, evURL string) {
 	sid := s.sid
 	s.sid = ""
 	s.mu.Unlock()
-	if sid == "" {
+	if sid == "" || evURL == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.gw.c.requestTimeout())

@@ -3,7 +3,6 @@ package upnpmap
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,6 +39,9 @@ func eventURL(ctx context.Context, hc *http.Client, location, controlPath string
 	for {
 		t, err := d.Token()
 		if err != nil {
+			if err == io.EOF {
+				err = errNoEvents
+			}
 			return nil, fmt.Errorf("no eventSubURL for %s: %w", routerText(controlPath), err)
 		}
 		se, ok := t.(xml.StartElement)
@@ -58,7 +60,7 @@ func eventURL(ctx context.Context, hc *http.Client, location, controlPath string
 			continue
 		}
 		if strings.TrimSpace(s.Event) == "" {
-			return nil, errors.New("the connection service has no eventSubURL")
+			return nil, fmt.Errorf("the connection service has no eventSubURL: %w", errNoEvents)
 		}
 		u, err := base.Parse(strings.TrimSpace(s.Event))
 		if err != nil {

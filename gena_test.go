@@ -173,3 +173,29 @@ func TestGENACloseUnsubscribes(t *testing.T) {
 		t.Fatal("the callback listener still accepts after Close")
 	}
 }
+
+func TestGENARouterWithoutEventingPolls(t *testing.T) {
+	gw, c := genaGateway(t)
+	gw.SetEventing(false) // SUBSCRIBE meets 404
+	c.PollInterval = 50 * time.Millisecond
+	m := mustMap(t, c, Request{InternalPort: 4305, Lifetime: time.Hour})
+	var sub *subscriber
+	deadline := time.Now().Add(10 * time.Second)
+	for sub == nil && time.Now().Before(deadline) {
+		sub = m.gw.subscription()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if sub == nil {
+		t.Fatal("no subscriber started for the UPnP mapping")
+	}
+	select {
+	case <-sub.done: // gave up after the 404: polling only
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscriber still runs against a router that does not event")
+	}
+	newAddr := netip.MustParseAddr("198.51.100.24")
+	gw.SetExternalAddr(newAddr)
+	if ev := waitFor(t, m, ExternalAddressChanged); ev.External.Addr() != newAddr {
+		t.Fatalf("polled event %v, want %v", ev.External, newAddr)
+	}
+}
