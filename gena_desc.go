@@ -35,7 +35,14 @@ func eventURL(ctx context.Context, hc *http.Client, location, controlPath string
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("description: HTTP %d", resp.StatusCode)
 	}
-	d := xml.NewDecoder(io.LimitReader(resp.Body, maxEventDescription))
+	return findEventURL(io.LimitReader(resp.Body, maxEventDescription), base, controlPath, gwAddr)
+}
+
+// findEventURL reads a description and returns the eventSubURL of the
+// service whose control URL path is controlPath, resolved against base; it
+// must be an http URL on gwAddr.
+func findEventURL(r io.Reader, base *url.URL, controlPath string, gwAddr netip.Addr) (*url.URL, error) {
+	d := xml.NewDecoder(r)
 	for {
 		t, err := d.Token()
 		if err != nil {

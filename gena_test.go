@@ -1,10 +1,13 @@
 package upnpmap
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +201,39 @@ func TestGENARouterWithoutEventingPolls(t *testing.T) {
 	if ev := waitFor(t, m, ExternalAddressChanged); ev.External.Addr() != newAddr {
 		t.Fatalf("polled event %v, want %v", ev.External, newAddr)
 	}
+}
+
+func TestFindEventURL(t *testing.T) {
+	base, _ := url.Parse("http://192.168.1.1:5000/rootDesc.xml")
+	gwAddr := netip.MustParseAddr("192.168.1.1")
+	desc := func(event string) string {
+		return `<root><device><serviceList><service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>` +
+			`<controlURL>/ctl/IPConn</controlURL><eventSubURL>` + event + `</eventSubURL></service></serviceList></device></root>`
+	}
+	u, err := findEventURL(strings.NewReader(desc("/evt/IPConn")), base, "/ctl/IPConn", gwAddr)
+	if err != nil || u.String() != "http://192.168.1.1:5000/evt/IPConn" {
+		t.Fatalf("got %v, %v", u, err)
+	}
+	if _, err := findEventURL(strings.NewReader(desc("http://192.0.2.9/evt")), base, "/ctl/IPConn", gwAddr); err == nil {
+		t.Error("an eventSubURL off the gateway was accepted")
+	}
+	if _, err := findEventURL(strings.NewReader(desc("")), base, "/ctl/IPConn", gwAddr); !errors.Is(err, errNoEvents) {
+		t.Errorf("empty eventSubURL: %v, want errNoEvents", err)
+	}
+	if _, err := findEventURL(strings.NewReader(desc("/evt")), base, "/ctl/Other", gwAddr); !errors.Is(err, errNoEvents) {
+		t.Errorf("no matching service: %v, want errNoEvents", err)
+	}
+}
+
+func FuzzFindEventURL(f *testing.F) {
+	f.Add([]byte(`<root><service><controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL></service></root>`))
+	f.Add([]byte(`<service><controlURL>/ctl/IPConn</controlURL><eventSubURL>http://[::1]/x</eventSubURL></service>`))
+	base, _ := url.Parse("http://192.168.1.1:5000/rootDesc.xml")
+	gwAddr := netip.MustParseAddr("192.168.1.1")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u, err := findEventURL(bytes.NewReader(b), base, "/ctl/IPConn", gwAddr)
+		if err == nil && (u.Scheme != "http" || u.Hostname() != "192.168.1.1") {
+			t.Fatalf("accepted %v", u)
+		}
+	})
 }
