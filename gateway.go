@@ -39,7 +39,8 @@ type gateway struct {
 
 	mu       sync.Mutex
 	mappings map[*Mapping]struct{}
-	ann      *announcer // opened by listen, stopped with the last mapping
+	ann      *announcer  // opened by listen, stopped with the last mapping
+	sub      *subscriber // GENA; started by listen for a UPnP mapping, stopped with the last mapping
 }
 
 func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Method) *gateway {
@@ -141,6 +142,9 @@ func (gw *gateway) listen(m *Mapping) {
 	if _, live := gw.mappings[m]; live && gw.ann == nil {
 		gw.ann = gw.startAnnouncer()
 	}
+	if _, live := gw.mappings[m]; live && gw.sub == nil && m.mp.method() == UPnP {
+		gw.sub = gw.startSubscriber()
+	}
 }
 
 // unregister removes a mapping; the last one stops the listener (and waits
@@ -149,12 +153,17 @@ func (gw *gateway) unregister(m *Mapping) {
 	gw.mu.Lock()
 	delete(gw.mappings, m)
 	var ann *announcer
+	var sub *subscriber
 	if len(gw.mappings) == 0 {
 		ann, gw.ann = gw.ann, nil
+		sub, gw.sub = gw.sub, nil
 	}
 	gw.mu.Unlock()
 	if ann != nil {
 		ann.stop()
+	}
+	if sub != nil {
+		sub.stop()
 	}
 }
 

@@ -19,6 +19,9 @@ const (
 	sigReset
 	// sigUnstable: the gateway keeps losing its state; raise Unstable.
 	sigUnstable
+	// sigExternal: a GENA event carried the external address (UPnP; see
+	// subscriber).
+	sigExternal
 )
 
 // errGatewayReset is the Err of a Lost event caused by an epoch reset.
@@ -198,6 +201,9 @@ func (r *renewer) onSignal(ctx context.Context, sig uint32) {
 		r.fails, r.restores = 0, 0
 		r.sooner(maxTime(now.Add(m.c.jitter(method)), m.gw.resets.notBefore()))
 		return
+	}
+	if sig&sigExternal != 0 && method == UPnP {
+		r.pushed()
 	}
 	if sig&sigRenew != 0 {
 		if method == UPnP {

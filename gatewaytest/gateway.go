@@ -307,6 +307,7 @@ type Gateway struct {
 	decoy *net.UDPConn
 	// static answers SSDP from the router's own address (SetSSDPFromStatic).
 	static *net.UDPConn
+	gena   genaState // guarded by mu; GENA eventing (gena.go)
 }
 
 // httpSrv is one incarnation of the HTTP server; Reboot replaces it.

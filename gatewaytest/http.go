@@ -57,6 +57,9 @@ func (g *Gateway) trackConn(_ net.Conn, s http.ConnState) {
 // serveHTTP routes the description, the SCPDs and the control URLs, after
 // the silence and delay knobs.
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.serveGENA(w, r) {
+		return
+	}
 	g.mu.Lock()
 	kind := SOAP
 	if r.Method == http.MethodGet {

@@ -88,7 +88,8 @@ func (g *Gateway) AddMapping(m Mapping) {
 // Reboot simulates a router restart: the table and the pinholes are lost,
 // the epoch starts again from 0, the HTTP servers (IPv4 and [::1]) move to
 // new ports (the old ones refuse connections, as miniupnpd's does after a
-// restart), and announcements go to Config.AnnounceTo. The knobs are kept.
+// restart), announcements go to Config.AnnounceTo and ssdp:alive with the
+// next BOOTID.UPNP.ORG to SetSSDPNotifyTo. The knobs are kept.
 func (g *Gateway) Reboot() {
 	var old *httpSrv
 	g.mu.Lock()
@@ -100,6 +101,7 @@ func (g *Gateway) Reboot() {
 	g.removePinholes(func(*Pinhole) bool { return true }, ByReboot)
 	g.st.origin = g.cfg.Now()
 	g.st.boots++
+	g.gena.subs = nil // a restarted router has forgotten its subscribers
 	if g.http != nil {
 		// Listen before closing the old port so the new one differs.
 		ln, err := net.Listen("tcp4", netip.AddrPortFrom(g.addr, 0).String())
@@ -120,12 +122,14 @@ func (g *Gateway) Reboot() {
 	if old6 != nil {
 		old6.srv.Close()
 	}
+	g.SendAlive() // with the new BOOTID.UPNP.ORG, to SetSSDPNotifyTo
 }
 
 // SetExternalAddr changes the external address, restarts the epoch (RFC 6887
 // §8.5) and sends announcements. An unspecified address (0.0.0.0) simulates a
 // lost uplink: NAT-PMP and PCP answer NETWORK_FAILURE and
-// GetExternalIPAddress returns an empty address.
+// GetExternalIPAddress returns an empty address. With SetEventing on, each
+// GENA subscriber gets a NOTIFY.
 func (g *Gateway) SetExternalAddr(a netip.Addr) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -135,6 +139,7 @@ func (g *Gateway) SetExternalAddr(a netip.Addr) {
 	g.st.ext = a.Unmap()
 	g.st.origin = g.cfg.Now()
 	g.startAnnounce()
+	g.notifyAllLocked()
 }
 
 // SetSilent makes the gateway drop requests of a method without answering
