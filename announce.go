@@ -180,10 +180,17 @@ func (gw *gateway) onAnnouncement(st *annState, b []byte) {
 		if !ok || ann.forNonce && !gw.holds(mp.method(), ann.nonce) {
 			continue
 		}
-		if st.inBurst(now) && st.confirmed {
-			return // the burst was confirmed already
-		}
+		inBurst := st.inBurst(now)
 		newAddr := ann.external.IsValid() && ann.external != st.lastEx
+		if inBurst && st.confirmed && !newAddr && !ann.reset {
+			// The burst was confirmed already. An announcement with
+			// another address is news even within it: a router that
+			// announces its old address and then, moments later, the
+			// new one (miniupnpd after a WAN change) must be asked
+			// again. A spoofer alternating addresses gets at most the
+			// governor's rate of confirmations.
+			return
+		}
 		restarted := ann.hasEpoch && st.epoch.Observe(epoch.NATPMP, ann.epoch, now)
 		if !ann.reset && !newAddr && !restarted && !st.last.IsZero() && now.Sub(st.last) < announceQuiet {
 			return // a copy of what we acted on

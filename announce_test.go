@@ -3,6 +3,7 @@ package upnpmap
 import (
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -179,5 +180,22 @@ func TestGatewayAnnouncementFlood(t *testing.T) {
 				t.Fatalf("%d %s requests in %v of flood, want at most %d", n, method, elapsed, most)
 			}
 		})
+	}
+}
+
+// TestGatewayAnnouncementNewAddressWithinBurst: a router announces (its old
+// address), then changes its external address moments later and announces
+// the new one within the same burst, as miniupnpd did in the lab after a
+// WAN change. The burst was confirmed already, but the new address is news:
+// it is confirmed too, and the mapping reports the change.
+func TestGatewayAnnouncementNewAddressWithinBurst(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{}, NATPMP)
+	m := mustMap(t, c, Request{InternalPort: 5602, Lifetime: time.Hour})
+	waitListening(t, m)
+	<-gw.AnnounceBurst(3, 2*time.Millisecond, gw.Epoch()) // confirmed: nothing new
+	gw.SetExternalAddr(netip.MustParseAddr("203.0.113.99"))
+	ev := waitFor(t, m, ExternalAddressChanged)
+	if got := ev.External.Addr(); got != netip.MustParseAddr("203.0.113.99") {
+		t.Fatalf("ExternalAddressChanged to %v, want 203.0.113.99", got)
 	}
 }
