@@ -81,7 +81,7 @@ func New(ctx context.Context, t testing.TB, opts Options) (*Lab, error) {
 	l.sink = sink
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("netlab: router log (%s):\n%s", l.LogPath(), l.Log())
+			t.Logf("netlab: router log (%s):\n%s", l.LogPath(), compactLog(l.Log(), failureLogLines))
 		}
 		if err := l.Close(); err != nil {
 			t.Errorf("netlab: Close: %v", err)

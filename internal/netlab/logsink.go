@@ -138,3 +138,33 @@ func (s *logSink) Close() error {
 	s.f = nil
 	return err
 }
+
+// failureLogLines caps the router log a failed test prints. A miniupnpd
+// walking its port range for a denied request writes one line per port
+// (thousands), which used to push the test's own failure message out of
+// the part of the output CI keeps; the whole log stays in the log file.
+const failureLogLines = 120
+
+// compactLog folds runs of identical lines into one line with a count and
+// keeps the last max lines of the result, saying how many came before.
+func compactLog(text string, max int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	var out []string
+	for i := 0; i < len(lines); {
+		j := i + 1
+		for j < len(lines) && lines[j] == lines[i] {
+			j++
+		}
+		if n := j - i; n > 1 {
+			out = append(out, fmt.Sprintf("%s  [×%d]", lines[i], n))
+		} else {
+			out = append(out, lines[i])
+		}
+		i = j
+	}
+	if len(out) > max {
+		skipped := len(out) - max
+		out = append([]string{fmt.Sprintf("netlab: [%d earlier lines left out; the whole log is in the file]", skipped)}, out[skipped:]...)
+	}
+	return strings.Join(out, "\n")
+}

@@ -4,6 +4,7 @@ package netlab
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,5 +53,30 @@ func TestLogSinkWaitFor(t *testing.T) {
 	s.mark("hello %d", 7)
 	if !strings.Contains(s.String(), "netlab: ") || !strings.HasSuffix(s.String(), "hello 7\n") {
 		t.Fatalf("mark: %q", s.String())
+	}
+}
+
+// TestCompactLog: a failed test prints the router log folded and capped,
+// so a port walk's thousand identical lines cannot hide the failure.
+func TestCompactLog(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("start\n")
+	for range 5000 {
+		b.WriteString("miniupnpd[1]: UPnP permission rule 1 matched : port mapping rejected\n")
+	}
+	b.WriteString("PCP MAP: failed to add mapping\n")
+	got := compactLog(b.String(), 10)
+	want := "start\nminiupnpd[1]: UPnP permission rule 1 matched : port mapping rejected  [×5000]\nPCP MAP: failed to add mapping"
+	if got != want {
+		t.Errorf("compactLog folded run:\n%s\nwant:\n%s", got, want)
+	}
+	b.Reset()
+	for i := range 30 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	got = compactLog(b.String(), 3)
+	want = "netlab: [27 earlier lines left out; the whole log is in the file]\nline 27\nline 28\nline 29"
+	if got != want {
+		t.Errorf("compactLog capped:\n%s\nwant:\n%s", got, want)
 	}
 }

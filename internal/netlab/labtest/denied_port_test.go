@@ -22,8 +22,8 @@ import (
 // requests are counted at the router (an nft counter on its input path
 // matching a MAP with a lifetime for internal port 22), not by the client's
 // own account.
-// The stalled daemon is killed at the end, as the lab's Close could not stop
-// it politely.
+// The stalled daemon is killed once Map has returned (the lab's Close could
+// not stop it politely), and the counter read after that.
 func TestDeniedPortSentOnce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -56,6 +56,13 @@ func TestDeniedPortSentOnce(t *testing.T) {
 				t.Fatalf("Map of internal port 22: %+v; the router's rules deny it", m)
 			}
 			t.Logf("Map of internal port 22 after %v: %s (matches %v)", m.Elapsed.Round(time.Millisecond), m.Err, m.Is)
+			// The router is killed before the counter is read: its walk
+			// keeps the router namespace's netlink busy, and in CI an nft
+			// listing waited for the walk to end (20 s). Map has returned,
+			// so the client sends no more MAPs; the count is final.
+			if err := lab.KillRouter(); err != nil {
+				t.Fatal(err)
+			}
 			n, err := lab.Packets(ctx, "denied")
 			if err != nil {
 				t.Fatal(err)
