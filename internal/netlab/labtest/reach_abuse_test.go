@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,6 +164,11 @@ func TestReachCheckerAbuse(t *testing.T) {
 			}
 			answers++
 		}
+		// The requests over the limit get no answer, so nothing tells the
+		// test when the checker has read them: wait until all of them
+		// reached the host and its socket's queue is empty (a stopping
+		// checker finishes the datagram it has read, but reads no more).
+		waitUDPDrained(t, ctx, lab, netlab.WAN, ck.addr.Port(), sent)
 		// Stopped, the checker sends nothing more: the counters are final.
 		st := parseCheckdStats(t, ck.stop(t))
 		in, out := nftBytes(t, ctx, lab, "in_udp"), nftBytes(t, ctx, lab, "out_udp")
@@ -245,4 +252,53 @@ func wanNFT(t *testing.T, ctx context.Context, lab *netlab.Lab, script string) {
 	if _, err := lab.Exec(ctx, netlab.WAN, "nft", "-f", file); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitUDPDrained waits (bounded by udpDrainWait) until node's input counter
+// in_udp has seen want datagrams and the UDP socket bound to port there
+// has nothing left in its receive queue (/proc/net/udp, as the namespace
+// sees it).
+func waitUDPDrained(t *testing.T, ctx context.Context, lab *netlab.Lab, node netlab.Node, port uint16, want int) {
+	t.Helper()
+	deadline := time.Now().Add(udpDrainWait)
+	for {
+		pkts, _ := wanCounter(t, ctx, lab, "in_udp")
+		out, err := lab.Exec(ctx, node, "cat", "/proc/net/udp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued, found := udpRxQueue(string(out), port)
+		if pkts >= uint64(want) && found && queued == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %d of %d datagrams in, socket on port %d found %v with %d bytes queued", udpDrainWait, pkts, want, port, found, queued)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// udpDrainWait bounds waitUDPDrained.
+const udpDrainWait = 10 * time.Second
+
+// udpRxQueue finds the socket bound to port in a /proc/net/udp listing and
+// returns its receive queue in bytes.
+func udpRxQueue(listing string, port uint16) (uint64, bool) {
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(listing, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasSuffix(f[1], suffix) {
+			continue
+		}
+		_, rx, ok := strings.Cut(f[4], ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(rx, 16, 64)
+		if err != nil {
+			continue
+		}
+		return n, true
+	}
+	return 0, false
 }
