@@ -36,6 +36,10 @@ type subscriber struct {
 	gw     *gateway
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the goroutine (and its server) ended
+	// again asks for a SUBSCRIBE now, with the event URL resolved anew:
+	// an SSDP NOTIFY said the router restarted or changed its description
+	// (see resubscribe).
+	again chan struct{}
 
 	mu  sync.Mutex
 	sid string       // "" before the SUBSCRIBE answer
@@ -46,7 +50,7 @@ type subscriber struct {
 // startSubscriber starts the subscription goroutine. The caller holds gw.mu.
 func (gw *gateway) startSubscriber() *subscriber {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscriber{gw: gw, cancel: cancel, done: make(chan struct{})}
+	s := &subscriber{gw: gw, cancel: cancel, done: make(chan struct{}), again: make(chan struct{}, 1)}
 	go s.run(ctx)
 	return s
 }
@@ -107,6 +111,12 @@ func (s *subscriber) run(ctx context.Context) {
 			s.unsubscribe(hc, evURL)
 			return
 		case <-t.C:
+		case <-s.again:
+			// A renewal first (the SID may live on, after a change of
+			// description); a router that restarted refuses it, and a
+			// new subscription follows (see subscribe).
+			t.Stop()
+			evURL = ""
 		}
 		wait = genaRetry
 		if evURL == "" {
@@ -334,6 +344,15 @@ func (r *renewer) pushed() {
 	m.setGrant(&g)
 	m.log.Info("external address changed (evented)", "old", prev.external, "new", g.external)
 	m.emit(Event{Kind: ExternalAddressChanged, External: g.external, Expires: g.expires(), Time: r.now()})
+}
+
+// resubscribe makes the subscriber subscribe again now, at the event URL
+// of the description as read again; it never blocks.
+func (s *subscriber) resubscribe() {
+	select {
+	case s.again <- struct{}{}:
+	default:
+	}
 }
 
 // subscription is the gateway's GENA subscriber, or nil.

@@ -34,6 +34,9 @@ type upnpMapper struct {
 	location string
 	device   string
 	tried    bool // Client.Location was tried once
+	// udns are the UDNs of the located description's devices: its SSDP
+	// NOTIFYs carry them in their USN (see ownsUSN).
+	udns []string
 }
 
 func newUPnP(gw *gateway) *upnpMapper { return &upnpMapper{gw: gw} }

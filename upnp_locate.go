@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/upnpmap/upnpmap/discovery"
@@ -223,8 +224,14 @@ func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 	if err != nil {
 		return err
 	}
+	var udns []string
+	for _, d := range root.Devices() {
+		if udn := strings.TrimSpace(d.UDN); udn != "" {
+			udns = append(udns, udn)
+		}
+	}
 	u.mu.Lock()
-	u.cl, u.location, u.device = cl, loc.String(), routerText(root.Device.FriendlyName)
+	u.cl, u.location, u.device, u.udns = cl, loc.String(), routerText(root.Device.FriendlyName), udns
 	u.mu.Unlock()
 	u.gw.log.Debug("UPnP service", "type", cl.ServiceType, "control", cl.ControlURL.Redacted(), "candidates", len(cands))
 	return nil
