@@ -160,8 +160,7 @@ func TestSSDPNotifyFloodOneCheck(t *testing.T) {
 	w := waitWatcher(t, m)
 	checks := gw.Requests("GetSpecificPortMappingEntry")
 	// 30 rounds of byebye (90 datagrams, beyond ssdpNotifyMaxRate) from the
-	// gateway's address, as
-	// fast as the socket takes them.
+	// gateway's address, as fast as the socket takes them.
 	const rounds = 30
 	for range rounds {
 		gw.SendByeBye()
