@@ -146,6 +146,7 @@ func (s *subscriber) run(ctx context.Context) {
 			s.mu.Unlock()
 			evURL = ""
 		default:
+			gw.log.Debug("gena: subscribed", "granted", granted)
 			wait = max(granted/2, genaMinRenew)
 		}
 	}
