@@ -77,8 +77,10 @@ func TestDoctorStaleCleanup(t *testing.T) {
 	go acceptOne(silent, accepted)
 
 	cmd := lab.Cmd(ctx, netlab.LAN1, buildCLI(t), "add", fmt.Sprint(port), "--method", "upnp",
-		"--checker", silent.Addr().String())
+		"--check", silent.Addr().String())
 	cmd.Env = cliEnv(state)
+	var addOut lockedBuffer
+	cmd.Stdout, cmd.Stderr = &addOut, &addOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestDoctorStaleCleanup(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatal("upnpmap add did not reach the checker within 30 s")
+		t.Fatalf("upnpmap add did not reach the checker within 30 s; its output:\n%s", indent(addOut.String()))
 	}
 	cmd.Process.Kill() // no cleanup, no state record
 	cmd.Wait()
