@@ -24,8 +24,9 @@ import (
 //   - a new BOOTID: the router restarted; read the description again (the
 //     control URL may have moved), check the mappings (gone: Lost, then
 //     Restored) and subscribe to its events again;
-//   - a new CONFIGID, or a LOCATION other than the one in use: read the
-//     description again and re-subscribe.
+//   - a new CONFIGID: read the description again and re-subscribe;
+//   - a LOCATION other than the one in use: the same, and check the
+//     mappings (the router may have restarted without a new BOOTID).
 //
 // Polling stays the fallback. Any host on the LAN can send a NOTIFY with
 // the gateway's source address, so what one says is a hint: acting on it
@@ -232,12 +233,11 @@ func (st *ssdpState) decide(n *discovery.Notify, location string, now time.Time)
 			st.configID, st.hasConfigID = n.ConfigID, true
 		}
 		if location != "" && n.Location != nil && n.Location.String() != location {
-			want |= ssdpReread
-			if !n.HasBootID {
-				// A UPnP 1.0 router says nothing of restarts; one that
-				// moved its description may have lost its table.
-				want |= ssdpCheck
-			}
+			// A router that moved its description may have restarted
+			// without saying so: a UPnP 1.0 one has no BOOTID, and
+			// miniupnpd's is its start time in seconds, the same after
+			// a restart within one second.
+			want |= ssdpReread | ssdpCheck
 			reasons = append(reasons, "new LOCATION")
 		}
 	}
