@@ -53,9 +53,10 @@ const (
 	ssdpCheck ssdpAction = 1 << iota
 	// ssdpReread: read the description again and re-subscribe to events.
 	ssdpReread
-	// ssdpRestart marks the check a restart calls for: one more within a
-	// burst whose byebye was checked already (the router went down, then
-	// came back moments later), but only one.
+	// ssdpRestart marks the check a restart (a new BOOTID or LOCATION)
+	// calls for: one more within a burst whose byebye was checked already
+	// (the router went down, then came back moments later, and the first
+	// check may have found it down), but only one.
 	ssdpRestart
 )
 
@@ -236,8 +237,9 @@ func (st *ssdpState) decide(n *discovery.Notify, location string, now time.Time)
 			// A router that moved its description may have restarted
 			// without saying so: a UPnP 1.0 one has no BOOTID, and
 			// miniupnpd's is its start time in seconds, the same after
-			// a restart within one second.
-			want |= ssdpReread | ssdpCheck
+			// a restart within one second (seen in the lab: byebye and
+			// alive 60 ms apart, one BOOTID). So it counts as a restart.
+			want |= ssdpReread | ssdpCheck | ssdpRestart
 			reasons = append(reasons, "new LOCATION")
 		}
 	}

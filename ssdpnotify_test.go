@@ -277,6 +277,9 @@ func TestSSDPDecideBursts(t *testing.T) {
 		{"another BOOTID in the burst (a spoofer)", notifyAt(t, discovery.NTSAlive, 3, 1, loc), 5400 * time.Millisecond, 0},
 		{"new CONFIGID later", notifyAt(t, discovery.NTSAlive, 3, 2, loc), time.Minute, ssdpReread},
 		{"byebye in a new burst", notifyAt(t, discovery.NTSByeBye, 3, 2, ""), 2 * time.Minute, ssdpCheck},
+		// miniupnpd restarted within one second: the same BOOTID (its
+		// start second), a new LOCATION, 60 ms after its byebye.
+		{"restart with the same BOOTID", notifyAt(t, discovery.NTSAlive, 3, 2, "http://192.168.1.1:5002/rootDesc.xml"), 2*time.Minute + 60*time.Millisecond, ssdpCheck | ssdpReread | ssdpRestart},
 	}
 	for _, s := range steps {
 		got, _ := st.decide(s.n, loc, at(s.at))
