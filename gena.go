@@ -120,7 +120,7 @@ func (s *subscriber) run(ctx context.Context) {
 		}
 		wait = genaRetry
 		if evURL == "" {
-			u, err := s.resolve(ctx, hc)
+			u, err := s.resolve()
 			switch {
 			case errors.Is(err, errNoEvents):
 				gw.log.Debug("gena: the router does not event; polling only", "err", errText(err))
@@ -157,22 +157,27 @@ func (s *subscriber) run(ctx context.Context) {
 // would not change that.
 var errNoEvents = errors.New("no eventing on the connection service")
 
-// resolve finds the connection service's eventSubURL from the located
-// description.
-func (s *subscriber) resolve(ctx context.Context, hc *http.Client) (string, error) {
+// resolve returns the connection service's eventSubURL, as the located
+// description gave it (package discovery resolved it and pinned it to the
+// gateway). A router restarted on another port is located again by the
+// mappings' own exchanges, or at once by its SSDP NOTIFY (see ssdpWatcher).
+func (s *subscriber) resolve() (string, error) {
 	u, _ := s.gw.mapper(UPnP).(*upnpMapper)
 	if u == nil {
 		return "", errNoEvents
 	}
-	cl, loc := u.client(), u.locationURL()
-	if cl == nil || loc == "" {
+	u.mu.Lock()
+	located, ev := u.cl != nil, u.eventURL
+	u.mu.Unlock()
+	if !located {
 		return "", errors.New("the UPnP device is not located")
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.gw.c.requestTimeout())
-	defer cancel()
-	ev, err := eventURL(ctx, hc, loc, cl.ControlURL.Path, s.gw.addr)
-	if err != nil {
-		return "", err
+	if ev == nil {
+		return "", fmt.Errorf("the connection service has no eventSubURL: %w", errNoEvents)
+	}
+	// A subscription goes to the gateway and nowhere else.
+	if h, err := netip.ParseAddr(ev.Hostname()); ev.Scheme != "http" || err != nil || h.Unmap() != s.gw.addr.Unmap() {
+		return "", fmt.Errorf("eventSubURL %s is not on the gateway: %w", routerText(ev.Redacted()), errNoEvents)
 	}
 	return ev.String(), nil
 }

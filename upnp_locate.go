@@ -224,6 +224,13 @@ func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 	if err != nil {
 		return err
 	}
+	var ev *url.URL
+	for _, s := range svcs {
+		if s.ControlURL == cl.ControlURL || s.ControlURL != nil && s.ControlURL.String() == cl.ControlURL.String() {
+			ev = s.EventSubURL
+			break
+		}
+	}
 	var udns []string
 	for _, d := range root.Devices() {
 		if udn := strings.TrimSpace(d.UDN); udn != "" {
@@ -231,7 +238,7 @@ func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 		}
 	}
 	u.mu.Lock()
-	u.cl, u.location, u.device, u.udns = cl, loc.String(), routerText(root.Device.FriendlyName), udns
+	u.cl, u.location, u.device, u.udns, u.eventURL = cl, loc.String(), routerText(root.Device.FriendlyName), udns, ev
 	u.mu.Unlock()
 	u.gw.log.Debug("UPnP service", "type", cl.ServiceType, "control", cl.ControlURL.Redacted(), "candidates", len(cands))
 	return nil
