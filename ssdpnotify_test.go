@@ -319,3 +319,35 @@ func TestSSDPNotifyRateLimit(t *testing.T) {
 		t.Fatal("the next window admits nothing")
 	}
 }
+
+// TestSSDPNotifyRebootResubscribes: a restarted router has forgotten its
+// GENA subscribers; the restart's NOTIFY makes the subscriber subscribe
+// again at once (its renewal is refused, a new SUBSCRIBE follows), not at
+// the next renewal half an hour later.
+func TestSSDPNotifyRebootResubscribes(t *testing.T) {
+	gw, c := ssdpGateway(t)
+	gw.SetEventing(true)
+	m := mustMap(t, c, Request{InternalPort: 4406, Lifetime: time.Hour})
+	waitWatcher(t, m)
+	old := waitSubscribed(t, gw, m)
+	gw.SendAlive() // the baseline
+	subs := gw.EventRequests(gatewaytest.GENASubscribe)
+
+	gw.Reboot() // a new BOOTID and HTTP port; the subscribers are gone
+	waitFor(t, m, Restored)
+	waitCount(t, "new SUBSCRIBEs", int64(subs+1), func() int64 { return int64(gw.EventRequests(gatewaytest.GENASubscribe)) })
+	now := waitSubscribed(t, gw, m)
+	if now.SID == old.SID {
+		t.Fatalf("still subscribed as %s after the reboot", old.SID)
+	}
+	// The new subscription works: an address change arrives as an event.
+	polls := gw.Requests("GetExternalIPAddress")
+	newAddr := netip.MustParseAddr("198.51.100.31")
+	gw.SetExternalAddr(newAddr)
+	if ev := waitFor(t, m, ExternalAddressChanged); ev.External.Addr() != newAddr {
+		t.Fatalf("event %v, want %v", ev.External, newAddr)
+	}
+	if n := gw.Requests("GetExternalIPAddress") - polls; n != 0 {
+		t.Errorf("%d GetExternalIPAddress after the change; the event should need none", n)
+	}
+}
