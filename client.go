@@ -136,6 +136,11 @@ type Client struct {
 	// gateway and sends it there, on the loopback interface, instead of to
 	// 239.255.255.250: tests point it at a fake router's SSDP address.
 	ssdpGroup netip.AddrPort
+	// ssdpNotifyAddr, when valid, is where the gateway's SSDP NOTIFYs are
+	// read (a unicast loopback address a test's fake router sends them to)
+	// instead of 239.255.255.250:1900 joined on the interface facing the
+	// gateway; a loopback gateway gets no NOTIFY listener without it.
+	ssdpNotifyAddr netip.AddrPort
 	// hostAddrs lists this machine's IPv6 addresses; nil means the real
 	// ones (see systemHostAddrs).
 	hostAddrs func() ([]hostAddr, error)

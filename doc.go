@@ -86,6 +86,17 @@
 // when we last heard from it and that restarts at once looks unchanged; the
 // renewal re-creates the mapping anyway (reported as Renewed, not Restored).
 //
+// While a UPnP mapping lives, the Client also listens to the router itself:
+// GENA events of the connection service (a new ExternalIPAddress) on a
+// callback bound to the LAN address facing it, and the router's SSDP
+// NOTIFYs on 239.255.255.250:1900 joined on the interface facing it only.
+// Both are accepted only from the router's address and bounded. An
+// ssdp:byebye makes the mappings check the router at once; a new
+// BOOTID.UPNP.ORG or LOCATION (a restart) makes the Client read the
+// description again and re-create what is gone (Lost, then Restored); a new
+// CONFIGID.UPNP.ORG makes it read the description again. A burst of NOTIFYs
+// costs one check. Polling stays the fallback.
+//
 // # Robustness
 //
 // Whatever a router or a LAN host says, a Client cannot storm a router:

@@ -39,8 +39,9 @@ type gateway struct {
 
 	mu       sync.Mutex
 	mappings map[*Mapping]struct{}
-	ann      *announcer  // opened by listen, stopped with the last mapping
-	sub      *subscriber // GENA; started by listen for a UPnP mapping, stopped with the last mapping
+	ann      *announcer   // opened by listen, stopped with the last mapping
+	sub      *subscriber  // GENA; started by listen for a UPnP mapping, stopped with the last mapping
+	ssdp     *ssdpWatcher // SSDP NOTIFY; started and stopped as sub is
 }
 
 func newGateway(c *Client, addr, local netip.Addr, fromTable bool, methods []Method) *gateway {
@@ -145,6 +146,9 @@ func (gw *gateway) listen(m *Mapping) {
 	if _, live := gw.mappings[m]; live && gw.sub == nil && m.mp.method() == UPnP {
 		gw.sub = gw.startSubscriber()
 	}
+	if _, live := gw.mappings[m]; live && gw.ssdp == nil && m.mp.method() == UPnP {
+		gw.ssdp = gw.startSSDPWatcher()
+	}
 }
 
 // unregister removes a mapping; the last one stops the listener (and waits
@@ -154,11 +158,16 @@ func (gw *gateway) unregister(m *Mapping) {
 	delete(gw.mappings, m)
 	var ann *announcer
 	var sub *subscriber
+	var ssdp *ssdpWatcher
 	if len(gw.mappings) == 0 {
 		ann, gw.ann = gw.ann, nil
 		sub, gw.sub = gw.sub, nil
+		ssdp, gw.ssdp = gw.ssdp, nil
 	}
 	gw.mu.Unlock()
+	if ssdp != nil {
+		ssdp.stop() // first: an action under way may use the subscriber
+	}
 	if ann != nil {
 		ann.stop()
 	}

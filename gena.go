@@ -36,6 +36,10 @@ type subscriber struct {
 	gw     *gateway
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the goroutine (and its server) ended
+	// again asks for a SUBSCRIBE now, with the event URL resolved anew:
+	// an SSDP NOTIFY said the router restarted or changed its description
+	// (see resubscribe).
+	again chan struct{}
 
 	mu  sync.Mutex
 	sid string       // "" before the SUBSCRIBE answer
@@ -46,7 +50,7 @@ type subscriber struct {
 // startSubscriber starts the subscription goroutine. The caller holds gw.mu.
 func (gw *gateway) startSubscriber() *subscriber {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscriber{gw: gw, cancel: cancel, done: make(chan struct{})}
+	s := &subscriber{gw: gw, cancel: cancel, done: make(chan struct{}), again: make(chan struct{}, 1)}
 	go s.run(ctx)
 	return s
 }
@@ -107,10 +111,16 @@ func (s *subscriber) run(ctx context.Context) {
 			s.unsubscribe(hc, evURL)
 			return
 		case <-t.C:
+		case <-s.again:
+			// A renewal first (the SID may live on, after a change of
+			// description); a router that restarted refuses it, and a
+			// new subscription follows (see subscribe).
+			t.Stop()
+			evURL = ""
 		}
 		wait = genaRetry
 		if evURL == "" {
-			u, err := s.resolve(ctx, hc)
+			u, err := s.resolve()
 			switch {
 			case errors.Is(err, errNoEvents):
 				gw.log.Debug("gena: the router does not event; polling only", "err", errText(err))
@@ -136,6 +146,7 @@ func (s *subscriber) run(ctx context.Context) {
 			s.mu.Unlock()
 			evURL = ""
 		default:
+			gw.log.Debug("gena: subscribed", "granted", granted)
 			wait = max(granted/2, genaMinRenew)
 		}
 	}
@@ -146,22 +157,27 @@ func (s *subscriber) run(ctx context.Context) {
 // would not change that.
 var errNoEvents = errors.New("no eventing on the connection service")
 
-// resolve finds the connection service's eventSubURL from the located
-// description.
-func (s *subscriber) resolve(ctx context.Context, hc *http.Client) (string, error) {
+// resolve returns the connection service's eventSubURL, as the located
+// description gave it (package discovery resolved it and pinned it to the
+// gateway). A router restarted on another port is located again by the
+// mappings' own exchanges, or at once by its SSDP NOTIFY (see ssdpWatcher).
+func (s *subscriber) resolve() (string, error) {
 	u, _ := s.gw.mapper(UPnP).(*upnpMapper)
 	if u == nil {
 		return "", errNoEvents
 	}
-	cl, loc := u.client(), u.locationURL()
-	if cl == nil || loc == "" {
+	u.mu.Lock()
+	located, ev := u.cl != nil, u.eventURL
+	u.mu.Unlock()
+	if !located {
 		return "", errors.New("the UPnP device is not located")
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.gw.c.requestTimeout())
-	defer cancel()
-	ev, err := eventURL(ctx, hc, loc, cl.ControlURL.Path, s.gw.addr)
-	if err != nil {
-		return "", err
+	if ev == nil {
+		return "", fmt.Errorf("the connection service has no eventSubURL: %w", errNoEvents)
+	}
+	// A subscription goes to the gateway and nowhere else.
+	if h, err := netip.ParseAddr(ev.Hostname()); ev.Scheme != "http" || err != nil || h.Unmap() != s.gw.addr.Unmap() {
+		return "", fmt.Errorf("eventSubURL %s is not on the gateway: %w", routerText(ev.Redacted()), errNoEvents)
 	}
 	return ev.String(), nil
 }
@@ -334,6 +350,15 @@ func (r *renewer) pushed() {
 	m.setGrant(&g)
 	m.log.Info("external address changed (evented)", "old", prev.external, "new", g.external)
 	m.emit(Event{Kind: ExternalAddressChanged, External: g.external, Expires: g.expires(), Time: r.now()})
+}
+
+// resubscribe makes the subscriber subscribe again now, at the event URL
+// of the description as read again; it never blocks.
+func (s *subscriber) resubscribe() {
+	select {
+	case s.again <- struct{}{}:
+	default:
+	}
 }
 
 // subscription is the gateway's GENA subscriber, or nil.

@@ -1,7 +1,6 @@
 package upnpmap
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -203,37 +202,45 @@ func TestGENARouterWithoutEventingPolls(t *testing.T) {
 	}
 }
 
-func TestFindEventURL(t *testing.T) {
-	base, _ := url.Parse("http://192.168.1.1:5000/rootDesc.xml")
-	gwAddr := netip.MustParseAddr("192.168.1.1")
-	desc := func(event string) string {
-		return `<root><device><serviceList><service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>` +
-			`<controlURL>/ctl/IPConn</controlURL><eventSubURL>` + event + `</eventSubURL></service></serviceList></device></root>`
+// TestGENANoSecondDescriptionRead: the subscription uses the eventSubURL
+// the located description gave; subscribing reads nothing more.
+func TestGENANoSecondDescriptionRead(t *testing.T) {
+	gw, c := genaGateway(t)
+	m := mustMap(t, c, Request{InternalPort: 4306, Lifetime: time.Hour})
+	sub := waitSubscribed(t, gw, m)
+	if n := gw.Requests("description"); n != 1 {
+		t.Errorf("%d description reads for Map and the subscription, want 1", n)
 	}
-	u, err := findEventURL(strings.NewReader(desc("/evt/IPConn")), base, "/ctl/IPConn", gwAddr)
-	if err != nil || u.String() != "http://192.168.1.1:5000/evt/IPConn" {
-		t.Fatalf("got %v, %v", u, err)
-	}
-	if _, err := findEventURL(strings.NewReader(desc("http://192.0.2.9/evt")), base, "/ctl/IPConn", gwAddr); err == nil {
-		t.Error("an eventSubURL off the gateway was accepted")
-	}
-	if _, err := findEventURL(strings.NewReader(desc("")), base, "/ctl/IPConn", gwAddr); !errors.Is(err, errNoEvents) {
-		t.Errorf("empty eventSubURL: %v, want errNoEvents", err)
-	}
-	if _, err := findEventURL(strings.NewReader(desc("/evt")), base, "/ctl/Other", gwAddr); !errors.Is(err, errNoEvents) {
-		t.Errorf("no matching service: %v, want errNoEvents", err)
+	u := m.gw.mapper(UPnP).(*upnpMapper)
+	u.mu.Lock()
+	ev := u.eventURL
+	u.mu.Unlock()
+	if ev == nil || ev.Hostname() != gw.Addr().String() || sub.SID == "" {
+		t.Fatalf("eventSubURL %v (gateway %v), SID %q", ev, gw.Addr(), sub.SID)
 	}
 }
 
-func FuzzFindEventURL(f *testing.F) {
-	f.Add([]byte(`<root><service><controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL></service></root>`))
-	f.Add([]byte(`<service><controlURL>/ctl/IPConn</controlURL><eventSubURL>http://[::1]/x</eventSubURL></service>`))
-	base, _ := url.Parse("http://192.168.1.1:5000/rootDesc.xml")
-	gwAddr := netip.MustParseAddr("192.168.1.1")
-	f.Fuzz(func(t *testing.T, b []byte) {
-		u, err := findEventURL(bytes.NewReader(b), base, "/ctl/IPConn", gwAddr)
-		if err == nil && (u.Scheme != "http" || u.Hostname() != "192.168.1.1") {
-			t.Fatalf("accepted %v", u)
+// TestGENAResolveRefuses: no eventSubURL means no eventing (polling only),
+// and one off the gateway is never subscribed to.
+func TestGENAResolveRefuses(t *testing.T) {
+	gw, c := genaGateway(t)
+	m := mustMap(t, c, Request{InternalPort: 4307, Lifetime: time.Hour})
+	waitSubscribed(t, gw, m)
+	s := m.gw.subscription()
+	u := m.gw.mapper(UPnP).(*upnpMapper)
+	for _, tc := range []struct {
+		name string
+		ev   string
+	}{{"none", ""}, {"another host", "http://192.0.2.9/evt"}, {"https", "https://" + gw.Addr().String() + "/evt"}} {
+		var ev *url.URL
+		if tc.ev != "" {
+			ev, _ = url.Parse(tc.ev)
 		}
-	})
+		u.mu.Lock()
+		u.eventURL = ev
+		u.mu.Unlock()
+		if got, err := s.resolve(); !errors.Is(err, errNoEvents) {
+			t.Errorf("%s: resolve = %q, %v; want errNoEvents", tc.name, got, err)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,12 @@ type upnpMapper struct {
 	location string
 	device   string
 	tried    bool // Client.Location was tried once
+	// udns are the UDNs of the located description's devices: its SSDP
+	// NOTIFYs carry them in their USN (see ownsUSN).
+	udns []string
+	// eventURL is the chosen connection service's eventSubURL (nil: none),
+	// for the GENA subscriber.
+	eventURL *url.URL
 }
 
 func newUPnP(gw *gateway) *upnpMapper { return &upnpMapper{gw: gw} }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/upnpmap/upnpmap/discovery"
@@ -223,8 +224,21 @@ func (u *upnpMapper) fetch(ctx context.Context, loc *url.URL) error {
 	if err != nil {
 		return err
 	}
+	var ev *url.URL
+	for _, s := range svcs {
+		if s.ControlURL == cl.ControlURL || s.ControlURL != nil && s.ControlURL.String() == cl.ControlURL.String() {
+			ev = s.EventSubURL
+			break
+		}
+	}
+	var udns []string
+	for _, d := range root.Devices() {
+		if udn := strings.TrimSpace(d.UDN); udn != "" {
+			udns = append(udns, udn)
+		}
+	}
 	u.mu.Lock()
-	u.cl, u.location, u.device = cl, loc.String(), routerText(root.Device.FriendlyName)
+	u.cl, u.location, u.device, u.udns, u.eventURL = cl, loc.String(), routerText(root.Device.FriendlyName), udns, ev
 	u.mu.Unlock()
 	u.gw.log.Debug("UPnP service", "type", cl.ServiceType, "control", cl.ControlURL.Redacted(), "candidates", len(cands))
 	return nil

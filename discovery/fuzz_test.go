@@ -109,3 +109,31 @@ func FuzzProcRoutes(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseNotify(f *testing.F) {
+	from := netip.MustParseAddrPort("192.168.1.1:1900")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := ParseNotify(b, from)
+		if err != nil {
+			if n != nil {
+				t.Fatal("notify and error")
+			}
+			return
+		}
+		switch n.NTS {
+		case NTSAlive, NTSUpdate:
+			if n.Location == nil || n.Location.Scheme != "http" || n.Location.Hostname() != "192.168.1.1" {
+				t.Fatalf("Location %v escaped the sender", n.Location)
+			}
+		case NTSByeBye:
+			if n.Location != nil {
+				t.Fatalf("byebye with Location %v", n.Location)
+			}
+		default:
+			t.Fatalf("NTS %q accepted", n.NTS)
+		}
+		if n.NT == "" || n.USN == "" || n.From != from || n.BootID > maxBootID || n.ConfigID > maxBootID || n.NextBootID > maxBootID {
+			t.Fatalf("bad notify %+v", n)
+		}
+	})
+}

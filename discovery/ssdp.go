@@ -115,63 +115,39 @@ func ParseResponse(b []byte, from netip.AddrPort) (*Response, error) {
 	if !responderOK(responder) {
 		return nil, malformed("responder address %v", from.Addr())
 	}
-	head, _, found := bytes.Cut(b, []byte("\n\r\n"))
-	if !found {
-		head, _, found = bytes.Cut(b, []byte("\n\n"))
+	start, fields, err := splitHeader(b)
+	if err != nil {
+		return nil, err
 	}
-	if !found {
-		// A datagram carries the whole answer; allow a missing final
-		// blank line only if the text ends with a line end.
-		if !bytes.HasSuffix(b, []byte("\n")) {
-			return nil, malformed("SSDP response without end of header")
-		}
-		head = bytes.TrimSuffix(b, []byte("\n"))
-	}
-	lines := strings.Split(string(head), "\n")
-	if len(lines) > maxHeaderLines+1 {
-		return nil, malformed("too many SSDP header lines")
-	}
-	if err := checkStatusLine(strings.TrimSuffix(lines[0], "\r")); err != nil {
+	if err := checkStatusLine(start); err != nil {
 		return nil, err
 	}
 	r := &Response{From: netip.AddrPortFrom(responder, from.Port())}
 	var haveLoc, haveST, haveUSN bool
-	for _, line := range lines[1:] {
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || !validToken(name) {
-			return nil, malformed("bad SSDP header line")
-		}
-		value = strings.Trim(value, " \t")
-		if !validFieldValue(value) {
-			return nil, malformed("bad SSDP header value for %.32q", name)
-		}
-		switch strings.ToUpper(name) {
+	for _, f := range fields {
+		switch f.name {
 		case "LOCATION":
 			if haveLoc {
 				return nil, malformed("duplicate LOCATION")
 			}
 			haveLoc = true
-			r.OriginalLocation = value
+			r.OriginalLocation = f.value
 		case "ST":
 			if haveST {
 				return nil, malformed("duplicate ST")
 			}
 			haveST = true
-			r.ST = value
+			r.ST = f.value
 		case "USN":
 			if haveUSN {
 				return nil, malformed("duplicate USN")
 			}
 			haveUSN = true
-			r.USN = value
+			r.USN = f.value
 		case "SERVER":
-			r.Server = value
+			r.Server = f.value
 		case "CACHE-CONTROL":
-			r.MaxAge = parseMaxAge(value)
+			r.MaxAge = parseMaxAge(f.value)
 		}
 	}
 	if !haveLoc || r.OriginalLocation == "" {
@@ -200,6 +176,49 @@ func checkStatusLine(s string) error {
 		return malformed("SSDP status %.8q", code)
 	}
 	return nil
+}
+
+// headerField is one header line: the name in upper case, the value
+// trimmed.
+type headerField struct{ name, value string }
+
+// splitHeader splits an SSDP datagram (an answer or a NOTIFY) into its
+// start line and header fields, strictly: CRLF or bare LF line ends, no
+// folding, no control bytes, at most maxHeaderLines fields, each name a
+// token and each value bounded. The body, if any, is ignored.
+func splitHeader(b []byte) (start string, fields []headerField, err error) {
+	head, _, found := bytes.Cut(b, []byte("\n\r\n"))
+	if !found {
+		head, _, found = bytes.Cut(b, []byte("\n\n"))
+	}
+	if !found {
+		// A datagram carries the whole message; allow a missing final
+		// blank line only if the text ends with a line end.
+		if !bytes.HasSuffix(b, []byte("\n")) {
+			return "", nil, malformed("SSDP message without end of header")
+		}
+		head = bytes.TrimSuffix(b, []byte("\n"))
+	}
+	lines := strings.Split(string(head), "\n")
+	if len(lines) > maxHeaderLines+1 {
+		return "", nil, malformed("too many SSDP header lines")
+	}
+	for _, line := range lines[1:] {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" || !validToken(name) {
+			return "", nil, malformed("bad SSDP header line")
+		}
+		value = strings.Trim(value, " \t")
+		if !validFieldValue(value) {
+			return "", nil, malformed("bad SSDP header value for %.32q", name)
+		}
+		fields = append(fields, headerField{strings.ToUpper(name), value})
+	}
+	return strings.TrimSuffix(lines[0], "\r"), fields, nil
 }
 
 // validToken: an HTTP header name (RFC 9110 token characters).

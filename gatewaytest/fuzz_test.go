@@ -84,7 +84,7 @@ func FuzzMSearch(f *testing.F) {
 			if a.st == "" || a.usn == "" {
 				t.Fatalf("empty answer for ST %q", st)
 			}
-			_ = ssdpResponse(a, "http://127.0.0.1:1/rootDesc.xml", 1)
+			_ = ssdpResponse(a, "http://127.0.0.1:1/rootDesc.xml", 1, 1)
 		}
 	})
 }

@@ -39,6 +39,10 @@ type genaState struct {
 	grant time.Duration
 	// ssdpTo is where SSDP NOTIFYs go (SetSSDPNotifyTo).
 	ssdpTo []netip.AddrPort
+	// configBumps counts ChangeConfig calls: CONFIGID.UPNP.ORG is 1 more.
+	configBumps int
+	// rebootKeepsPort: Reboot keeps the HTTP port (SetRebootKeepsPort).
+	rebootKeepsPort bool
 	// counts per GENA method: SUBSCRIBE (new), RENEW, UNSUBSCRIBE.
 	counts map[string]int
 }

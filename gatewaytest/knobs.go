@@ -102,18 +102,11 @@ func (g *Gateway) Reboot() {
 	g.st.origin = g.cfg.Now()
 	g.st.boots++
 	g.gena.subs = nil // a restarted router has forgotten its subscribers
-	if g.http != nil {
-		// Listen before closing the old port so the new one differs.
-		ln, err := net.Listen("tcp4", netip.AddrPortFrom(g.addr, 0).String())
-		if err != nil {
-			g.log.Error("reboot: HTTP listen", "err", err)
-		} else {
-			old = g.http
-			g.http = g.newHTTP(ln)
-			g.goHTTP(g.http)
-		}
+	var old6 *httpSrv
+	if !g.gena.rebootKeepsPort {
+		old = g.moveHTTPLocked()
+		old6 = g.rebootHTTP6()
 	}
-	old6 := g.rebootHTTP6()
 	g.startAnnounce()
 	g.mu.Unlock()
 	if old != nil {

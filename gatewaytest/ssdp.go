@@ -118,7 +118,7 @@ func (g *Gateway) handleSSDP(pkt []byte, from netip.AddrPort) ([]byte, string) {
 	g.st.requests[SSDP]++
 	silent := g.st.silent[SSDP]
 	loc := g.locationLocked()
-	bootID := g.st.boots
+	bootID, configID := g.st.boots, g.gena.config()
 	out := g.ssdp
 	if g.st.static && g.static != nil {
 		out = g.static
@@ -128,13 +128,13 @@ func (g *Gateway) handleSSDP(pkt []byte, from netip.AddrPort) ([]byte, string) {
 		return nil, ""
 	}
 	for _, a := range g.model.answers(st) {
-		g.send(out, ssdpResponse(a, loc, bootID), from, SSDP)
+		g.send(out, ssdpResponse(a, loc, bootID, configID), from, SSDP)
 	}
 	return nil, ""
 }
 
 // ssdpResponse formats one search answer (UDA 2.0 §1.3.3).
-func ssdpResponse(a ssdpAnswer, location string, bootID int) []byte {
+func ssdpResponse(a ssdpAnswer, location string, bootID, configID int) []byte {
 	var b bytes.Buffer
 	b.WriteString("HTTP/1.1 200 OK\r\n")
 	b.WriteString("CACHE-CONTROL: max-age=120\r\n")
@@ -144,7 +144,7 @@ func ssdpResponse(a ssdpAnswer, location string, bootID int) []byte {
 	fmt.Fprintf(&b, "ST: %s\r\n", a.st)
 	fmt.Fprintf(&b, "USN: %s\r\n", a.usn)
 	fmt.Fprintf(&b, "BOOTID.UPNP.ORG: %d\r\n", bootID)
-	b.WriteString("CONFIGID.UPNP.ORG: 1\r\n")
+	fmt.Fprintf(&b, "CONFIGID.UPNP.ORG: %d\r\n", configID)
 	b.WriteString("\r\n")
 	return b.Bytes()
 }

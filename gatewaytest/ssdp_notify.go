@@ -41,14 +41,14 @@ func (g *Gateway) sendSSDPNotify(nts string) {
 	g.mu.Lock()
 	dst := g.gena.ssdpTo
 	loc := g.locationLocked()
-	boot := g.st.boots
+	boot, config := g.st.boots, g.gena.config()
 	closed := g.closed()
 	g.mu.Unlock()
 	if closed || g.ssdp == nil || len(dst) == 0 {
 		return
 	}
 	for _, a := range g.notifyTargets() {
-		pkt := ssdpNotify(a, nts, loc, boot)
+		pkt := ssdpNotify(a, nts, loc, boot, config)
 		for _, to := range dst {
 			_, _ = g.ssdp.WriteToUDPAddrPort(pkt, to)
 		}
@@ -70,7 +70,7 @@ func (g *Gateway) notifyTargets() []ssdpAnswer {
 
 // ssdpNotify formats one NOTIFY (UDA 2.0 §1.2.2, §1.2.4); a byebye has no
 // LOCATION, SERVER or CACHE-CONTROL.
-func ssdpNotify(a ssdpAnswer, nts, location string, bootID int) []byte {
+func ssdpNotify(a ssdpAnswer, nts, location string, bootID, configID int) []byte {
 	var b bytes.Buffer
 	b.WriteString("NOTIFY * HTTP/1.1\r\n")
 	b.WriteString("HOST: 239.255.255.250:1900\r\n")
@@ -83,7 +83,7 @@ func ssdpNotify(a ssdpAnswer, nts, location string, bootID int) []byte {
 	fmt.Fprintf(&b, "NTS: %s\r\n", nts)
 	fmt.Fprintf(&b, "USN: %s\r\n", a.usn)
 	fmt.Fprintf(&b, "BOOTID.UPNP.ORG: %d\r\n", bootID)
-	b.WriteString("CONFIGID.UPNP.ORG: 1\r\n")
+	fmt.Fprintf(&b, "CONFIGID.UPNP.ORG: %d\r\n", configID)
 	b.WriteString("\r\n")
 	return b.Bytes()
 }

@@ -46,6 +46,7 @@ type msg struct {
 	Internal string        `json:"internal,omitempty"`
 	Lifetime time.Duration `json:"lifetime,omitempty"`
 	Kind     string        `json:"kind,omitempty"` // event: Renewed, Lost, …
+	At       time.Time     `json:"at,omitzero"`    // event: Event.Time
 	Err      string        `json:"err,omitempty"`
 	Is       []string      `json:"is,omitempty"` // error: the sentinels it matches
 	Elapsed  time.Duration `json:"elapsed,omitempty"`
@@ -203,7 +204,7 @@ func clientMap(out *output, args []string) error {
 	f := newClientFlags("map")
 	var (
 		proto, internal, desc string
-		family                string
+		family, announce      string
 		port, ext             uint
 		exact                 bool
 		lifetime, poll        time.Duration
@@ -217,6 +218,7 @@ func clientMap(out *output, args []string) error {
 	f.fs.DurationVar(&lifetime, "lifetime", 0, "lease asked for")
 	f.fs.DurationVar(&poll, "poll", 0, "Client.PollInterval")
 	f.fs.StringVar(&family, "family", "", "Request.Family: 4, 6, or empty for both")
+	f.fs.StringVar(&announce, "announce", "", "Client.AnnounceAddr (an unused address: no announcements)")
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
@@ -225,6 +227,11 @@ func clientMap(out *output, args []string) error {
 		return err
 	}
 	c.PollInterval = poll
+	if announce != "" {
+		if c.AnnounceAddr, err = netip.ParseAddrPort(announce); err != nil {
+			return err
+		}
+	}
 	fam, ok := map[string]upnpmap.Family{"": upnpmap.BothFamilies, "4": upnpmap.IPv4, "6": upnpmap.IPv6}[family]
 	if !ok {
 		return fmt.Errorf("map: -family %q: want 4, 6 or empty", family)
@@ -295,7 +302,7 @@ func closeMapping(out *output, m *upnpmap.Mapping) error {
 func forwardEvents(wg *sync.WaitGroup, out *output, m *upnpmap.Mapping) {
 	defer wg.Done()
 	for ev := range m.Events() {
-		em := msg{Type: "event", Kind: kindName(ev.Kind), External: ev.External.String()}
+		em := msg{Type: "event", Kind: kindName(ev.Kind), External: ev.External.String(), At: ev.Time}
 		if ev.Err != nil {
 			em.Err = ev.Err.Error()
 		}
