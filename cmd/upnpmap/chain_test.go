@@ -57,7 +57,7 @@ func TestAddChains(t *testing.T) {
 
 	r = e.mustRun("add", "8081", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String())
 	for _, want := range []string{
-		chainWAN.String() + ":8081", // the gateway's leg
+		chainWAN.String() + ":8081",                                          // the gateway's leg
 		outer.ExternalAddr().String() + ":8081", "@" + outer.Addr().String(), // the upstream router's
 	} {
 		if !strings.Contains(r.stdout, want) {
