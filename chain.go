@@ -130,7 +130,7 @@ func (e *UpstreamError) Error() string {
 	var b strings.Builder
 	switch {
 	case e.CGNAT:
-		fmt.Fprintf(&b, "carrier-grade NAT: the router's WAN address %v is the ISP's shared address space (100.64.0.0/10)", e.Target.Addr())
+		fmt.Fprintf(&b, "carrier-grade NAT (double NAT with the ISP's router): the router's WAN address %v is in the ISP's shared address space (100.64.0.0/10)", e.Target.Addr())
 		if e.Upstream.IsValid() {
 			fmt.Fprintf(&b, " and the ISP's router %v did not map the port", e.Upstream)
 		}
