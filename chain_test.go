@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
+	"github.com/upnpmap/upnpmap/reach"
 )
 
 // innerWAN is the inner fake's external address in the chain tests: a
@@ -281,5 +282,32 @@ func waitForLeg(t *testing.T, m *Mapping, kind EventKind, leg int) Event {
 			return ev
 		}
 		t.Logf("event %v on leg %d (waiting for leg %d)", ev, ev.Leg, leg)
+	}
+}
+
+// TestChainVerify: Verify of a chained mapping asks the checker about the
+// upstream leg's port and compares with the upstream router's address.
+func TestChainVerify(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+	c.Checker = "checker.invalid"
+	out.AddMapping(gatewaytest.Mapping{ExternalPort: 4609}) // E2 differs from E1
+	m := mustMap(t, c, Request{InternalPort: 4609})
+	defer m.Close()
+	var asked uint16
+	stub := stubChecker(out.ExternalAddr(), func() bool { return true })
+	c.checkFn = func(ctx context.Context, checker string, port uint16, proto reach.Proto) (reach.Result, error) {
+		asked = port
+		return stub(ctx, checker, port, proto)
+	}
+	v, err := m.Verify(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	legs := m.Legs()
+	if len(legs) != 2 || legs[1].External.Port() == legs[0].External.Port() {
+		t.Fatalf("legs %+v: want the upstream port moved off the taken one", legs)
+	}
+	if asked != legs[1].External.Port() || !v.Reachable() || v.NAT != reach.NATNone {
+		t.Fatalf("asked about port %d (legs %+v), verification %+v", asked, legs, v)
 	}
 }
