@@ -311,3 +311,19 @@ func TestChainVerify(t *testing.T) {
 		t.Fatalf("asked about port %d (legs %+v), verification %+v", asked, legs, v)
 	}
 }
+
+// TestChainOnAddressMismatch: the gateway reports a public-looking address,
+// but its PCP server answers ADDRESS_MISMATCH (a NAT between this host and
+// it) and NAT-PMP maps: that is double NAT too, and Map chains.
+func TestChainOnAddressMismatch(t *testing.T) {
+	hidden := netip.MustParseAddr("10.99.0.5") // what a NAT in between makes of this host
+	in, c := testGateway(t, gatewaytest.Config{BehindNAT: hidden}, PCP, NATPMP)
+	out := gatewaytest.New(t, gatewaytest.Config{BehindNAT: in.ExternalAddr(), ExternalAddr: netip.MustParseAddr("198.51.100.9")})
+	probes := 0
+	c.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) { probes++; return out.Addr(), nil }
+	m := mustMap(t, c, Request{InternalPort: 4610})
+	defer m.Close()
+	if m.Method() != NATPMP || probes != 1 || len(m.Legs()) != 2 || m.External().Addr() != out.ExternalAddr() {
+		t.Fatalf("method %v, %d probes, legs %+v (%v)", m.Method(), probes, m.Legs(), m.UpstreamErr())
+	}
+}
