@@ -197,7 +197,7 @@ type chain struct {
 	// another NAT, so the chain stands even when the gateway's external
 	// address looks public.
 	forced bool
-	ugw      *gateway // nil when no upstream router is known
+	ugw    *gateway // nil when no upstream router is known
 
 	mu     sync.Mutex
 	outer  *Mapping // the upstream leg; nil while missing; guarded by mu
