@@ -73,6 +73,9 @@ type Leg struct {
 	Lifetime time.Duration
 	// Expires is when the lease ends unless renewed; zero when permanent.
 	Expires time.Time
+	// Delete names the leg for Client.Delete on a Client whose Gateway is
+	// Router (e.g. from another process, after Detach).
+	Delete DeleteRequest
 }
 
 // Legs lists the routers that hold the mapping, the gateway's (inner) leg
@@ -91,7 +94,7 @@ func (m *Mapping) Legs() []Leg {
 func (m *Mapping) leg() Leg {
 	g := m.grant()
 	return Leg{Router: m.Gateway(), Method: m.Method(), External: g.external, Internal: g.internal,
-		Lifetime: g.lifetime, Expires: g.expires()}
+		Lifetime: g.lifetime, Expires: g.expires(), Delete: m.DeleteRequest()}
 }
 
 // UpstreamErr reports why a mapping behind a double NAT has no upstream

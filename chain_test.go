@@ -327,3 +327,30 @@ func TestChainOnAddressMismatch(t *testing.T) {
 		t.Fatalf("method %v, %d probes, legs %+v (%v)", m.Method(), probes, m.Legs(), m.UpstreamErr())
 	}
 }
+
+// TestChainLegDelete: after Detach, each leg can be deleted from another
+// Client (another process) by its Leg.Delete, at its own router: the
+// upstream leg's request names the gateway's WAN address as PCP's client
+// and NAT-PMP's asker.
+func TestChainLegDelete(t *testing.T) {
+	for _, outerM := range []Method{PCP, NATPMP, UPnP} {
+		t.Run(string(outerM), func(t *testing.T) {
+			in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, outerM)
+			m := mustMap(t, c, Request{InternalPort: 4611})
+			legs := m.Legs()
+			m.Detach()
+			if len(legs) != 2 || len(out.Mappings()) != 1 || len(in.Mappings()) != 1 {
+				t.Fatalf("legs %+v; tables %+v / %+v", legs, in.Mappings(), out.Mappings())
+			}
+			for i, gw := range []*gatewaytest.Gateway{in, out} {
+				other := &Client{Gateway: legs[i].Router, ProbeTimeout: testProbeTimeout, RequestTimeout: 2 * time.Second}
+				if err := other.Delete(t.Context(), legs[i].Delete); err != nil {
+					t.Fatalf("leg %d: %v", i, err)
+				}
+				if ms := gw.Mappings(); len(ms) != 0 {
+					t.Fatalf("leg %d still there: %+v", i, ms)
+				}
+			}
+		})
+	}
+}

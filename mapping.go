@@ -150,6 +150,7 @@ func (m *Mapping) DeleteRequest() DeleteRequest {
 		InternalAddr: g.internal.Addr(),
 		Nonce:        g.nonce,
 		PinholeID:    g.pinholeID,
+		Via:          m.q.via,
 	}
 }
 

@@ -170,7 +170,9 @@ func (p *pcpMapper) remove(ctx context.Context, d DeleteRequest) error {
 		return fmt.Errorf("%w: a PCP delete needs the mapping's nonce", ErrInvalidArgs)
 	}
 	internal := netip.AddrPortFrom(d.InternalAddr, d.InternalPort)
-	return p.cl.Delete(ctx, p.response(d.Protocol, internal, d.InternalAddr != p.gw.local, d.Nonce))
+	r := p.response(d.Protocol, internal, !d.asker(p.gw.local), d.Nonce)
+	r.ClientAddr = d.Via // zero unless beyond another NAT (chain.go)
+	return p.cl.Delete(ctx, r)
 }
 
 // announcement accepts an unsolicited ANNOUNCE, or a MAP response (§14.2: a
