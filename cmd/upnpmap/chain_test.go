@@ -55,6 +55,16 @@ func TestAddChains(t *testing.T) {
 		t.Fatalf("state record %+v", rec)
 	}
 
+	// delete removes both legs: the upstream router's (recorded with the
+	// mapping), then the gateway's.
+	r = e.mustRun("delete", "8080", "--gateway", inner.Addr().String(), "--json")
+	if lines := jsonLines(t, r.stdout); len(lines) != 2 || lines[0]["gateway"] != outer.Addr().String() || lines[1]["result"] != "deleted" {
+		t.Fatalf("delete --json: %v", lines)
+	}
+	if n, k := len(inner.Mappings()), len(outer.Mappings()); n+k != 0 {
+		t.Fatalf("after delete: gateway %+v, upstream %+v", inner.Mappings(), outer.Mappings())
+	}
+
 	r = e.mustRun("add", "8081", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String())
 	for _, want := range []string{
 		chainWAN.String() + ":8081",                                          // the gateway's leg

@@ -237,6 +237,7 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 			n := m.Nonce()
 			rec.Nonce = hex.EncodeToString(n[:])
 		}
+		rec.Upstream = upstreamRecord(m, proto, rec.Created) // double NAT
 		if m.Family() == upnpmap.IPv6 {
 			rec.PinholeID, rec.Location = m.DeleteRequest().PinholeID, m.Location()
 		}

@@ -167,6 +167,7 @@ func (s *session) keep(m *upnpmap.Mapping, proto, relayTo string) {
 	if m.Family() == upnpmap.IPv6 {
 		lm.rec.PinholeID, lm.rec.Location = m.DeleteRequest().PinholeID, m.Location()
 	}
+	lm.rec.Upstream = upstreamRecord(m, proto, lm.rec.Created) // double NAT
 	// The mapping lives in this process: an SSH tunnel dies with it (ssh.go),
 	// and a restarted run must not adopt what a live one renews (run_adopt.go).
 	lm.rec.PID = os.Getpid()
@@ -374,6 +375,12 @@ func (s *session) abort() {
 func (s *session) printUpstreamEvent(lm *liveMapping, ev upnpmap.Event) {
 	fresh := mappingView(lm.m, s.o.description)
 	lm.view.Legs, lm.view.UpstreamError = fresh.Legs, fresh.UpstreamError
+	switch ev.Kind {
+	case upnpmap.Renewed, upnpmap.ExternalAddressChanged, upnpmap.Restored, upnpmap.Failed:
+		// Keep the record of the upstream leg current for `delete`.
+		lm.rec.Upstream = upstreamRecord(lm.m, lm.rec.Protocol, lm.rec.Created)
+		s.record(lm)
+	}
 	v := lm.view
 	v.Event = ev.Kind.String()
 	v.External = ev.External.String()
