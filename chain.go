@@ -35,6 +35,9 @@ import (
 // or port changes, and retries it with a backoff while the upstream router
 // does not map.
 //
+// Map waits for the upstream leg: at most the upstream router's probe
+// (ProbeTimeout) and its MAP (RequestTimeout) when it is silent.
+//
 // When the upstream router does not map (silent, refusing, none found),
 // Map still returns the inner mapping and a nil error: the mapping works
 // within the middle network, and Map's callers that check err alone would
@@ -360,7 +363,11 @@ func (ch *chain) set(o *Mapping, err *UpstreamError) bool {
 // retries it while it is missing, until close or detach cancels ctx.
 func (ch *chain) run(ctx context.Context) {
 	defer close(ch.done)
-	backoff := chainRetryStart
+	first := chainRetryStart
+	if ch.c.chainRetryAfter > 0 {
+		first = ch.c.chainRetryAfter
+	}
+	backoff := first
 	retry := time.NewTimer(never)
 	defer retry.Stop()
 	armed := false
@@ -370,7 +377,7 @@ func (ch *chain) run(ctx context.Context) {
 		if o != nil {
 			evs = o.Events()
 		}
-		if o == nil && ch.ugw != nil && !armed {
+		if o == nil && ch.failure() != nil && !armed { // missing, not merely unneeded
 			retry.Reset(backoff)
 			armed = true
 		}
@@ -391,7 +398,7 @@ func (ch *chain) run(ctx context.Context) {
 			backoff = min(2*backoff, chainRetryMax)
 		}
 		if ch.step(ctx) && ch.outerMapping() != nil {
-			backoff = chainRetryStart
+			backoff = first
 		}
 		if ch.outerMapping() != nil && armed {
 			retry.Stop()

@@ -354,3 +354,24 @@ func TestChainLegDelete(t *testing.T) {
 		})
 	}
 }
+
+// TestChainUpstreamComesBack: the upstream router is silent when the
+// mapping is made, and answers later: the retry makes the upstream leg,
+// reported Restored on leg 1, and UpstreamErr clears.
+func TestChainUpstreamComesBack(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+	out.SetSilent(gatewaytest.PCP, true)
+	c.ProbeTimeout = 300 * time.Millisecond
+	c.chainRetryAfter = 200 * time.Millisecond
+	m := mustMap(t, c, Request{InternalPort: 4612})
+	defer m.Close()
+	if m.UpstreamErr() == nil {
+		t.Fatal("no UpstreamErr while the upstream router is silent")
+	}
+	out.SetSilent(gatewaytest.PCP, false)
+	ev := waitForLeg(t, m, Restored, 1)
+	legs := m.Legs()
+	if len(legs) != 2 || ev.External != legs[1].External || m.UpstreamErr() != nil || m.External() != legs[1].External {
+		t.Fatalf("event %v, legs %+v, err %v", ev, legs, m.UpstreamErr())
+	}
+}

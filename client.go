@@ -170,6 +170,8 @@ type Client struct {
 	// findUpstreamFn replaces findUpstream (the TTL probe): tests inject
 	// theirs, and no test probes the real path.
 	findUpstreamFn func(ctx context.Context, gw *gateway) (netip.Addr, error)
+	// chainRetryAfter replaces chainRetryStart when > 0.
+	chainRetryAfter time.Duration
 	// stunFn replaces reach.STUN in UpstreamNAT.
 	stunFn func(ctx context.Context, server string) (netip.AddrPort, error)
 }
