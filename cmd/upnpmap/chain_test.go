@@ -3,7 +3,9 @@ package main
 import (
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
 )
@@ -126,5 +128,31 @@ func TestDiscoverShowsUpstream(t *testing.T) {
 	r = e.mustRun("discover", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String())
 	if !strings.Contains(r.stdout, "upstream") || !strings.Contains(r.stdout, outer.Addr().String()) {
 		t.Fatalf("discover output:\n%s", r.stdout)
+	}
+}
+
+// TestRunChains: run keeps a chained mapping: the mapped event carries both
+// legs and the upstream router's address, the record holds the upstream
+// leg, and SIGTERM deletes both legs.
+func TestRunChains(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	p := e.start("run", "--map", "8086", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String(), "--json")
+	o := p.waitEvent("mapped", 10*time.Second)
+	legs, _ := o["legs"].([]any)
+	if o["external"] != netip.AddrPortFrom(outer.ExternalAddr(), 8086).String() || len(legs) != 2 {
+		t.Fatalf("mapped event %v", o)
+	}
+	if recs := e.readState().Mappings; len(recs) != 1 || recs[0].Upstream == nil || recs[0].Upstream.Gateway != outer.Addr() {
+		t.Fatalf("state records %+v", recs)
+	}
+	if len(outer.Mappings()) != 1 {
+		t.Fatalf("upstream table %+v", outer.Mappings())
+	}
+	if _, code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, p.stderr)
+	}
+	if n, k := len(inner.Mappings()), len(outer.Mappings()); n+k != 0 {
+		t.Fatalf("after SIGTERM: gateway %+v, upstream %+v", inner.Mappings(), outer.Mappings())
 	}
 }
