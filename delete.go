@@ -35,6 +35,12 @@ type DeleteRequest struct {
 	// to Client.Location6's firewall service; a PCP pinhole needs Nonce
 	// and goes to the IPv6 router (Client.Gateway6).
 	PinholeID uint16 `json:"pinhole_id,omitempty"`
+	// Via is set for the upstream leg of a mapping chained through a double
+	// NAT (see Leg.Delete): the address the upstream router sees this
+	// machine as, the inner router's WAN address. InternalAddr defaults to
+	// it; PCP names it as the client address and NAT-PMP may delete for it.
+	// Zero for a mapping on the gateway.
+	Via netip.Addr `json:"via,omitzero"`
 }
 
 // Delete removes a mapping from the gateway: one exchange per method tried
@@ -74,6 +80,9 @@ func (c *Client) Delete(ctx context.Context, d DeleteRequest) (err error) {
 	}
 	if !d.InternalAddr.IsValid() || d.InternalAddr.IsUnspecified() {
 		d.InternalAddr = gw.local
+		if d.Via.IsValid() {
+			d.InternalAddr = d.Via // the upstream leg of a chain
+		}
 	}
 	mps, err := gw.deleters(d)
 	if err != nil {
@@ -95,6 +104,12 @@ func (c *Client) Delete(ctx context.Context, d DeleteRequest) (err error) {
 		}
 	}
 	return &deleteError{msg: strings.Join(parts, "; "), errs: errs}
+}
+
+// asker says whether d's mapping is for the asking machine, as the router
+// sees it: local, or, beyond another NAT, Via.
+func (d DeleteRequest) asker(local netip.Addr) bool {
+	return d.InternalAddr == local || (d.Via.IsValid() && d.InternalAddr == d.Via)
 }
 
 // deleters are the mappers Delete tries for d: d.Method's, or every enabled
@@ -121,7 +136,7 @@ func (gw *gateway) deleters(d DeleteRequest) ([]mapper, error) {
 				continue
 			}
 		case NATPMP:
-			if d.InternalPort == 0 || d.InternalAddr != gw.local {
+			if d.InternalPort == 0 || !d.asker(gw.local) {
 				continue
 			}
 		case UPnP:

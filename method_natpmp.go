@@ -182,7 +182,7 @@ func (n *natpmpMapper) externalAddr(ctx context.Context) (netip.Addr, bool, erro
 }
 
 func (n *natpmpMapper) remove(ctx context.Context, d DeleteRequest) error {
-	if d.InternalAddr != n.gw.local {
+	if !d.asker(n.gw.local) {
 		return fmt.Errorf("%w: NAT-PMP deletes only this host's mappings", ErrUnsupported)
 	}
 	return n.cl.Delete(ctx, natpmpProto(d.Protocol), d.InternalPort)

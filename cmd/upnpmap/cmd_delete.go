@@ -321,8 +321,15 @@ func (d *deleter) viaNATPMP(ctx context.Context, proto string) (bool, error) {
 }
 
 // recorded deletes a mapping upnpmap recorded, the way it was made, at the
-// gateway it was made on.
+// gateway it was made on; the upstream router's leg of a mapping chained
+// through a double NAT first, so that the Internet loses the port before
+// its target goes.
 func (d *deleter) recorded(ctx context.Context, tg deleteTarget) (bool, error) {
+	if up := tg.rec.Upstream; up != nil {
+		if err := d.upstreamLeg(ctx, tg.proto, *up); err != nil {
+			d.a.warn("%v", err)
+		}
+	}
 	req := upnpmap.DeleteRequest{
 		Protocol:     upnpProto(tg.proto),
 		ExternalPort: d.ext,
@@ -359,6 +366,39 @@ func (d *deleter) recorded(ctx context.Context, tg deleteTarget) (bool, error) {
 		result = "already-gone"
 	}
 	return !gone, d.report(tg.proto, req.Method, "", tg.rec.Gateway, result)
+}
+
+// upstreamLeg deletes the upstream router's leg of a chained mapping. A
+// failure is reported with the forward to remove by hand; the home
+// router's leg is deleted either way.
+func (d *deleter) upstreamLeg(ctx context.Context, proto string, up stateMapping) error {
+	req := upnpmap.DeleteRequest{
+		Protocol:     upnpProto(proto),
+		ExternalPort: up.External.Port(),
+		Method:       upnpmap.Method(up.Method),
+		InternalPort: up.Internal.Port(),
+		InternalAddr: up.Internal.Addr(),
+		Via:          up.Internal.Addr(),
+	}
+	if b, err := hex.DecodeString(up.Nonce); err == nil && len(b) == 12 {
+		copy(req.Nonce[:], b)
+	}
+	c := d.a.newClient(d.o, d.st)
+	c.Gateway, c.Location, c.NoChain = up.Gateway, "", true
+	c.Methods = []upnpmap.Method{req.Method}
+	stop := d.a.progress(d.o, fmt.Sprintf("the upstream router to delete %s port %d", proto, up.External.Port()))
+	err := c.Delete(ctx, req)
+	stop()
+	if err != nil && !errors.Is(err, upnpmap.ErrNoSuchEntry) {
+		return fmt.Errorf("the upstream router %v did not delete %s port %d (%s): %w; remove the forward %s %d -> %v on it by hand",
+			up.Gateway, proto, up.External.Port(), up.Method, err, proto, up.External.Port(), up.Internal)
+	}
+	if d.o.json {
+		j := deletedJSON{Protocol: proto, ExternalPort: up.External.Port(), Method: up.Method, Gateway: up.Gateway.String(), Result: "deleted"}
+		return d.p.object(j)
+	}
+	d.p.line("deleted %s port %d on the upstream router %v (%s)", proto, up.External.Port(), up.Gateway, up.Method)
+	return nil
 }
 
 // viaUPnP deletes the router's UPnP entry for proto/ext if its table has

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/upnpmap/upnpmap"
 )
 
 // The state file remembers what earlier runs of upnpmap left on routers, so
@@ -59,6 +61,26 @@ type stateMapping struct {
 	// connection, so delete stops it; a live process's router mapping is
 	// not adopted by another run (run_adopt.go). Zero for a one-shot add.
 	PID int `json:"pid,omitempty"`
+	// Upstream is the upstream router's leg of a mapping chained through a
+	// double NAT (Gateway is that router, Internal the home router's WAN
+	// address and port); `delete` removes it with the mapping.
+	Upstream *stateMapping `json:"upstream,omitempty"`
+}
+
+// upstreamRecord is the record of m's upstream leg, or nil when m is not
+// chained.
+func upstreamRecord(m *upnpmap.Mapping, proto string, created time.Time) *stateMapping {
+	legs := m.Legs()
+	if len(legs) < 2 {
+		return nil
+	}
+	l := legs[1]
+	rec := &stateMapping{Gateway: l.Router, Method: string(l.Method), Protocol: proto, External: l.External,
+		Internal: l.Internal, Expires: l.Expires, Created: created}
+	if l.Method == upnpmap.PCP {
+		rec.Nonce = hex.EncodeToString(l.Delete.Nonce[:])
+	}
+	return rec
 }
 
 // pinhole says whether the record is an IPv6 pinhole (its internal address
