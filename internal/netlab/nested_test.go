@@ -4,6 +4,7 @@ package netlab
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/natpmp"
+	"github.com/upnpmap/upnpmap/pcp"
 )
 
 // natpmpMap asks the NAT-PMP server at gw for a TCP mapping from node's
@@ -197,4 +199,72 @@ func TestISPConfig(t *testing.T) {
 			t.Errorf("ISP config lacks %q:\n%s", want, text)
 		}
 	}
+}
+
+// pcpMapAs sends one PCP MAP request from node to the server at gw with
+// client as the header's client address (whatever the socket's), and
+// returns the parsed response.
+func pcpMapAs(ctx context.Context, lab *Lab, node Node, gw, client netip.Addr, internal uint16) (*pcp.Response, error) {
+	req, err := pcp.AppendMapRequest(nil, client, &pcp.MapRequest{
+		Protocol: pcp.TCP, InternalPort: internal, Lifetime: 2 * time.Minute, Nonce: pcp.NewNonce(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := lab.Dial(ctx, node, "udp4", netip.AddrPortFrom(gw, pcp.Port).String())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, pcp.MaxMessageSize)
+	for attempt := 0; attempt < pcpAttempts; attempt++ {
+		if _, err := c.Write(req); err != nil {
+			return nil, err
+		}
+		c.SetReadDeadline(time.Now().Add(pcpWait))
+		n, err := c.Read(buf)
+		if err == nil {
+			return pcp.ParseResponse(buf[:n])
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, fmt.Errorf("no PCP answer from %v after %d attempts", gw, pcpAttempts)
+}
+
+// A datagram lost on two busy cores is sent again, a few times.
+const (
+	pcpAttempts = 4
+	pcpWait     = time.Second
+)
+
+// TestLabNestedPCPClientAddress shows what the outer leg of a PCP chain
+// must carry: a MAP from a LAN host to the ISP router crosses the home
+// router's NAT, so the ISP router refuses the host's own address as the
+// client address (ADDRESS_MISMATCH) and accepts the home router's WAN
+// address, mapping to it.
+func TestLabNestedPCPClientAddress(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab, err := New(ctx, t, Options{Nested: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcpMapAs(ctx, lab, LAN1, lab.ISPGateway(), lab.Addr(LAN1), 18090)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Result != pcp.AddressMismatch {
+		t.Fatalf("MAP naming the host's own address: result %v; want ADDRESS_MISMATCH", r.Result)
+	}
+	r, err = pcpMapAs(ctx, lab, LAN1, lab.ISPGateway(), lab.ExternalAddr(), 18090)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Result != pcp.Success || r.External.Addr() != lab.ISPExternalAddr() {
+		t.Fatalf("MAP naming the home router's WAN address: result %v, external %v; want SUCCESS at %v", r.Result, r.External, lab.ISPExternalAddr())
+	}
+	wantForwards(t, ctx, lab.ISPForwards, "ISP router",
+		Forward{"tcp", r.External.Port(), netip.AddrPortFrom(lab.ExternalAddr(), 18090)})
 }
