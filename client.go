@@ -114,6 +114,25 @@ type Client struct {
 	// `upnpmap checkd`). Empty (the default): Verify fails. There is no
 	// built-in checker: nothing contacts a third party the user did not name.
 	Checker string
+	// Upstream is the upstream (outer) router of a double NAT: the router
+	// in front of the gateway, whose LAN the gateway's WAN is on. When it is
+	// set, Map chains every IPv4 mapping through it (see Mapping.Legs):
+	// the gateway maps E1 to this machine, the upstream router maps E2 to
+	// the gateway's WAN address:E1. Zero means: chain only when double NAT
+	// is detected (the gateway's external address is private or CGNAT), with
+	// the upstream router found by findUpstream (Linux: a TTL-limited
+	// probe that stays on the path, see upstream_linux.go; elsewhere no
+	// automatic way: set this field). A loopback Gateway (tests, the demo)
+	// is never probed for one.
+	Upstream netip.Addr
+	// NoChain turns chaining off: Map makes the mapping on the gateway only,
+	// as before double NAT support, and sends nothing to any other router.
+	// The zero value chains (see Upstream).
+	NoChain bool
+	// UpstreamMethods restricts and orders the methods tried on the
+	// upstream router; nil means PCP, NAT-PMP, UPnP. (Methods applies to
+	// the gateway alone: the two routers need not speak the same.)
+	UpstreamMethods []Method
 	// Reach tunes Verify's checks (transport, timeout, answering probes
 	// while nothing listens); its LocalPort is replaced by the mapping's
 	// internal port, and an empty Network by the mapping's family. Nil means
@@ -122,6 +141,7 @@ type Client struct {
 
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
+	ups map[netip.Addr]*gateway // upstream routers (chain.go), by address; guarded by mu
 
 	// Seams for tests; nil (zero) means the real thing.
 	clk            clock
@@ -147,6 +167,9 @@ type Client struct {
 	search6 func(ctx context.Context, host netip.Addr) (*url.URL, error)
 	// checkFn replaces reach.Client.Check in Mapping.Verify.
 	checkFn verifyCheck
+	// findUpstreamFn replaces findUpstream (the TTL probe): tests inject
+	// theirs, and no test probes the real path.
+	findUpstreamFn func(ctx context.Context, gw *gateway) (netip.Addr, error)
 	// stunFn replaces reach.STUN in UpstreamNAT.
 	stunFn func(ctx context.Context, server string) (netip.AddrPort, error)
 }

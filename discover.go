@@ -37,7 +37,11 @@ func (c *Client) Discover(ctx context.Context) (_ *DiscoverResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return gw.discover(ctx)
+	res, err := gw.discover(ctx)
+	if err == nil {
+		c.discoverUpstream(ctx, res) // chain_discover.go: double NAT only
+	}
+	return res, err
 }
 
 // DiscoverResult is what a probe of the gateway found.
@@ -65,6 +69,13 @@ type DiscoverResult struct {
 	Location string
 	// Elapsed is how long the probe took.
 	Elapsed time.Duration
+	// Upstream is what a probe of the upstream router found, when the
+	// gateway sits behind a double NAT (ExternalPrivate, or
+	// Client.Upstream set) and chaining is on (Client.NoChain unset): the
+	// router Map chains mappings through. Nil otherwise, and when it could
+	// not be found or did not answer: UpstreamErr then says why.
+	Upstream    *DiscoverResult
+	UpstreamErr error
 }
 
 // Has reports whether method m answered.
@@ -96,6 +107,9 @@ func (r *DiscoverResult) String() string {
 	}
 	if r.Device != "" {
 		fmt.Fprintf(&b, "; UPnP device %q", r.Device)
+	}
+	if r.Upstream != nil {
+		fmt.Fprintf(&b, "; upstream router: %v", r.Upstream)
 	}
 	return b.String()
 }

@@ -84,10 +84,18 @@ type Event struct {
 	Err error
 	// Time is when the event happened.
 	Time time.Time
+	// Leg says which router of a chained mapping (double NAT, see
+	// Mapping.Legs) the event is about: 0 the inner router (the gateway;
+	// also every event of a mapping that is not chained), 1 the upstream
+	// router. External is then that leg's external address.
+	Leg int
 }
 
 func (e Event) String() string {
 	s := e.Kind.String() + " " + e.External.String()
+	if e.Leg > 0 {
+		s += fmt.Sprintf(" (upstream leg %d)", e.Leg)
+	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
@@ -103,6 +111,9 @@ const eventBuffer = 16
 // dropping one event the send cannot fail for long.
 func (m *Mapping) emit(ev Event) {
 	ev.Err = cleanErr(ev.Err) // router text in the message
+	if ch := m.chain.Load(); ch != nil && ev.Leg == 0 {
+		ch.innerEvent(ev.Kind) // the upstream leg may have to follow
+	}
 	for {
 		select {
 		case m.events <- ev:

@@ -15,8 +15,12 @@ type gateway struct {
 	addr      netip.Addr
 	local     netip.Addr // our address on the gateway's link
 	fromTable bool       // found in the routing table (multicast SSDP allowed)
-	log       *slog.Logger
-	mappers   []mapper // the enabled methods, in preference order
+	// upstream: the outer router of a double NAT (chain.go), reached
+	// through the inner router's NAT: no multicast reaches it, and its
+	// announcements and GENA callbacks never reach this machine.
+	upstream bool
+	log      *slog.Logger
+	mappers  []mapper // the enabled methods, in preference order
 	// all are the mappers of every method, enabled or not: announcements
 	// are read with each protocol's parser, whichever methods map.
 	all []mapper
@@ -119,6 +123,9 @@ func (gw *gateway) acquire(ctx context.Context) (context.Context, func(), error)
 // for a gateway from the routing table, on the one facing a gateway given
 // by address (see upnpMapper.searchers).
 func (gw *gateway) multicast() bool {
+	if gw.upstream {
+		return false // multicast stops at the inner router
+	}
 	if gw.c.ssdpGroup.IsValid() {
 		return true // a test's stand-in group on loopback
 	}
@@ -137,6 +144,9 @@ func (gw *gateway) register(m *Mapping) {
 // A mapping no longer registered opens nothing: the listener lives only
 // while some mapping does, and unregister of the last one stops it.
 func (gw *gateway) listen(m *Mapping) {
+	if gw.upstream {
+		return // nothing it sends to its LAN's groups crosses the inner NAT
+	}
 	gw.mu.Lock()
 	defer gw.mu.Unlock()
 	if _, live := gw.mappings[m]; live && gw.ann == nil {

@@ -49,7 +49,10 @@ func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 			return c.mapFamilies(ctx, r) // dualstack.go
 		}
 	}
-	gw, err := c.gateway(ctx)
+	gw, err := r.onGateway, error(nil) // set for a chain's upstream leg
+	if gw == nil {
+		gw, err = c.gateway(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +75,11 @@ func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 		start := time.Now()
 		out := gw.collect(ctx, gw.mappers, q)
 		if m, err := gw.tookProbe(ctx, q, out, start, &st); m != nil || err != nil {
-			return m, err
+			return c.chained(ctx, &r, m, err)
 		}
 	}
-	return gw.create(ctx, q, gw.order(&st), &st)
+	m, err := gw.create(ctx, q, gw.order(&st), &st)
+	return c.chained(ctx, &r, m, err)
 }
 
 // mapRouter is Map for IPv4 through the router methods alone (no SSH

@@ -44,6 +44,11 @@ type Mapping struct {
 
 	emitMu       sync.Mutex // orders emitOutside before close(events)
 	eventsClosed bool       // guarded by emitMu
+
+	// chain is the upstream leg of a double NAT (chain.go); nil when the
+	// mapping is not chained. Set once, before Map returns, but read by the
+	// renewer, which starts earlier.
+	chain atomic.Pointer[chain]
 }
 
 // newMapping wraps a fresh grant and starts its renewer.
@@ -82,7 +87,18 @@ func (m *Mapping) setGrant(g *grant) {
 // External is the mapping's address on the Internet side: the gateway's
 // external address and the granted port. The address part is zero if the
 // gateway did not tell it.
-func (m *Mapping) External() netip.AddrPort { return m.grant().external }
+//
+// For a chained mapping (double NAT, see Legs) it is the outermost leg's:
+// the upstream router's external address and port, while that leg stands;
+// the inner router's otherwise.
+func (m *Mapping) External() netip.AddrPort {
+	if ch := m.chain.Load(); ch != nil {
+		if o := ch.outerMapping(); o != nil {
+			return o.External()
+		}
+	}
+	return m.grant().external
+}
 
 // Internal is where the gateway forwards to.
 func (m *Mapping) Internal() netip.AddrPort { return m.grant().internal }
@@ -157,6 +173,12 @@ func (m *Mapping) CloseContext(ctx context.Context) (err error) {
 	if p := m.pair; p != nil {
 		defer func() { err = errors.Join(err, p.CloseContext(ctx)) }()
 	}
+	if ch := m.chain.Load(); ch != nil {
+		// The upstream leg first: the port stops being reachable from the
+		// Internet before its inner target goes. (Idempotent, as Close.)
+		outerErr := ch.close(ctx)
+		defer func() { err = errors.Join(outerErr, err) }()
+	}
 	if !m.stop() {
 		return nil
 	}
@@ -189,6 +211,9 @@ func (m *Mapping) Detach() {
 	}
 	if m.pair != nil {
 		m.pair.Detach()
+	}
+	if ch := m.chain.Load(); ch != nil {
+		ch.detach()
 	}
 	if m.stop() {
 		m.log.Info("detached", "external", m.External(), "expires", m.Expires())

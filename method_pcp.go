@@ -61,6 +61,7 @@ func (p *pcpMapper) request(q *mapReq, prev *grant) pcp.MapRequest {
 	if q.thirdParty {
 		req.ThirdParty = q.internal.Addr()
 	}
+	req.ClientAddr = q.via // zero unless beyond another NAT (chain.go)
 	if prev != nil {
 		// Renewal: the same nonce, suggesting what was granted (§11.2.1).
 		req.Nonce, req.SuggestedExternal = prev.nonce, prev.external
@@ -110,6 +111,9 @@ func (p *pcpMapper) forget(q *mapReq, nonce pcp.Nonce) {
 	}
 	defer conn.Close()
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	if q.via.IsValid() {
+		local = q.via // what the server sees beyond another NAT (chain.go)
+	}
 	del := pcp.MapRequest{Protocol: q.proto.ianaNumber(), InternalPort: q.internal.Port(), Nonce: nonce}
 	if q.thirdParty {
 		del.ThirdParty = q.internal.Addr()
@@ -143,7 +147,9 @@ func (p *pcpMapper) granted(ctx context.Context, q *mapReq, r *pcp.MapResponse) 
 }
 
 func (p *pcpMapper) unmap(ctx context.Context, q *mapReq, g *grant) error {
-	err := p.cl.Delete(ctx, p.response(q.proto, q.internal, q.thirdParty, g.nonce))
+	r := p.response(q.proto, q.internal, q.thirdParty, g.nonce)
+	r.ClientAddr = q.via
+	err := p.cl.Delete(ctx, r)
 	if errors.Is(err, ErrNoSuchEntry) {
 		return nil // already gone (miniupnpd answers NO_RESOURCES)
 	}

@@ -71,15 +71,25 @@ type Request struct {
 	// dispatch, so the common path (a first mapping) stays one function
 	// deep down to the probe.
 	routerOnly bool
+	// onGateway, when set, is the gateway Map uses instead of the Client's
+	// (the upstream router of a double NAT, see chain.go); via is then the
+	// address that router sees this machine as: the inner router's WAN
+	// address, which InternalAddr also names.
+	onGateway *gateway
+	via       netip.Addr
 }
 
 // mapReq is a Request with defaults applied and the internal address fixed.
 type mapReq struct {
-	proto       Protocol
-	internal    netip.AddrPort
-	wish        uint16 // external port wished for, never 0
-	exact       bool
-	thirdParty  bool // internal host is not this machine
+	proto      Protocol
+	internal   netip.AddrPort
+	wish       uint16 // external port wished for, never 0
+	exact      bool
+	thirdParty bool // internal host is not this machine
+	// via is the address the gateway sees this machine's requests come
+	// from when another NAT lies between (the upstream leg of a chain, see
+	// chain.go): internal names it, and it is no third party.
+	via         netip.Addr
 	description string
 	lifetime    time.Duration
 }
@@ -122,6 +132,9 @@ func (r Request) normalize(local netip.Addr) (*mapReq, error) {
 		host = local
 	}
 	q.thirdParty = host != local
+	if r.via.IsValid() {
+		q.via, q.thirdParty = r.via, false
+	}
 	q.internal = netip.AddrPortFrom(host, r.InternalPort)
 	return q, nil
 }

@@ -200,6 +200,15 @@ type Config struct {
 	// (opnsense/plugins#4010); the pinhole stays until it expires.
 	PCPv6RenewNoResources bool
 
+	// BehindNAT, when set (IPv4), is the address every IPv4 request is
+	// taken to come from, as an upstream router sees the hosts of a router
+	// in front of it (double NAT): the NAT-PMP and PCP source (so NAT-PMP
+	// maps to it, and a PCP client field must name it or meet
+	// ADDRESS_MISMATCH) and the caller that UPnP secure mode compares
+	// NewInternalClient with. Replies still go to the real source. Zero: the
+	// real source.
+	BehindNAT netip.Addr
+
 	// AnnounceTo lists where announcements go when the gateway reboots or its
 	// external address changes: the 12-byte NAT-PMP announcement and the PCP
 	// ANNOUNCE response, both sent from Addr():5351 (IPv6 destinations get

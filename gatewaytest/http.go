@@ -122,7 +122,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		g.serveSOAP(w, r, svc, remoteAddr(r))
+		g.serveSOAP(w, r, svc, g.behindNAT(remoteAddr(r)))
 	}
 }
 

@@ -116,10 +116,20 @@ func (g *Gateway) handlePort5351(pkt []byte, from netip.AddrPort) ([]byte, strin
 	if len(pkt) == 0 {
 		return nil, ""
 	}
+	from = netip.AddrPortFrom(g.behindNAT(from.Addr()), from.Port())
 	if pkt[0] == 0 {
 		return g.handleNATPMP(pkt, from), NATPMP
 	}
 	return g.handlePCP(pkt, from), PCP
+}
+
+// behindNAT is the address the gateway takes an IPv4 request from a to
+// come from: Config.BehindNAT when set, else a.
+func (g *Gateway) behindNAT(a netip.Addr) netip.Addr {
+	if g.cfg.BehindNAT.Is4() && a.Unmap().Is4() {
+		return g.cfg.BehindNAT
+	}
+	return a
 }
 
 // handlePCP6 serves the IPv6 socket: PCP only (NAT-PMP is IPv4-only).

@@ -72,7 +72,12 @@ func (c *Client) Map(ctx context.Context, req MapRequest) (*MapResponse, error) 
 		}
 		req.Nonce = NewNonce()
 	}
-	build := func(client netip.Addr) ([]byte, error) { return AppendMapRequest(nil, client, &req) }
+	build := func(client netip.Addr) ([]byte, error) {
+		if req.ClientAddr.IsValid() {
+			client = req.ClientAddr // the address seen beyond another NAT
+		}
+		return AppendMapRequest(nil, client, &req)
+	}
 	r, err := c.exchange(ctx, OpMap, stallRisk(&req), build, func(r *Response) bool {
 		return r.Nonce == req.Nonce && r.Protocol == req.Protocol && r.InternalPort == req.InternalPort
 	})
@@ -88,6 +93,7 @@ func (c *Client) Map(ctx context.Context, req MapRequest) (*MapResponse, error) 
 		Epoch:        r.Epoch,
 		GatewayReset: c.takeReset(),
 		ThirdParty:   req.ThirdParty,
+		ClientAddr:   req.ClientAddr,
 	}, nil
 }
 
@@ -107,6 +113,7 @@ func (c *Client) Delete(ctx context.Context, m *MapResponse) error {
 		SuggestedExternal: m.External,
 		Nonce:             m.Nonce,
 		ThirdParty:        m.ThirdParty,
+		ClientAddr:        m.ClientAddr,
 	})
 	var re *ResultError
 	if errors.As(err, &re) && re.Code == NoResources {

@@ -27,6 +27,13 @@ type MapRequest struct {
 	// rather than grant another port or address (§13.2). miniupnpd 2.3.1
 	// ignores it when another host holds the port.
 	PreferFailure bool
+	// ClientAddr, if set, is the PCP client IP address the header carries
+	// instead of the socket's local address: the address the server sees
+	// the request come from when another NAT lies between (a request to the
+	// upstream router of a double NAT leaves through the inner router's NAT,
+	// so the server sees the inner router's WAN address and answers
+	// ADDRESS_MISMATCH to anything else, §8.1). Zero: the local address.
+	ClientAddr netip.Addr
 	// Filters become FILTER options (§13.3): only these peers may send to
 	// the mapping.
 	Filters []Filter
@@ -46,6 +53,9 @@ type MapResponse struct {
 	// ThirdParty repeats the request's THIRD_PARTY address, which a delete
 	// must carry again.
 	ThirdParty netip.Addr
+	// ClientAddr repeats the request's ClientAddr, which a delete must
+	// carry again.
+	ClientAddr netip.Addr
 }
 
 // PeerRequest creates or learns the mapping an outbound flow uses (§12).

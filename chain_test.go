@@ -1,0 +1,158 @@
+package upnpmap
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upnpmap/upnpmap/gatewaytest"
+)
+
+// innerWAN is the inner fake's external address in the chain tests: a
+// private one, as a home router behind an ISP box reports.
+var innerWAN = netip.MustParseAddr("10.77.0.2")
+
+// doubleNAT starts two fakes: the gateway (inner, external address
+// innerWAN, speaking innerM) and the upstream router (outer, which sees
+// every request come from innerWAN, speaking outerM), and a Client for the
+// gateway with Upstream set to the outer fake.
+func doubleNAT(t *testing.T, inner, outer gatewaytest.Config, innerM, outerM Method) (in, out *gatewaytest.Gateway, c *Client) {
+	t.Helper()
+	if !inner.ExternalAddr.IsValid() {
+		inner.ExternalAddr = innerWAN
+	}
+	in, c = testGateway(t, inner, innerM)
+	if !outer.BehindNAT.IsValid() {
+		outer.BehindNAT = inner.ExternalAddr
+	}
+	if outer.PCPMinLifetime == 0 {
+		outer.PCPMinLifetime = -1
+	}
+	out = gatewaytest.New(t, outer)
+	c.Upstream = out.Addr()
+	c.UpstreamMethods = []Method{outerM}
+	c.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) {
+		t.Error("the upstream probe ran although Client.Upstream is set")
+		return netip.Addr{}, errors.New("no probe in tests")
+	}
+	return in, out, c
+}
+
+// TestChainedMap: for each pair of methods, Map through both routers: the
+// gateway forwards E1 to this machine, the upstream router forwards E2 to
+// the gateway's WAN address:E1 (NAT-PMP by its sender, PCP by the client
+// address, UPnP by NewInternalClient), External is the upstream leg's, and
+// Close deletes both.
+func TestChainedMap(t *testing.T) {
+	for _, pair := range [][2]Method{{PCP, PCP}, {NATPMP, NATPMP}, {UPnP, UPnP}, {UPnP, PCP}, {PCP, NATPMP}} {
+		t.Run(string(pair[0])+"/"+string(pair[1]), func(t *testing.T) {
+			in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{SecureMode: true}, pair[0], pair[1])
+			m := mustMap(t, c, Request{InternalPort: 4600, ExternalPort: 4700})
+			legs := m.Legs()
+			if len(legs) != 2 {
+				t.Fatalf("legs %+v, want 2 (err %v)", legs, m.UpstreamErr())
+			}
+			if legs[0].Router != in.Addr() || legs[0].Method != pair[0] || legs[0].External.Addr() != innerWAN {
+				t.Errorf("inner leg %+v", legs[0])
+			}
+			if legs[1].Router != out.Addr() || legs[1].Method != pair[1] || legs[1].Internal != legs[0].External {
+				t.Errorf("upstream leg %+v, want it to forward to %v", legs[1], legs[0].External)
+			}
+			if m.External() != legs[1].External || m.External().Addr() != gatewaytest.DefaultExternalAddr {
+				t.Errorf("External %v, want the upstream leg's %v", m.External(), legs[1].External)
+			}
+			if err := m.UpstreamErr(); err != nil {
+				t.Errorf("UpstreamErr %v", err)
+			}
+			e1 := legs[0].External.Port()
+			oe, ok := entry(out, "TCP", legs[1].External.Port())
+			if !ok || oe.InternalAddr != innerWAN || oe.InternalPort != e1 {
+				t.Fatalf("upstream table %+v, want %v:%d", out.Mappings(), innerWAN, e1)
+			}
+			if ie, ok := entry(in, "TCP", e1); !ok || ie.InternalPort != 4600 {
+				t.Fatalf("gateway table %+v", in.Mappings())
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if n, k := len(in.Mappings()), len(out.Mappings()); n+k != 0 {
+				t.Fatalf("after Close: gateway %+v, upstream %+v", in.Mappings(), out.Mappings())
+			}
+		})
+	}
+}
+
+// TestChainUpstreamSilent: the upstream router does not answer; the inner
+// mapping stands, Map succeeds, and UpstreamErr and a Failed event on leg 1
+// name the forward to configure by hand.
+func TestChainUpstreamSilent(t *testing.T) {
+	in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+	out.SetSilent(gatewaytest.PCP, true)
+	c.ProbeTimeout = 300 * time.Millisecond
+	m := mustMap(t, c, Request{InternalPort: 4601, ExternalPort: 4701})
+	defer m.Close()
+	if len(m.Legs()) != 1 || m.External().Addr() != innerWAN {
+		t.Fatalf("legs %+v external %v, want the inner leg alone", m.Legs(), m.External())
+	}
+	if _, ok := entry(in, "TCP", m.External().Port()); !ok {
+		t.Fatalf("inner mapping missing: %+v", in.Mappings())
+	}
+	err := m.UpstreamErr()
+	var ue *UpstreamError
+	if !errors.Is(err, ErrUpstreamUnmapped) || !errors.As(err, &ue) {
+		t.Fatalf("UpstreamErr %v, want an *UpstreamError", err)
+	}
+	want := "forward tcp 4701 -> " + netip.AddrPortFrom(innerWAN, m.External().Port()).String() + " on " + out.Addr().String()
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("UpstreamErr %q does not say %q", err, want)
+	}
+	ev := waitFor(t, m, Failed)
+	if ev.Leg != 1 || !errors.Is(ev.Err, ErrUpstreamUnmapped) {
+		t.Fatalf("event %+v, want Failed on leg 1", ev)
+	}
+}
+
+// TestChainCGNATUpstream: a gateway in the shared address space (found
+// double NAT by its address, the upstream router found by the probe) whose
+// upstream router does not answer is reported as carrier-grade NAT, with
+// the advice that only a relay, SSH or IPv6 can help.
+func TestChainCGNATUpstream(t *testing.T) {
+	shared := netip.MustParseAddr("100.64.3.4")
+	_, out, c := doubleNAT(t, gatewaytest.Config{ExternalAddr: shared}, gatewaytest.Config{BehindNAT: shared}, NATPMP, NATPMP)
+	out.SetSilent(gatewaytest.NATPMP, true)
+	c.ProbeTimeout = 300 * time.Millisecond
+	c.Upstream = netip.Addr{}
+	probes := 0
+	c.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) { probes++; return out.Addr(), nil }
+	m := mustMap(t, c, Request{InternalPort: 4603})
+	defer m.Close()
+	err := m.UpstreamErr()
+	var ue *UpstreamError
+	if probes != 1 || !errors.As(err, &ue) || !ue.CGNAT || ue.Upstream != out.Addr() {
+		t.Fatalf("%d probes, UpstreamErr %v; want CGNAT via %v", probes, err, out.Addr())
+	}
+	for _, want := range []string{"carrier-grade NAT", "relay", "IPv6"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+}
+
+// TestNoChain: with NoChain, nothing is sent to the upstream router.
+func TestNoChain(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+	c.NoChain = true
+	m := mustMap(t, c, Request{InternalPort: 4602})
+	defer m.Close()
+	if len(m.Legs()) != 1 || m.UpstreamErr() != nil {
+		t.Fatalf("legs %+v err %v", m.Legs(), m.UpstreamErr())
+	}
+	for _, p := range []string{gatewaytest.PCP, gatewaytest.NATPMP, gatewaytest.SSDP, gatewaytest.SOAP} {
+		if n := out.Requests(p); n != 0 {
+			t.Errorf("%d %s requests to the upstream router", n, p)
+		}
+	}
+}
