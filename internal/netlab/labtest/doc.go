@@ -49,6 +49,19 @@
 //     opens nothing. TestIPv6PCPLinkLocalSource: a PCP MAP to the
 //     router's link-local address from an unbound socket opens a useless
 //     pinhole for the host's link-local address. BenchmarkIPv6Pinhole times the three in one lab.
+//   - Double NAT (doublenat_test.go, netlab's Options.Nested lab: an ISP
+//     router with its own miniupnpd in front of the home router): Map
+//     chains through both routers for six pairs of inner/outer methods
+//     (Client.Methods, Client.UpstreamMethods), each leg read back from
+//     its router's firewall, the WAN host reaches the LAN server through
+//     both NATs, and Close empties both tables (TestDoubleNATMap); the
+//     upstream router is found by the library itself, and NoChain leaves
+//     it alone (TestDoubleNATFound); an upstream reboot is repaired
+//     (TestDoubleNATUpstreamReboot); a silent upstream router leaves the
+//     inner leg standing and an UpstreamError naming the forward to make
+//     by hand (TestDoubleNATUpstreamSilent). The time to a chained mapping
+//     is logged. TestDoubleNATCLI (upnpmap add/delete chaining) is built
+//     with -tags labpending until the CLI chains.
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
 //     for about 45 s) is sent once, counted at the router with an nft
 //     counter (TestDeniedPortSentOnce; built with -tags labpending until the
