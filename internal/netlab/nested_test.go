@@ -140,6 +140,22 @@ func TestLabNested(t *testing.T) {
 		t.Errorf("ISP log lacks the second run:\n%s", lab.ISPLog())
 	}
 
+	// The home router reboots as in a single-router lab, and learns its
+	// address by STUN from the ISP router's LAN again.
+	stun := lab.ISPSTUNRequests()
+	if err := lab.RestartRouter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := lab.ISPSTUNRequests(); n < stun+4 {
+		t.Errorf("the home router's restart asked the STUN responder %d times; want at least 4", n-stun)
+	}
+	if got, err := natpmpExternal(ctx, lab, LAN1, lab.Gateway()); err != nil || got != inner {
+		t.Fatalf("NAT-PMP external address after the home router's restart: %v, %v; want %v", got, err, inner)
+	}
+	if err := lab.ChangeWANAddr(ctx, netip.MustParseAddr("1.2.3.5")); err == nil {
+		t.Error("ChangeWANAddr in a nested lab: no error")
+	}
+
 	if err := lab.Close(); err != nil {
 		t.Fatal(err)
 	}
