@@ -56,8 +56,8 @@
 //     its router's firewall, the WAN host reaches the LAN server through
 //     both NATs, and Close empties both tables (TestDoubleNATMap); the
 //     upstream router is found by the library itself, and NoChain leaves
-//     it alone (TestDoubleNATFound); an upstream reboot is repaired
-//     (TestDoubleNATUpstreamReboot); a silent upstream router leaves the
+//     it alone (TestDoubleNATFound); a reboot of either router is
+//     repaired (TestDoubleNATUpstreamReboot, TestDoubleNATInnerReboot); a silent upstream router leaves the
 //     inner leg standing and an UpstreamError naming the forward to make
 //     by hand (TestDoubleNATUpstreamSilent). The time to a chained mapping
 //     is logged. TestDoubleNATCLI (upnpmap add/delete chaining) is built

@@ -273,3 +273,37 @@ func echoFrom(ctx context.Context, lab *netlab.Lab, node netlab.Node, addr netip
 	}
 	return nil
 }
+
+// TestDoubleNATInnerReboot: the home router reboots under a chained
+// mapping whose inner leg is UPnP, checked every second; the library
+// re-creates the inner leg (Restored, leg 0), the upstream leg still
+// forwards to it, and the WAN host reaches the server again within a
+// bounded time, which is logged.
+func TestDoubleNATInnerReboot(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 2*time.Minute)
+	lab := newLab(t, ctx, netlab.Options{Nested: true})
+	const port = 26800
+	startEcho(t, lab, netlab.LAN1, "tcp", lanAddr(lab, netlab.LAN1, port))
+	p, m := startChain(t, ctx, lab, "inner reboot", port,
+		"-upstream", lab.ISPGateway().String(), "-methods", "upnp", "-poll", "1s")
+	_, e2 := wantChained(t, lab, m, "upnp", "", port)
+	wantReachable(t, ctx, lab, "tcp", e2, netlab.LAN1)
+
+	start := time.Now()
+	if err := lab.RestartRouter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const bound = 30 * time.Second
+	p.next(bound, "Restored on the inner leg", func(m msg) bool {
+		return m.Type == "event" && m.Kind == "Restored" && m.Leg == 0
+	})
+	p.send("legs")
+	_, e2 = wantChained(t, lab, p.next(5*time.Second, "the legs", isType("legs")), "upnp", "", port)
+	if _, _, err := waitReachable(ctx, lab, "tcp", e2, bound-time.Since(start)); err != nil {
+		t.Fatal(err)
+	}
+	wantReachable(t, ctx, lab, "tcp", e2, netlab.LAN1)
+	t.Logf("home router reboot: reachable again at %v %v after the reboot began", e2, time.Since(start).Round(time.Millisecond))
+	p.close(10 * time.Second)
+}
