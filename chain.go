@@ -401,7 +401,8 @@ func (ch *chain) step(ctx context.Context) bool {
 }
 
 // stop ends the goroutine (if any) and marks the chain closed; it returns
-// the upstream leg to close or detach, nil after the first call.
+// the upstream leg to close or detach, nil after the first call. The leg
+// stays readable (Legs, External), as a detached Mapping's accessors do.
 func (ch *chain) stop() *Mapping {
 	var o *Mapping
 	ch.stopOnce.Do(func() {
@@ -410,7 +411,7 @@ func (ch *chain) stop() *Mapping {
 			<-ch.done
 		}
 		ch.mu.Lock()
-		o, ch.outer, ch.closed = ch.outer, nil, true
+		o, ch.closed = ch.outer, true
 		ch.mu.Unlock()
 	})
 	return o

@@ -156,3 +156,130 @@ func TestNoChain(t *testing.T) {
 		}
 	}
 }
+
+// TestChainUpstreamReboot: the upstream router reboots (table and epoch
+// lost); its announcements never reach this machine, so the upstream leg's
+// next renewal notices, and the leg is reported Lost then Restored, both on
+// leg 1, and is back in the upstream router's table.
+func TestChainUpstreamReboot(t *testing.T) {
+	for _, outerM := range []Method{PCP, NATPMP} {
+		t.Run(string(outerM), func(t *testing.T) {
+			var sc shiftClock
+			_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{Now: sc.Now}, PCP, outerM)
+			sc.Shift(time.Hour) // the upstream router has been up for an hour
+			m := mustMap(t, c, Request{InternalPort: 4604, Lifetime: 4 * time.Second})
+			defer m.Close()
+			if len(m.Legs()) != 2 {
+				t.Fatalf("not chained: %v", m.UpstreamErr())
+			}
+			out.Reboot()
+			lost := waitForLeg(t, m, Lost, 1)
+			if !errors.Is(lost.Err, errGatewayReset) {
+				t.Errorf("lost: %v, want the epoch reset", lost.Err)
+			}
+			restored := waitForLeg(t, m, Restored, 1)
+			legs := m.Legs()
+			if len(legs) != 2 || restored.External != legs[1].External {
+				t.Fatalf("restored %v, legs %+v", restored.External, legs)
+			}
+			if e, ok := entry(out, "TCP", legs[1].External.Port()); !ok || e.InternalAddr != innerWAN || e.InternalPort != legs[0].External.Port() {
+				t.Fatalf("upstream table after restoration: %+v", out.Mappings())
+			}
+		})
+	}
+}
+
+// TestChainFollowsInnerAddress: the gateway's WAN address changes; the
+// upstream leg is re-made for the new target (the old one deleted), and
+// reported on leg 1.
+func TestChainFollowsInnerAddress(t *testing.T) {
+	in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, NATPMP, UPnP)
+	m := mustMap(t, c, Request{InternalPort: 4605, Lifetime: time.Hour})
+	defer m.Close()
+	waitListening(t, m)
+	if len(m.Legs()) != 2 {
+		t.Fatalf("not chained: %v", m.UpstreamErr())
+	}
+	newWAN := netip.MustParseAddr("10.77.0.9")
+	in.SetExternalAddr(newWAN)
+	waitForLeg(t, m, Restored, 1)
+	legs := m.Legs()
+	if len(legs) != 2 || legs[0].External.Addr() != newWAN || legs[1].Internal != legs[0].External {
+		t.Fatalf("legs %+v, want the upstream leg to forward to %v", legs, newWAN)
+	}
+	tab := out.Mappings()
+	if len(tab) != 1 || tab[0].InternalAddr != newWAN {
+		t.Fatalf("upstream table %+v, want one entry for %v", tab, newWAN)
+	}
+}
+
+// TestChainDetectsDoubleNAT: with Client.Upstream unset, a private external
+// address makes Map look for the upstream router (here the injected probe)
+// and chain; a public one sends no probe and no request anywhere else.
+func TestChainDetectsDoubleNAT(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+	c.Upstream = netip.Addr{}
+	probes := 0
+	c.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) { probes++; return out.Addr(), nil }
+	m := mustMap(t, c, Request{InternalPort: 4606})
+	defer m.Close()
+	if probes != 1 || len(m.Legs()) != 2 || m.External().Addr() != out.ExternalAddr() {
+		t.Fatalf("%d probes, legs %+v (%v)", probes, m.Legs(), m.UpstreamErr())
+	}
+
+	pub, c2 := testGateway(t, gatewaytest.Config{}, PCP)
+	c2.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) {
+		t.Error("probed for an upstream router behind a public address")
+		return netip.Addr{}, nil
+	}
+	m2 := mustMap(t, c2, Request{InternalPort: 4607})
+	defer m2.Close()
+	if len(m2.Legs()) != 1 || m2.UpstreamErr() != nil || pub.Requests(gatewaytest.PCP) != 1 {
+		t.Fatalf("single router: legs %+v, err %v, %d PCP requests", m2.Legs(), m2.UpstreamErr(), pub.Requests(gatewaytest.PCP))
+	}
+}
+
+// TestChainNoUpstreamFound: double NAT, and no upstream router known (a
+// loopback gateway is never probed): the mapping stands, and UpstreamErr
+// says to set the upstream router or forward by hand; no goroutine runs.
+func TestChainNoUpstreamFound(t *testing.T) {
+	_, c := testGateway(t, gatewaytest.Config{ExternalAddr: innerWAN}, NATPMP)
+	m := mustMap(t, c, Request{InternalPort: 4608})
+	defer m.Close()
+	err := m.UpstreamErr()
+	if !errors.Is(err, ErrUpstreamUnmapped) || !strings.Contains(err.Error(), "--upstream") ||
+		!strings.Contains(err.Error(), "forward tcp 4608 -> 10.77.0.2:") {
+		t.Fatalf("UpstreamErr %v", err)
+	}
+	if ch := m.chain.Load(); ch == nil || ch.done != nil {
+		t.Fatal("want a chain that records the advice and runs nothing")
+	}
+}
+
+// TestDiscoverUpstream: behind a double NAT, Discover probes the upstream
+// router too.
+func TestDiscoverUpstream(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, NATPMP)
+	r, err := c.Discover(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Upstream == nil || r.Upstream.Gateway != out.Addr() || !r.Upstream.Has(NATPMP) || r.Upstream.ExternalAddr != out.ExternalAddr() {
+		t.Fatalf("upstream %+v (%v)", r.Upstream, r.UpstreamErr)
+	}
+	if !strings.Contains(r.String(), "upstream router: gateway "+out.Addr().String()) {
+		t.Fatalf("summary %q", r)
+	}
+}
+
+// waitForLeg reads events until one of kind on leg arrives.
+func waitForLeg(t *testing.T, m *Mapping, kind EventKind, leg int) Event {
+	t.Helper()
+	for {
+		ev := waitFor(t, m, kind)
+		if ev.Leg == leg {
+			return ev
+		}
+		t.Logf("event %v on leg %d (waiting for leg %d)", ev, ev.Leg, leg)
+	}
+}

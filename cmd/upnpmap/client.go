@@ -69,7 +69,14 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 	if o.checker != "" {
 		c.Checker, c.Reach = o.checker, o.reachClient()
 	}
-	c.SSH = o.sshConfig() // nil without --via
+	c.SSH = o.sshConfig()                       // nil without --via
+	c.Upstream, _ = netip.ParseAddr(o.upstream) // checked by options.check
+	c.NoChain = o.noChain
+	for _, m := range o.upstreamMethods {
+		if pm, err := upnpmap.ParseMethod(m); err == nil {
+			c.UpstreamMethods = append(c.UpstreamMethods, pm)
+		}
+	}
 	return c
 }
 

@@ -24,7 +24,7 @@ relays to HOST:PORT until Ctrl-C. --check: exit 6 when not reachable.`,
 		"upnpmap add 80 192.168.1.4:80 --relay",
 	},
 	flags:   []flagGroup{protoFlags, leaseFlags, relayFlag, addCheckFlag},
-	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags, sshFlags},
+	common:  []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, chainFlags, ipv6Flags, sshFlags},
 	minArgs: 1,
 	maxArgs: 2,
 	run:     runAdd,
@@ -98,7 +98,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 		now := time.Now()
 		var rows [][]string
 		for _, v := range views {
-			rows = append(rows, v.row(now))
+			rows = append(rows, v.rows(now)...)
 			if v.Pinhole != nil {
 				rows = append(rows, v.Pinhole.row(now))
 			}
@@ -120,6 +120,10 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	warnLifetime(a, o, views, time.Now())
 	warnOtherFamily(a, views)
 	for _, v := range views {
+		if v.UpstreamError != "" {
+			a.warn("%s port %d: %s", v.Protocol, spec.ext, v.UpstreamError)
+			break
+		}
 		if ap, err := netip.ParseAddrPort(v.External); err == nil && isPrivateExternal(ap.Addr()) {
 			a.warn("%s", privateNotice(ap.Addr()))
 			break
@@ -223,7 +227,7 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 			Gateway:     m.Gateway(),
 			Method:      string(m.Method()),
 			Protocol:    proto,
-			External:    m.External(),
+			External:    innerExternal(m),
 			Internal:    m.Internal(),
 			Description: o.description,
 			Expires:     m.Expires(),

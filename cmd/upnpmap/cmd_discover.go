@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upnpmap/upnpmap"
 	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
@@ -20,7 +21,7 @@ address, and the UPnP device. Returns as soon as the answers are in.`,
 		"upnpmap discover --gateway 192.168.1.1 -v",
 		"upnpmap discover --json | jq -r .external",
 	},
-	flags:   []flagGroup{networkFlags, outputFlags},
+	flags:   []flagGroup{networkFlags, chainFlags, outputFlags},
 	maxArgs: 0,
 	run:     runDiscover,
 }
@@ -35,6 +36,10 @@ type discoverJSON struct {
 	Device          string   `json:"device,omitempty"`
 	Location        string   `json:"location,omitempty"`
 	ElapsedMS       float64  `json:"elapsed_ms"`
+	// Upstream is the upstream router of a double NAT (see
+	// upnpmap.DiscoverResult.Upstream), UpstreamError why it is missing.
+	Upstream      *discoverJSON `json:"upstream,omitempty"`
+	UpstreamError string        `json:"upstream_error,omitempty"`
 }
 
 func runDiscover(ctx context.Context, a *app, o *options, _ []string) error {
@@ -57,19 +62,13 @@ func runDiscover(ctx context.Context, a *app, o *options, _ []string) error {
 	private := res.ExternalPrivate || isPrivateExternal(res.ExternalAddr)
 	p := &printer{w: a.stdout, json: o.json}
 	if o.json {
-		j := discoverJSON{
-			Gateway:         res.Gateway.String(),
-			Methods:         methods,
-			ExternalPrivate: private,
-			Device:          capText(res.Device),
-			Location:        capText(res.Location),
-			ElapsedMS:       float64(res.Elapsed.Microseconds()) / 1000,
+		j := discoverView(res, methods, private)
+		if u := res.Upstream; u != nil {
+			uj := discoverView(u, methodStrings(u.Methods), u.ExternalPrivate || isPrivateExternal(u.ExternalAddr))
+			j.Upstream = &uj
 		}
-		if res.ExternalAddr.IsValid() {
-			j.External = res.ExternalAddr.String()
-		}
-		if res.Local.IsValid() {
-			j.Local = res.Local.String()
+		if res.UpstreamErr != nil {
+			j.UpstreamError = safetext.Clean(res.UpstreamErr.Error(), safetext.Long)
 		}
 		return p.object(j)
 	}
@@ -93,10 +92,54 @@ func runDiscover(ctx context.Context, a *app, o *options, _ []string) error {
 		{"location", safetext.Clean(res.Location, safetext.Long)},
 		{"took", roundDuration(res.Elapsed).String()},
 	})
-	if private {
+	if u := res.Upstream; err == nil && u != nil {
+		uext := ""
+		if u.ExternalAddr.IsValid() {
+			uext = u.ExternalAddr.String()
+		}
+		err = p.fields([][2]string{
+			{"upstream", u.Gateway.String() + "  (double NAT: add and run map on both routers)"},
+			{"upstream methods", strings.Join(methodStrings(u.Methods), ", ")},
+			{"upstream external", uext},
+			{"upstream device", safetext.Clean(u.Device, safetext.Short)},
+		})
+	}
+	switch {
+	case private && res.Upstream != nil:
+	case private && res.UpstreamErr != nil:
+		a.warn("%s\n  upstream router: %s", privateNotice(res.ExternalAddr), safetext.Clean(res.UpstreamErr.Error(), safetext.Long))
+	case private:
 		a.warn("%s", privateNotice(res.ExternalAddr))
 	}
 	return err
+}
+
+// discoverView is the --json form of one router's discover result.
+func discoverView(res *upnpmap.DiscoverResult, methods []string, private bool) discoverJSON {
+	j := discoverJSON{
+		Gateway:         res.Gateway.String(),
+		Methods:         methods,
+		ExternalPrivate: private,
+		Device:          capText(res.Device),
+		Location:        capText(res.Location),
+		ElapsedMS:       float64(res.Elapsed.Microseconds()) / 1000,
+	}
+	if res.ExternalAddr.IsValid() {
+		j.External = res.ExternalAddr.String()
+	}
+	if res.Local.IsValid() {
+		j.Local = res.Local.String()
+	}
+	return j
+}
+
+// methodStrings spells methods for output.
+func methodStrings(ms []upnpmap.Method) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m)
+	}
+	return out
 }
 
 // netErr wraps err with what was tried, so that the message can say which

@@ -19,7 +19,7 @@ SIGINT/SIGTERM deletes the mappings and stops (examples/systemd has a unit).
 		"upnpmap run --map 80:8080 --map udp:27015 --relay :8080=192.168.1.5:80",
 	},
 	flags:  []flagGroup{runFlags, protoFlags, leaseFlags, runCheckFlags},
-	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, ipv6Flags, sshFlags},
+	common: []flagGroup{outputFlags, familyFlags, relayFlags, networkFlags, chainFlags, ipv6Flags, sshFlags},
 	run:    runRun,
 }
 

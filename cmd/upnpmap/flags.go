@@ -22,6 +22,10 @@ type options struct {
 	interfaces []string
 	methods    []string
 	timeout    time.Duration // 0: the defaults (see deadline)
+	// double NAT (chainFlags): the upstream router, or none
+	upstream        string
+	noChain         bool
+	upstreamMethods []string
 
 	// output
 	json    bool
@@ -102,6 +106,16 @@ func networkFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.timeout, "timeout", 0, "wait up to `D` for the router to answer (default 1s)")
 }
 
+// chainFlags steer double NAT (see upnpmap.Client.Upstream): discover, add
+// and run chain through the upstream router when the router's external
+// address is private.
+func chainFlags(fs *pflag.FlagSet, o *options) {
+	fs.StringVar(&o.upstream, "upstream", "", "double NAT: the upstream router's `IP`, to map there too (default: found by a TTL-2 probe on Linux)")
+	fs.BoolVar(&o.noChain, "no-chain", false, "double NAT: map on the router only, send nothing to the upstream router")
+	fs.StringSliceVar(&o.upstreamMethods, "upstream-method", nil, "`METHODS` to use on the upstream router: pcp,natpmp,upnp (default: all)")
+	_ = fs.MarkHidden("upstream-method")
+}
+
 func outputFlags(fs *pflag.FlagSet, o *options) {
 	jsonFlag(fs, o)
 	verboseFlag(fs, o)
@@ -168,6 +182,19 @@ func (o *options) check() error {
 	if o.gateway != "" {
 		if _, err := netip.ParseAddr(o.gateway); err != nil {
 			return fmt.Errorf("--gateway %q: not an IP address (give the router's address, e.g. 192.168.1.1)", o.gateway)
+		}
+	}
+	if o.upstream != "" {
+		if a, err := netip.ParseAddr(o.upstream); err != nil || !a.Unmap().Is4() {
+			return fmt.Errorf("--upstream %q: not an IPv4 address (give the upstream router's LAN address, e.g. 192.168.178.1)", o.upstream)
+		}
+		if o.noChain {
+			return errors.New("--upstream and --no-chain together: choose one")
+		}
+	}
+	for _, m := range o.upstreamMethods {
+		if pm, err := upnpmap.ParseMethod(m); err != nil || pm == upnpmap.SSH {
+			return fmt.Errorf("--upstream-method %q: want pcp, natpmp or upnp", m)
 		}
 	}
 	for _, m := range o.methods {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/upnpmap/upnpmap"
+	"github.com/upnpmap/upnpmap/internal/safetext"
 )
 
 // mappingJSON is a mapping in --json output: add prints one per protocol;
@@ -30,6 +32,22 @@ type mappingJSON struct {
 	OtherFamilyError string `json:"other_family_error,omitempty"`
 	// Check is what the checker found (add --check).
 	Check *verifyJSON `json:"check,omitempty"`
+	// Legs are the routers of a mapping chained through a double NAT, the
+	// gateway's first (External above is the last leg's: the address to
+	// give out); absent for a mapping on one router.
+	Legs []legJSON `json:"legs,omitempty"`
+	// UpstreamError is why a mapping behind a double NAT has no upstream
+	// leg, with the forward to make by hand.
+	UpstreamError string `json:"upstream_error,omitempty"`
+}
+
+// legJSON is one router's part of a chained mapping.
+type legJSON struct {
+	Router   string     `json:"router"`
+	Method   string     `json:"method"`
+	External string     `json:"external"`
+	Internal string     `json:"internal"`
+	Expires  *time.Time `json:"expires"` // null: permanent
 }
 
 // mappingView is what add and run show about a mapping the library made.
@@ -42,8 +60,39 @@ func mappingView(m *upnpmap.Mapping, description string) mappingJSON {
 	if err := m.OtherFamilyErr(); err != nil {
 		v.OtherFamilyError = err.Error()
 	}
+	if legs := m.Legs(); len(legs) > 1 {
+		for _, l := range legs {
+			v.Legs = append(v.Legs, legJSON{Router: l.Router.String(), Method: string(l.Method),
+				External: l.External.String(), Internal: l.Internal.String(), Expires: jsonTime(l.Expires)})
+		}
+	}
+	if err := m.UpstreamErr(); err != nil {
+		v.UpstreamError = safetext.Clean(err.Error(), safetext.Long)
+	}
 	return v
 }
+
+// rows renders a mapping for the people's table: one row, or one per leg
+// of a chained mapping (the gateway's, then the upstream router's).
+func (v mappingJSON) rows(now time.Time) [][]string {
+	if len(v.Legs) == 0 {
+		return [][]string{v.row(now)}
+	}
+	var out [][]string
+	for i, l := range v.Legs {
+		lv := v
+		lv.External, lv.Method, lv.Expires = l.External, l.Method+" @"+l.Router, l.Expires
+		if i > 0 {
+			lv.Internal, lv.Relay = l.Internal, ""
+		}
+		out = append(out, lv.row(now))
+	}
+	return out
+}
+
+// innerExternal is the gateway's external address and port of m: the
+// record `delete` needs (External is the upstream leg's when chained).
+func innerExternal(m *upnpmap.Mapping) netip.AddrPort { return m.Legs()[0].External }
 
 // mappingOnlyView is mappingView without the other family.
 func mappingOnlyView(m *upnpmap.Mapping, description string) mappingJSON {

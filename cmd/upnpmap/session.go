@@ -154,7 +154,7 @@ func (s *session) keep(m *upnpmap.Mapping, proto, relayTo string) {
 		Gateway:     m.Gateway(),
 		Method:      string(m.Method()),
 		Protocol:    proto,
-		External:    m.External(),
+		External:    innerExternal(m),
 		Internal:    m.Internal(),
 		Description: s.o.description,
 		Expires:     m.Expires(),
@@ -224,8 +224,9 @@ func (s *session) printStarted() error {
 	}
 	if len(s.maps) > 0 {
 		rows := make([][]string, len(s.maps))
-		for i, lm := range s.maps {
-			rows[i] = lm.view.row(now)
+		rows = rows[:0]
+		for _, lm := range s.maps {
+			rows = append(rows, lm.view.rows(now)...)
 		}
 		if err := s.p.table(mappingHeader, rows); err != nil {
 			return err
@@ -240,6 +241,10 @@ func (s *session) printStarted() error {
 		s.p.line("Ctrl-C or SIGTERM stops.")
 	}
 	for _, lm := range s.maps {
+		if err := lm.m.UpstreamErr(); err != nil {
+			s.a.warn("%s port %d: %s", lm.view.Protocol, lm.rec.External.Port(), safetext.Clean(err.Error(), safetext.Long))
+			break
+		}
 		if isPrivateExternal(lm.m.External().Addr()) {
 			s.a.warn("%s", privateNotice(lm.m.External().Addr()))
 			break
@@ -271,6 +276,10 @@ func (s *session) wait(ctx context.Context) error {
 
 func (s *session) printEvent(me mappingEvent) {
 	ev, lm := me.ev, me.lm
+	if ev.Leg > 0 {
+		s.printUpstreamEvent(lm, ev)
+		return
+	}
 	if ev.External.IsValid() && ev.External != lm.rec.External {
 		lm.rec.External = ev.External
 		lm.view.External = ev.External.String()
@@ -357,4 +366,36 @@ func (s *session) shutdown() error {
 // abort undoes a session that failed to start: whatever was created goes.
 func (s *session) abort() {
 	_ = s.shutdown()
+}
+
+// printUpstreamEvent shows an event of the upstream leg of a mapping
+// chained through a double NAT. The record (the gateway's leg) stays as it
+// is; the view's legs follow the library's.
+func (s *session) printUpstreamEvent(lm *liveMapping, ev upnpmap.Event) {
+	fresh := mappingView(lm.m, s.o.description)
+	lm.view.Legs, lm.view.UpstreamError = fresh.Legs, fresh.UpstreamError
+	v := lm.view
+	v.Event = ev.Kind.String()
+	v.External = ev.External.String()
+	v.Expires = jsonTime(ev.Expires)
+	if ev.Err != nil {
+		v.Error = safetext.Clean(ev.Err.Error(), safetext.Long)
+	}
+	if s.o.json {
+		_ = s.p.object(v)
+		return
+	}
+	when := ev.Time
+	if when.IsZero() {
+		when = time.Now()
+	}
+	line := fmt.Sprintf("%s %-9s %s %s (upstream router", when.Local().Format("15:04:05"), v.Event, v.Protocol, v.External)
+	if v.Expires != nil {
+		line += ", expires " + v.Expires.Local().Format("15:04:05")
+	}
+	line += ")"
+	if v.Error != "" {
+		line += ": " + v.Error
+	}
+	s.p.line("%s", line)
 }

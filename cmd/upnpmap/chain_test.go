@@ -1,0 +1,120 @@
+package main
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/upnpmap/upnpmap/gatewaytest"
+)
+
+// chainWAN is the inner fake's private WAN address in the double NAT tests.
+var chainWAN = netip.MustParseAddr("10.77.0.2")
+
+// twoRouters starts the gateway (private WAN address) and the upstream
+// router in front of it, which sees requests come from that address.
+func twoRouters(t *testing.T) (inner, outer *gatewaytest.Gateway) {
+	t.Helper()
+	inner = gatewaytest.New(t, gatewaytest.Config{ExternalAddr: chainWAN})
+	outer = gatewaytest.New(t, gatewaytest.Config{BehindNAT: chainWAN, SecureMode: true})
+	return inner, outer
+}
+
+// upstreamRequests counts every request the upstream router got.
+func upstreamRequests(gw *gatewaytest.Gateway) int {
+	n := 0
+	for _, m := range []string{gatewaytest.PCP, gatewaytest.NATPMP, gatewaytest.SSDP, gatewaytest.SOAP} {
+		n += gw.Requests(m)
+	}
+	return n
+}
+
+// TestAddChains: `add --upstream` maps on both routers: the external
+// address printed is the upstream router's, the legs say who holds what,
+// and the upstream router forwards to the gateway's WAN address.
+func TestAddChains(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	r := e.mustRun("add", "8080", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String(), "--json")
+	v := jsonLines(t, r.stdout)[0]
+	want := netip.AddrPortFrom(outer.ExternalAddr(), 8080).String()
+	legs, _ := v["legs"].([]any)
+	if v["external"] != want || len(legs) != 2 || v["upstream_error"] != nil {
+		t.Fatalf("add --json: %v; want external %s and two legs", v, want)
+	}
+	up, _ := legs[1].(map[string]any)
+	if up["router"] != outer.Addr().String() || up["internal"] != netip.AddrPortFrom(chainWAN, 8080).String() {
+		t.Fatalf("upstream leg %v", up)
+	}
+	ms := outer.Mappings()
+	if len(ms) != 1 || ms[0].InternalAddr != chainWAN || ms[0].InternalPort != 8080 || ms[0].ExternalPort != 8080 {
+		t.Fatalf("upstream table %+v", ms)
+	}
+	// The record `delete` uses is the gateway's leg.
+	if rec, ok := e.readState().find(inner.Addr(), "tcp", 8080); !ok || rec.External.Addr() != chainWAN {
+		t.Fatalf("state record %+v", rec)
+	}
+
+	r = e.mustRun("add", "8081", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String())
+	for _, want := range []string{
+		chainWAN.String() + ":8081",                                          // the gateway's leg
+		outer.ExternalAddr().String() + ":8081", "@" + outer.Addr().String(), // the upstream router's
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("add output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stderr, "private") {
+		t.Errorf("a chained mapping warned of a private address:\n%s", r.stderr)
+	}
+}
+
+// TestAddNoChain: --no-chain maps on the gateway only and sends nothing to
+// the upstream router; the private address is explained.
+func TestAddNoChain(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	r := e.mustRun("add", "8082", "-4", "--gateway", inner.Addr().String(), "--no-chain")
+	if n := upstreamRequests(outer); n != 0 {
+		t.Fatalf("%d requests reached the upstream router", n)
+	}
+	if len(inner.Mappings()) != 1 || !strings.Contains(r.stderr, "double NAT") {
+		t.Fatalf("gateway table %+v\n%s", inner.Mappings(), r)
+	}
+	if r := e.run("add", "8083", "--no-chain", "--upstream", outer.Addr().String(), "--gateway", inner.Addr().String()); r.code != 1 {
+		t.Fatalf("--upstream with --no-chain: %s", r)
+	}
+}
+
+// TestAddUpstreamSilent: the upstream router does not answer; the mapping
+// on the gateway stands (exit 0) and the warning names the forward to make
+// by hand.
+func TestAddUpstreamSilent(t *testing.T) {
+	inner, outer := twoRouters(t)
+	for _, m := range []string{gatewaytest.PCP, gatewaytest.NATPMP, gatewaytest.UPnP} {
+		outer.SetSilent(m, true)
+	}
+	e := newEnv(t)
+	r := e.mustRun("add", "8084", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String(), "--timeout", "300ms")
+	want := "forward tcp 8084 -> " + chainWAN.String() + ":8084 on " + outer.Addr().String()
+	if !strings.Contains(r.stderr, want) || len(inner.Mappings()) != 1 {
+		t.Fatalf("want the gateway's mapping and %q:\n%s", want, r)
+	}
+}
+
+// TestDiscoverShowsUpstream: discover probes the upstream router too and
+// shows both.
+func TestDiscoverShowsUpstream(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	r := e.mustRun("discover", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String(), "--json")
+	d := jsonLines(t, r.stdout)[0]
+	up, _ := d["upstream"].(map[string]any)
+	if d["external"] != chainWAN.String() || up == nil || up["gateway"] != outer.Addr().String() || up["external"] != outer.ExternalAddr().String() {
+		t.Fatalf("discover --json: %v", d)
+	}
+	r = e.mustRun("discover", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String())
+	if !strings.Contains(r.stdout, "upstream") || !strings.Contains(r.stdout, outer.Addr().String()) {
+		t.Fatalf("discover output:\n%s", r.stdout)
+	}
+}
