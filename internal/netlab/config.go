@@ -158,5 +158,7 @@ func miniupnpdConf(c routerConfig) string {
 const labUUID = "75706e70-6d61-7000-6c61-620000000001"
 
 // ispUUID is the ISP router's UUID in a nested lab: another device, so a
-// client that tells routers apart by UUID sees two.
-const ispUUID = "75706e70-6d61-7000-6c61-620000000002"
+// client that tells routers apart by UUID sees two. miniupnpd numbers its
+// embedded devices by adding 1 and 2 to the last digits (labUUID's are
+// ...02 and ...03), so the two must be further apart than that.
+const ispUUID = "75706e70-6d61-7000-6c61-620000000011"

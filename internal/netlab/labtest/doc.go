@@ -60,8 +60,11 @@
 //     repaired (TestDoubleNATUpstreamReboot, TestDoubleNATInnerReboot); a silent upstream router leaves the
 //     inner leg standing and an UpstreamError naming the forward to make
 //     by hand (TestDoubleNATUpstreamSilent). The time to a chained mapping
-//     is logged. TestDoubleNATCLI (upnpmap add/delete chaining) is built
-//     with -tags labpending until the CLI chains.
+//     is logged. The built CLI (TestDoubleNATCLI): discover shows both
+//     routers, add chains and prints both legs, --no-chain does not, and a
+//     silent upstream router gets the forward to make by hand.
+//     TestDoubleNATCLIDelete (delete removes both legs) is built with -tags
+//     labpending until the CLI's delete does.
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
 //     for about 45 s) is sent once, counted at the router with an nft
 //     counter (TestDeniedPortSentOnce; built with -tags labpending until the
