@@ -164,13 +164,15 @@ func TestDoubleNATFound(t *testing.T) {
 
 // TestDoubleNATUpstreamReboot: the ISP router reboots (its table empties,
 // its HTTP port moves) under a chained mapping whose upstream leg is UPnP,
-// checked every second (PollInterval); the library re-creates the upstream
-// leg (a Restored event for leg 1) and the WAN host reaches the server
-// again within a bounded time, which is logged.
+// checked every second (PollInterval); the library notices (Lost, leg 1),
+// re-creates the upstream leg (Restored, leg 1) and the WAN host reaches the server
+// again within a bounded time, which is logged. The ISP router's HTTP port
+// is 49000, as on a FRITZ!Box: the library must find its description, not
+// guess it.
 func TestDoubleNATUpstreamReboot(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 2*time.Minute)
-	lab := newLab(t, ctx, netlab.Options{Nested: true})
+	lab := newLab(t, ctx, netlab.Options{Nested: true, ISP: netlab.ISPOptions{HTTPPort: 49000}})
 	const port = 26600
 	startEcho(t, lab, netlab.LAN1, "tcp", lanAddr(lab, netlab.LAN1, port))
 	p, m := startChain(t, ctx, lab, "reboot", port,
@@ -186,6 +188,9 @@ func TestDoubleNATUpstreamReboot(t *testing.T) {
 	// every second, may have made it again already. RestartISPRouter's own
 	// test shows that a reboot empties the table.)
 	const bound = 30 * time.Second
+	p.next(bound, "Lost on the upstream leg", func(m msg) bool {
+		return m.Type == "event" && m.Kind == "Lost" && m.Leg == 1
+	})
 	p.next(bound, "Restored on the upstream leg", func(m msg) bool {
 		return m.Type == "event" && m.Kind == "Restored" && m.Leg == 1
 	})
@@ -276,9 +281,9 @@ func echoFrom(ctx context.Context, lab *netlab.Lab, node netlab.Node, addr netip
 
 // TestDoubleNATInnerReboot: the home router reboots under a chained
 // mapping whose inner leg is UPnP, checked every second; the library
-// re-creates the inner leg (Restored, leg 0), the upstream leg still
-// forwards to it, and the WAN host reaches the server again within a
-// bounded time, which is logged.
+// notices (Lost, leg 0) and re-creates the inner leg (Restored, leg 0),
+// the upstream leg still forwards to it, and the WAN host reaches the
+// server again within a bounded time, which is logged.
 func TestDoubleNATInnerReboot(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 2*time.Minute)
@@ -295,6 +300,9 @@ func TestDoubleNATInnerReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	const bound = 30 * time.Second
+	p.next(bound, "Lost on the inner leg", func(m msg) bool {
+		return m.Type == "event" && m.Kind == "Lost" && m.Leg == 0
+	})
 	p.next(bound, "Restored on the inner leg", func(m msg) bool {
 		return m.Type == "event" && m.Kind == "Restored" && m.Leg == 0
 	})
