@@ -164,9 +164,10 @@ func TestDoubleNATFound(t *testing.T) {
 
 // TestDoubleNATUpstreamReboot: the ISP router reboots (its table empties,
 // its HTTP port moves) under a chained mapping whose upstream leg is UPnP,
-// checked every second (PollInterval); the library notices (Lost, leg 1),
-// re-creates the upstream leg (Restored, leg 1) and the WAN host reaches the server
-// again within a bounded time, which is logged. The ISP router's HTTP port
+// checked every second (PollInterval); the library notices (Lost, leg 1)
+// and re-creates the upstream leg (Restored, leg 1), and the WAN host
+// reaches the server again within a bounded time, which is logged. The
+// ISP router's HTTP port
 // is 49000, as on a FRITZ!Box: the library must find its description, not
 // guess it.
 func TestDoubleNATUpstreamReboot(t *testing.T) {
