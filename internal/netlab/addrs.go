@@ -56,7 +56,27 @@ var (
 	ispNet    = netip.MustParsePrefix("10.77.0.0/24")
 	ispLAN    = netip.MustParseAddr("10.77.0.1") // the ISP router's LAN address
 	nestedWAN = netip.MustParseAddr("10.77.0.2") // the home router's WAN address
+
+	// The middle network with ISPOptions.CGNAT: the shared address space
+	// of RFC 6598, as an ISP's carrier-grade NAT hands out.
+	cgnatNet  = netip.MustParsePrefix("100.64.77.0/24")
+	cgnatISP  = netip.MustParseAddr("100.64.77.1")
+	cgnatHome = netip.MustParseAddr("100.64.77.2")
 )
+
+// middleNet is a nested lab's network between the routers, with the ISP
+// router's and the home router's addresses on it.
+type middleNet struct {
+	prefix    netip.Prefix
+	isp, home netip.Addr
+}
+
+func newMiddleNet(cgnat bool) middleNet {
+	if cgnat {
+		return middleNet{cgnatNet, cgnatISP, cgnatHome}
+	}
+	return middleNet{ispNet, ispLAN, nestedWAN}
+}
 
 const (
 	stunPort    = 3478 // the STUN default; miniupnpd's ext_stun_port points here

@@ -48,6 +48,8 @@
 // reboot: forwards lost, next HTTP port) look at and act on the ISP router
 // as the unprefixed methods do on the home router. Multicast (SSDP, the
 // announcements) does not cross the home router; unicast to 10.77.0.1 does.
+// ISPOptions.CGNAT moves the middle network to 100.64.77.0/24, the shared
+// address space of carrier-grade NAT; the STUN trick works the same.
 //
 // Namespaces are named "upm-<pid>-<n>-<node>" (Lab.Netns). Interface names are
 // the same in every lab, since each namespace has its own.

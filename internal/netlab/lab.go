@@ -73,7 +73,7 @@ func New(ctx context.Context, t testing.TB, opts Options) (*Lab, error) {
 		httpPort: opts.HTTPPort,
 	}
 	if opts.Nested {
-		l.wanAddr = nestedWAN
+		l.wanAddr = newMiddleNet(opts.ISP.CGNAT).home
 	}
 	for _, n := range l.nodeList() {
 		l.ns[n] = l.prefix + string(n)
@@ -84,7 +84,7 @@ func New(ctx context.Context, t testing.TB, opts Options) (*Lab, error) {
 	}
 	l.sink = sink
 	if opts.Nested {
-		l.isp, err = newISPRouter(l.ns[ISP], l.dir, opts.ISP.HTTPPort)
+		l.isp, err = newISPRouter(l.ns[ISP], l.dir, opts.ISP.HTTPPort, newMiddleNet(opts.ISP.CGNAT))
 		if err != nil {
 			sink.Close()
 			return nil, err
@@ -163,7 +163,7 @@ func (l *Lab) startRouter(ctx context.Context) error {
 		lanNet:   lanNet.String(),
 	}
 	if l.isp != nil {
-		rc.stunHost = ispLAN.String() // the responder that sees 10.77.0.2
+		rc.stunHost = l.isp.mid.isp.String() // the responder that sees the home router's real address
 	}
 	d, err := startMiniupnpd(ctx, l.ns[Router], l.dir, "", rc, l.sink,
 		fmt.Sprintf("run %d, HTTP port %d, WAN %v", l.restarts+1, l.httpPort, l.wanAddr))
@@ -424,7 +424,7 @@ func (l *Lab) Addr(node Node) netip.Addr {
 		return lan2Addr
 	case ISP:
 		if l.isp != nil {
-			return ispLAN
+			return l.isp.mid.isp
 		}
 	}
 	return netip.Addr{}

@@ -17,6 +17,7 @@ import (
 type ispRouter struct {
 	ns   string
 	dir  string
+	mid  middleNet // the network between the routers
 	sink *logSink
 	stun *stunServer // answers the home router, on the ISP router's LAN
 
@@ -26,12 +27,12 @@ type ispRouter struct {
 	closed   bool
 }
 
-func newISPRouter(ns, dir string, httpPort uint16) (*ispRouter, error) {
+func newISPRouter(ns, dir string, httpPort uint16, mid middleNet) (*ispRouter, error) {
 	sink, err := newLogSink(filepath.Join(dir, ispFilePrefix+"miniupnpd.log"))
 	if err != nil {
 		return nil, err
 	}
-	return &ispRouter{ns: ns, dir: dir, sink: sink, httpPort: httpPort}, nil
+	return &ispRouter{ns: ns, dir: dir, mid: mid, sink: sink, httpPort: httpPort}, nil
 }
 
 // ispFilePrefix starts the names of the ISP router's files in the lab dir.
@@ -51,7 +52,7 @@ func (l *Lab) startISP(ctx context.Context) error {
 	if isp.stun == nil {
 		conns, err := listenSTUN(func(ap netip.AddrPort) (*net.UDPConn, error) {
 			return l.listenUDP(ISP, ap)
-		}, ispLAN, l.opts.WANAddr, stunPort, stunAltPort)
+		}, isp.mid.isp, l.opts.WANAddr, stunPort, stunAltPort)
 		if err != nil {
 			return err
 		}
@@ -64,7 +65,7 @@ func (l *Lab) startISP(ctx context.Context) error {
 		httpPort: isp.httpPort,
 		stunHost: wanHost.String(),
 		stunPort: stunPort,
-		lanNet:   ispNet.String(),
+		lanNet:   isp.mid.prefix.String(),
 		uuid:     ispUUID,
 		name:     "upnpmap lab ISP router",
 	}
@@ -108,14 +109,15 @@ func (l *Lab) nestedOnly(op string) (*ispRouter, error) {
 // Nested reports whether the lab has an ISP router (Options.Nested).
 func (l *Lab) Nested() bool { return l.isp != nil }
 
-// ISPGateway is the ISP router's LAN address, 10.77.0.1, in a nested lab:
-// the upstream router as the home router's WAN side sees it (what a client
-// names as its upstream gateway). The zero Addr when not nested.
+// ISPGateway is the ISP router's LAN address, 10.77.0.1 (100.64.77.1 with
+// ISPOptions.CGNAT), in a nested lab: the upstream router as the home
+// router's WAN side sees it (what a client names as its upstream gateway).
+// The zero Addr when not nested.
 func (l *Lab) ISPGateway() netip.Addr {
 	if l.isp == nil {
 		return netip.Addr{}
 	}
-	return ispLAN
+	return l.isp.mid.isp
 }
 
 // ISPExternalAddr is the ISP router's WAN address (Options.WANAddr,
@@ -129,8 +131,14 @@ func (l *Lab) ISPExternalAddr() netip.Addr {
 	return l.opts.WANAddr
 }
 
-// ISPPrefix is the network between the two routers, 10.77.0.0/24.
-func (l *Lab) ISPPrefix() netip.Prefix { return ispNet }
+// ISPPrefix is the network between the two routers, 10.77.0.0/24 (or
+// 100.64.77.0/24); the zero Prefix when not nested.
+func (l *Lab) ISPPrefix() netip.Prefix {
+	if l.isp == nil {
+		return netip.Prefix{}
+	}
+	return l.isp.mid.prefix
+}
 
 // ISPHTTPPort is the ISP router's current HTTP port (0 when not nested).
 func (l *Lab) ISPHTTPPort() uint16 {
@@ -144,7 +152,7 @@ func (l *Lab) ISPHTTPPort() uint16 {
 
 // ISPDescURL is the ISP router's current root description URL.
 func (l *Lab) ISPDescURL() string {
-	return fmt.Sprintf("http://%s/rootDesc.xml", netip.AddrPortFrom(ispLAN, l.ISPHTTPPort()))
+	return fmt.Sprintf("http://%s/rootDesc.xml", netip.AddrPortFrom(l.ISPGateway(), l.ISPHTTPPort()))
 }
 
 // ISPForwards lists the DNAT rules of the ISP router's miniupnpd, as

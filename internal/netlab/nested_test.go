@@ -284,3 +284,25 @@ func TestLabNestedPCPClientAddress(t *testing.T) {
 	wantForwards(t, ctx, lab.ISPForwards, "ISP router",
 		Forward{"tcp", r.External.Port(), netip.AddrPortFrom(lab.ExternalAddr(), 18090)})
 }
+
+// TestLabNestedCGNAT: with ISPOptions.CGNAT the middle network is in the
+// shared address space; the home router adopts its 100.64.77.2 by STUN as
+// it does 10.77.0.2, and reports it.
+func TestLabNestedCGNAT(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab, err := New(ctx, t, Options{Nested: true, ISP: ISPOptions{CGNAT: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, isp := netip.MustParseAddr("100.64.77.2"), netip.MustParseAddr("100.64.77.1")
+	if lab.ExternalAddr() != home || lab.ISPGateway() != isp || lab.ISPPrefix() != netip.MustParsePrefix("100.64.77.0/24") {
+		t.Fatalf("home WAN %v, ISP LAN %v, middle net %v; want %v, %v, 100.64.77.0/24", lab.ExternalAddr(), lab.ISPGateway(), lab.ISPPrefix(), home, isp)
+	}
+	if got, err := natpmpExternal(ctx, lab, LAN1, lab.Gateway()); err != nil || got != home {
+		t.Fatalf("NAT-PMP external address of the home router: %v, %v; want %v", got, err, home)
+	}
+	if got, err := natpmpExternal(ctx, lab, LAN1, isp); err != nil || got != lab.ISPExternalAddr() {
+		t.Fatalf("NAT-PMP external address of the ISP router: %v, %v; want %v", got, err, lab.ISPExternalAddr())
+	}
+}

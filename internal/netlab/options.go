@@ -77,6 +77,10 @@ type ISPOptions struct {
 	HTTPPort uint16
 	// ExtraConfig lines are added to its miniupnpd.conf, one option each.
 	ExtraConfig []string
+	// CGNAT puts the network between the routers in the shared address
+	// space of carrier-grade NAT (RFC 6598): 100.64.77.0/24, the ISP
+	// router at .1, the home router's WAN at .2. Default 10.77.0.0/24.
+	CGNAT bool
 }
 
 // routerOptions are the Options the ISP router's config is written from.

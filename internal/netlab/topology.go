@@ -44,7 +44,7 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		if err := l.buildISP(ctx); err != nil {
 			return err
 		}
-		rtrWANBits, rtrGateway = ispNet.Bits(), ispLAN
+		rtrWANBits, rtrGateway = l.isp.mid.prefix.Bits(), l.isp.mid.isp
 	} else {
 		rtr = append(rtr, fmt.Sprintf("link add %s type veth peer name %s netns %s", routerWANIf, hostIf, l.ns[WAN]))
 	}
@@ -126,7 +126,7 @@ func (l *Lab) buildISP(ctx context.Context) error {
 		fmt.Sprintf("link add %s type veth peer name %s netns %s", routerWANIf, hostIf, l.ns[WAN]),
 		fmt.Sprintf("link add %s type veth peer name %s netns %s", ispLANIf, routerWANIf, l.ns[Router]),
 		fmt.Sprintf("address add %s dev %s", pfx(l.opts.WANAddr, wanNet.Bits()), routerWANIf),
-		fmt.Sprintf("address add %s dev %s", pfx(ispLAN, ispNet.Bits()), ispLANIf),
+		fmt.Sprintf("address add %s dev %s", pfx(l.isp.mid.isp, l.isp.mid.prefix.Bits()), ispLANIf),
 		fmt.Sprintf("link set %s up", routerWANIf),
 		fmt.Sprintf("link set %s up", ispLANIf),
 		fmt.Sprintf("route add default via %s", wanHost),

@@ -59,7 +59,9 @@
 //     it alone (TestDoubleNATFound); a reboot of either router is
 //     repaired (TestDoubleNATUpstreamReboot, TestDoubleNATInnerReboot); a silent upstream router leaves the
 //     inner leg standing and an UpstreamError naming the forward to make
-//     by hand (TestDoubleNATUpstreamSilent). The time to a chained mapping
+//     by hand (TestDoubleNATUpstreamSilent); behind carrier-grade NAT
+//     (100.64.77.0/24, the carrier's router silent) the error says so and
+//     points to a relay, an SSH forward or IPv6 (TestDoubleNATCGNAT). The time to a chained mapping
 //     is logged. The built CLI (TestDoubleNATCLI): discover shows both
 //     routers, add chains and prints both legs, --no-chain does not, and a
 //     silent upstream router gets the forward to make by hand.

@@ -316,3 +316,38 @@ func TestDoubleNATInnerReboot(t *testing.T) {
 	t.Logf("home router reboot: reachable again at %v %v after the reboot began", e2, time.Since(start).Round(time.Millisecond))
 	p.close(10 * time.Second)
 }
+
+// TestDoubleNATCGNAT: the home router's WAN address is in the shared
+// address space (100.64.77.2) and the ISP's router does not map (its
+// daemon dead, as at a carrier). Map, with nothing configured, finds the
+// upstream router, keeps the inner leg, and its UpstreamErr says
+// carrier-grade NAT and that only a relay, an SSH forward or IPv6 helps;
+// the CLI's add says the same.
+func TestDoubleNATCGNAT(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 2*time.Minute)
+	lab := newLab(t, ctx, netlab.Options{Nested: true, ISP: netlab.ISPOptions{CGNAT: true}})
+	buildCLI(t)
+	if err := lab.KillISPRouter(); err != nil {
+		t.Fatal(err)
+	}
+	const port = 26960
+	startEcho(t, lab, netlab.LAN1, "tcp", lanAddr(lab, netlab.LAN1, port))
+	_, m := startChain(t, ctx, lab, "cgnat", port)
+	c := m.Chain
+	if len(c.Legs) != 1 || !c.Unmapped || !c.CGNAT || c.Upstream != lab.ISPGateway().String() {
+		t.Fatalf("legs %v, upstream error %q (unmapped %v, CGNAT %v, upstream %q); want the inner leg, CGNAT, upstream %v",
+			c.Legs, c.UpstreamErr, c.Unmapped, c.CGNAT, c.Upstream, lab.ISPGateway())
+	}
+	for _, want := range []string{"carrier-grade NAT", "relay", "IPv6"} {
+		if !strings.Contains(c.UpstreamErr, want) {
+			t.Errorf("upstream error lacks %q: %s", want, c.UpstreamErr)
+		}
+	}
+	if e1 := parseAddrPort(t, "inner leg", c.Legs[0].External); e1.Addr() != lab.ExternalAddr() {
+		t.Fatalf("inner leg %v; want the home router's %v", c.Legs[0], lab.ExternalAddr())
+	}
+
+	r := runCLI(t, ctx, lab, netlab.LAN1, t.TempDir(), "add", strconv.Itoa(port+1))
+	wantOutput(t, "add behind CGNAT", r.stdout+r.stderr, "carrier-grade NAT", "relay")
+}
