@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/discovery"
+	"github.com/upnpmap/upnpmap/pcp"
 )
 
 // Double NAT. A gateway whose WAN address is private (or CGNAT) sits behind
@@ -130,14 +131,14 @@ func (e *UpstreamError) Error() string {
 	var b strings.Builder
 	switch {
 	case e.CGNAT:
-		fmt.Fprintf(&b, "carrier-grade NAT: the router's WAN address %v is the ISP's shared address space (100.64.0.0/10)", e.Target.Addr())
+		fmt.Fprintf(&b, "carrier-grade NAT (double NAT with the ISP's router): the router's WAN address %v is in the ISP's shared address space (100.64.0.0/10)", e.Target.Addr())
 		if e.Upstream.IsValid() {
 			fmt.Fprintf(&b, " and the ISP's router %v did not map the port", e.Upstream)
 		}
 		fmt.Fprintf(&b, " (%v); only a relay on a public host, an SSH remote forward (--via) or IPv6 can make it reachable", e.Err)
 		return b.String()
 	case !e.Upstream.IsValid():
-		fmt.Fprintf(&b, "double NAT: the router's WAN address %v is not public and %v (%v): set the upstream router (--upstream IP)", e.Target.Addr(), errNoUpstream, e.Err)
+		fmt.Fprintf(&b, "double NAT: the router (WAN address %v) sits behind another NAT and %v (%v): set the upstream router (--upstream IP)", e.Target.Addr(), errNoUpstream, e.Err)
 		fmt.Fprintf(&b, ", or forward %s %d -> %v on it by hand", e.Protocol, e.Port, e.Target)
 		return b.String()
 	}
@@ -155,15 +156,34 @@ func (e *UpstreamError) Unwrap() []error {
 }
 
 // chained finishes Map: it returns m as it is unless m should be chained
-// through an upstream router (see chain). The test is cheap, so that the
+// through an upstream router (see chain): Client.Upstream is set, the
+// gateway's external address is not public, or a PCP attempt on the way
+// met ADDRESS_MISMATCH (st: a NAT between this host and the PCP server,
+// whatever address the gateway reports). The test is cheap, so that the
 // single-router case costs nothing: no probe and no packet when the
 // gateway's external address is public and Client.Upstream is unset.
-func (c *Client) chained(ctx context.Context, r *Request, m *Mapping, err error) (*Mapping, error) {
-	if err != nil || m == nil || r.onGateway != nil || c.NoChain ||
-		(!c.Upstream.IsValid() && !notPublic(m.grant().external.Addr())) {
+func (c *Client) chained(ctx context.Context, r *Request, st *createState, m *Mapping, err error) (*Mapping, error) {
+	if err != nil || m == nil || r.onGateway != nil || c.NoChain {
 		return m, err
 	}
-	return c.chain(ctx, m), nil
+	if c.Upstream.IsValid() || notPublic(m.grant().external.Addr()) {
+		return c.chain(ctx, m, c.Upstream.IsValid()), nil
+	}
+	if st.addressMismatch() {
+		m.log.Info("PCP ADDRESS_MISMATCH: another NAT on the way; chaining")
+		return c.chain(ctx, m, true), nil
+	}
+	return m, nil
+}
+
+// addressMismatch says whether a method failed with PCP's ADDRESS_MISMATCH.
+func (st *createState) addressMismatch() bool {
+	for _, err := range st.failures {
+		if errors.Is(err, pcp.ErrAddressMismatch) {
+			return true
+		}
+	}
+	return false
 }
 
 // chain is the upstream leg of a mapping behind a double NAT and the
@@ -173,10 +193,11 @@ type chain struct {
 	c  *Client
 	m  *Mapping   // the inner leg
 	up netip.Addr // the upstream router; zero when none is known
-	// explicit: Client.Upstream was set, so the chain stands even when the
-	// gateway's external address is public (the user knows better).
-	explicit bool
-	ugw      *gateway // nil when no upstream router is known
+	// forced: Client.Upstream was set, or PCP's ADDRESS_MISMATCH told of
+	// another NAT, so the chain stands even when the gateway's external
+	// address looks public.
+	forced bool
+	ugw    *gateway // nil when no upstream router is known
 
 	mu     sync.Mutex
 	outer  *Mapping // the upstream leg; nil while missing; guarded by mu
@@ -189,10 +210,11 @@ type chain struct {
 	stopOnce sync.Once
 }
 
-// chain makes m's upstream leg and starts the chain's goroutine. m is
-// returned in every case; what went wrong is m.UpstreamErr.
-func (c *Client) chain(ctx context.Context, m *Mapping) *Mapping {
-	ch := &chain{c: c, m: m, explicit: c.Upstream.IsValid(), kick: make(chan struct{}, 1)}
+// chain makes m's upstream leg and starts the chain's goroutine (forced:
+// see chain.forced). m is returned in every case; what went wrong is
+// m.UpstreamErr.
+func (c *Client) chain(ctx context.Context, m *Mapping, forced bool) *Mapping {
+	ch := &chain{c: c, m: m, forced: forced, kick: make(chan struct{}, 1)}
 	up, err := c.Upstream.Unmap(), error(nil)
 	if !up.IsValid() {
 		up, err = c.findUpstream(ctx, m.gw)
@@ -280,7 +302,7 @@ func (ch *chain) follow(ctx context.Context) bool {
 		}
 		cancel()
 	}
-	if !ch.explicit && inner.Addr().IsValid() && !notPublic(inner.Addr()) {
+	if !ch.forced && inner.Addr().IsValid() && !notPublic(inner.Addr()) {
 		ch.set(nil, nil) // the gateway's address is public now: no chain needed
 		return old != nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
+	"github.com/upnpmap/upnpmap/reach"
 )
 
 // innerWAN is the inner fake's external address in the chain tests: a
@@ -281,5 +282,48 @@ func waitForLeg(t *testing.T, m *Mapping, kind EventKind, leg int) Event {
 			return ev
 		}
 		t.Logf("event %v on leg %d (waiting for leg %d)", ev, ev.Leg, leg)
+	}
+}
+
+// TestChainVerify: Verify of a chained mapping asks the checker about the
+// upstream leg's port and compares with the upstream router's address.
+func TestChainVerify(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+	c.Checker = "checker.invalid"
+	out.AddMapping(gatewaytest.Mapping{ExternalPort: 4609}) // E2 differs from E1
+	m := mustMap(t, c, Request{InternalPort: 4609})
+	defer m.Close()
+	var asked uint16
+	stub := stubChecker(out.ExternalAddr(), func() bool { return true })
+	c.checkFn = func(ctx context.Context, checker string, port uint16, proto reach.Proto) (reach.Result, error) {
+		asked = port
+		return stub(ctx, checker, port, proto)
+	}
+	v, err := m.Verify(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	legs := m.Legs()
+	if len(legs) != 2 || legs[1].External.Port() == legs[0].External.Port() {
+		t.Fatalf("legs %+v: want the upstream port moved off the taken one", legs)
+	}
+	if asked != legs[1].External.Port() || !v.Reachable() || v.NAT != reach.NATNone {
+		t.Fatalf("asked about port %d (legs %+v), verification %+v", asked, legs, v)
+	}
+}
+
+// TestChainOnAddressMismatch: the gateway reports a public-looking address,
+// but its PCP server answers ADDRESS_MISMATCH (a NAT between this host and
+// it) and NAT-PMP maps: that is double NAT too, and Map chains.
+func TestChainOnAddressMismatch(t *testing.T) {
+	hidden := netip.MustParseAddr("10.99.0.5") // what a NAT in between makes of this host
+	in, c := testGateway(t, gatewaytest.Config{BehindNAT: hidden}, PCP, NATPMP)
+	out := gatewaytest.New(t, gatewaytest.Config{BehindNAT: in.ExternalAddr(), ExternalAddr: netip.MustParseAddr("198.51.100.9")})
+	probes := 0
+	c.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) { probes++; return out.Addr(), nil }
+	m := mustMap(t, c, Request{InternalPort: 4610})
+	defer m.Close()
+	if m.Method() != NATPMP || probes != 1 || len(m.Legs()) != 2 || m.External().Addr() != out.ExternalAddr() {
+		t.Fatalf("method %v, %d probes, legs %+v (%v)", m.Method(), probes, m.Legs(), m.UpstreamErr())
 	}
 }

@@ -75,11 +75,11 @@ func (c *Client) Map(ctx context.Context, r Request) (_ *Mapping, err error) {
 		start := time.Now()
 		out := gw.collect(ctx, gw.mappers, q)
 		if m, err := gw.tookProbe(ctx, q, out, start, &st); m != nil || err != nil {
-			return c.chained(ctx, &r, m, err)
+			return c.chained(ctx, &r, &st, m, err)
 		}
 	}
 	m, err := gw.create(ctx, q, gw.order(&st), &st)
-	return c.chained(ctx, &r, m, err)
+	return c.chained(ctx, &r, &st, m, err)
 }
 
 // mapRouter is Map for IPv4 through the router methods alone (no SSH

@@ -141,7 +141,8 @@ func (m *Mapping) check(ctx context.Context) (Verification, error) {
 	if check == nil {
 		check = rc.Check
 	}
-	res, err := check(ctx, m.c.Checker, g.external.Port(), proto)
+	ext := m.External() // the outermost leg's, when chained (chain.go)
+	res, err := check(ctx, m.c.Checker, ext.Port(), proto)
 	v.Result = res
 	v.Outcome = res.IPv4
 	if rc.Network == "ip6" {
@@ -155,7 +156,7 @@ func (m *Mapping) check(ctx context.Context) (Verification, error) {
 		// the mapping leads to another host: a refusal is then the path's.
 		v.Outcome.Verdict = reach.Refused
 	}
-	v.NAT = reach.CompareExternal(v.Outcome.Observed.Addr(), g.external.Addr())
+	v.NAT = reach.CompareExternal(v.Outcome.Observed.Addr(), ext.Addr())
 	return v, nil
 }
 

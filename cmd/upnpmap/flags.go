@@ -113,6 +113,9 @@ func chainFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.upstream, "upstream", "", "double NAT: the upstream router's `IP`, to map there too (default: found by a TTL-2 probe on Linux)")
 	fs.BoolVar(&o.noChain, "no-chain", false, "double NAT: map on the router only, send nothing to the upstream router")
 	fs.StringSliceVar(&o.upstreamMethods, "upstream-method", nil, "`METHODS` to use on the upstream router: pcp,natpmp,upnp (default: all)")
+	// Hidden to keep each command's help on one screen; the README and
+	// 'upnpmap help' name them.
+	_ = fs.MarkHidden("no-chain")
 	_ = fs.MarkHidden("upstream-method")
 }
 

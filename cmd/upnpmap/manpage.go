@@ -50,6 +50,10 @@ func manPage() string {
 	fs = pflag.NewFlagSet("upnpmap", pflag.ContinueOnError)
 	sshFlags(fs, defaultOptions())
 	manFlags(&b, fs)
+	b.WriteString(".SH DOUBLE NAT FLAGS\ndiscover, add and run take these: when the router's external address is private, they map on the upstream router too.\n")
+	fs = pflag.NewFlagSet("upnpmap", pflag.ContinueOnError)
+	chainFlags(fs, defaultOptions())
+	manFlags(&b, fs)
 	b.WriteString(".SH EXIT STATUS\n")
 	for _, e := range []struct {
 		code int
