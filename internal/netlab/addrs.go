@@ -19,10 +19,18 @@ const (
 	// through the router.
 	LAN1 Node = "lan1"
 	LAN2 Node = "lan2"
+	// ISP exists only in a nested lab (Options.Nested): the ISP's router,
+	// a second miniupnpd between WAN and Router. Its WAN link is the
+	// lab's WAN link; its LAN (10.77.0.0/24) holds Router's WAN side.
+	ISP Node = "isp"
 )
 
 // nodes in build order.
 var nodes = [...]Node{WAN, Router, LAN1, LAN2}
+
+// nestedNodes are a nested lab's nodes in build order: the ISP router
+// before the home router, whose WAN link it creates.
+var nestedNodes = [...]Node{WAN, ISP, Router, LAN1, LAN2}
 
 // Addresses. The WAN side uses 1.2.3.0/24, a public-looking range, on purpose:
 // miniupnpd 2.3.1 refuses to forward when its WAN address is in a reserved
@@ -41,7 +49,34 @@ var (
 	routerLAN = netip.MustParseAddr("192.168.77.1")
 	lan1Addr  = netip.MustParseAddr("192.168.77.10")
 	lan2Addr  = netip.MustParseAddr("192.168.77.11")
+
+	// A nested lab's middle network, between the ISP router and the home
+	// router. Private on purpose: the home router sees a reserved WAN
+	// address, as behind an ISP box.
+	ispNet    = netip.MustParsePrefix("10.77.0.0/24")
+	ispLAN    = netip.MustParseAddr("10.77.0.1") // the ISP router's LAN address
+	nestedWAN = netip.MustParseAddr("10.77.0.2") // the home router's WAN address
+
+	// The middle network with ISPOptions.CGNAT: the shared address space
+	// of RFC 6598, as an ISP's carrier-grade NAT hands out.
+	cgnatNet  = netip.MustParsePrefix("100.64.77.0/24")
+	cgnatISP  = netip.MustParseAddr("100.64.77.1")
+	cgnatHome = netip.MustParseAddr("100.64.77.2")
 )
+
+// middleNet is a nested lab's network between the routers, with the ISP
+// router's and the home router's addresses on it.
+type middleNet struct {
+	prefix    netip.Prefix
+	isp, home netip.Addr
+}
+
+func newMiddleNet(cgnat bool) middleNet {
+	if cgnat {
+		return middleNet{cgnatNet, cgnatISP, cgnatHome}
+	}
+	return middleNet{ispNet, ispLAN, nestedWAN}
+}
 
 const (
 	stunPort    = 3478 // the STUN default; miniupnpd's ext_stun_port points here
@@ -51,6 +86,7 @@ const (
 	routerWANIf = "wan0"
 	routerLANIf = "br0"
 	hostIf      = "eth0" // the one interface of the WAN and LAN hosts
+	ispLANIf    = "lan0" // the ISP router's LAN veth (nested lab); its WAN is routerWANIf
 )
 
 // routerPort is the router-side veth of a LAN host.

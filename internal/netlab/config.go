@@ -79,6 +79,8 @@ type routerConfig struct {
 	stunHost string
 	stunPort uint16
 	lanNet   string // e.g. 192.168.77.0/24
+	uuid     string // UPnP UUID; empty means labUUID
+	name     string // friendly_name; empty means "upnpmap lab router"
 }
 
 // miniupnpdConf renders miniupnpd.conf. miniupnpd 2.3.1 has no
@@ -125,8 +127,15 @@ func miniupnpdConf(c routerConfig) string {
 		line("ipv6_disable=yes")
 	}
 	line("system_uptime=no")
-	line("uuid=%s", labUUID)
-	line("friendly_name=upnpmap lab router")
+	uuid, name := c.uuid, c.name
+	if uuid == "" {
+		uuid = labUUID
+	}
+	if name == "" {
+		name = "upnpmap lab router"
+	}
+	line("uuid=%s", uuid)
+	line("friendly_name=%s", name)
 	line("model_number=1")
 	line("serial=00000001")
 	line("upnp_table_name=%s", nftTable)
@@ -147,3 +156,9 @@ func miniupnpdConf(c routerConfig) string {
 // labUUID is the router's UPnP UUID (fixed, so descriptions are comparable
 // between runs).
 const labUUID = "75706e70-6d61-7000-6c61-620000000001"
+
+// ispUUID is the ISP router's UUID in a nested lab: another device, so a
+// client that tells routers apart by UUID sees two. miniupnpd numbers its
+// embedded devices by adding 1 and 2 to the last digits (labUUID's are
+// ...02 and ...03), so the two must be further apart than that.
+const ispUUID = "75706e70-6d61-7000-6c61-620000000011"

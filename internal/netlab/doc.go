@@ -24,6 +24,33 @@
 // a pinhole (UPnP WANIPv6FirewallControl:1 or PCP MAP), which Lab.Pinholes
 // reads back from nft.
 //
+// # Double NAT (Options.Nested)
+//
+//	wan (1.2.3.1, 1.2.3.2)         STUN responder for the ISP router, remote peer
+//	 | eth0   1.2.3.0/24
+//	 | wan0 (1.2.3.4)
+//	isp                            miniupnpd (UPnP, NAT-PMP, PCP; Options.ISP),
+//	 | lan0 (10.77.0.1)            nftables, masquerade on wan0; STUN responder
+//	 |  10.77.0.0/24               for the home router on 10.77.0.1 (alt 1.2.3.4)
+//	 | wan0 (10.77.0.2)
+//	rtr                            the home router, as above
+//	 | br0 (192.168.77.1)
+//	 +-- lan1, lan2
+//
+// The home router's WAN address is reserved, so miniupnpd 2.3.1 forwards
+// only once STUN says it is public: the responder in the ISP namespace sees
+// its requests come from 10.77.0.2 and says so, and the home router adopts
+// and reports 10.77.0.2 (Lab.ExternalAddr). Requests from a LAN host to the
+// ISP router (Lab.ISPGateway) cross the home router's NAT and arrive from
+// 10.77.0.2, so a chained mapping's outer leg forwards to 10.77.0.2 and the
+// inner leg's external port. Lab.ISPForwards, ISPLog, KillISPRouter (the
+// upstream router goes silent, its forwards stay) and RestartISPRouter (a
+// reboot: forwards lost, next HTTP port) look at and act on the ISP router
+// as the unprefixed methods do on the home router. Multicast (SSDP, the
+// announcements) does not cross the home router; unicast to 10.77.0.1 does.
+// ISPOptions.CGNAT moves the middle network to 100.64.77.0/24, the shared
+// address space of carrier-grade NAT; the STUN trick works the same.
+//
 // Namespaces are named "upm-<pid>-<n>-<node>" (Lab.Netns). Interface names are
 // the same in every lab, since each namespace has its own.
 //

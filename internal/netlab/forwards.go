@@ -27,8 +27,13 @@ func (f Forward) String() string {
 // Forwards lists the DNAT rules in miniupnpd's chain, sorted by protocol and
 // external port.
 func (l *Lab) Forwards(ctx context.Context) ([]Forward, error) {
+	return forwardsIn(ctx, l.ns[Router])
+}
+
+// forwardsIn lists the DNAT rules of the miniupnpd running in ns.
+func forwardsIn(ctx context.Context, ns string) ([]Forward, error) {
 	var doc nftDoc
-	if err := runJSON(ctx, &doc, "ip", "netns", "exec", l.ns[Router],
+	if err := runJSON(ctx, &doc, "ip", "netns", "exec", ns,
 		"nft", "-j", "list", "chain", "inet", nftTable, nftPreroutingChain); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type Lab struct {
 	dir    string
 	sink   *logSink
 	stun   *stunServer
+	isp    *ispRouter // nil unless Options.Nested
 
 	created bool // namespaces exist (set during build, read by Close)
 
@@ -71,7 +72,10 @@ func New(ctx context.Context, t testing.TB, opts Options) (*Lab, error) {
 		wanAddr:  opts.WANAddr,
 		httpPort: opts.HTTPPort,
 	}
-	for _, n := range nodes {
+	if opts.Nested {
+		l.wanAddr = newMiddleNet(opts.ISP.CGNAT).home
+	}
+	for _, n := range l.nodeList() {
 		l.ns[n] = l.prefix + string(n)
 	}
 	sink, err := newLogSink(filepath.Join(l.dir, "miniupnpd.log"))
@@ -79,9 +83,19 @@ func New(ctx context.Context, t testing.TB, opts Options) (*Lab, error) {
 		return nil, err
 	}
 	l.sink = sink
+	if opts.Nested {
+		l.isp, err = newISPRouter(l.ns[ISP], l.dir, opts.ISP.HTTPPort, newMiddleNet(opts.ISP.CGNAT))
+		if err != nil {
+			sink.Close()
+			return nil, err
+		}
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("netlab: router log (%s):\n%s", l.LogPath(), compactLog(l.Log(), failureLogLines))
+			if l.isp != nil {
+				t.Logf("netlab: ISP router log (%s):\n%s", l.ISPLogPath(), compactLog(l.ISPLog(), failureLogLines))
+			}
 		}
 		if err := l.Close(); err != nil {
 			t.Errorf("netlab: Close: %v", err)
@@ -89,6 +103,11 @@ func New(ctx context.Context, t testing.TB, opts Options) (*Lab, error) {
 	})
 	if err := l.build(ctx); err != nil {
 		tail := l.sink.tail(40)
+		if l.isp != nil {
+			if t := l.isp.sink.tail(20); t != "" {
+				tail += "\nISP router log (last lines):\n" + t
+			}
+		}
 		l.Close()
 		if tail != "" {
 			return nil, fmt.Errorf("%w\nrouter log (last lines):\n%s", err, tail)
@@ -115,14 +134,26 @@ func (l *Lab) build(ctx context.Context) error {
 	l.stun = newSTUNServer(conns)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.isp != nil {
+		if err := l.startISP(ctx); err != nil {
+			return err
+		}
+	}
 	return l.startRouter(ctx)
+}
+
+// nodeList is the lab's nodes in build order.
+func (l *Lab) nodeList() []Node {
+	if l.opts.Nested {
+		return nestedNodes[:]
+	}
+	return nodes[:]
 }
 
 // startRouter writes the config for the current HTTP port, starts miniupnpd
 // and waits until it is ready. l.mu is held.
 func (l *Lab) startRouter(ctx context.Context) error {
-	conf := filepath.Join(l.dir, "miniupnpd.conf")
-	text := miniupnpdConf(routerConfig{
+	rc := routerConfig{
 		opts:     l.opts,
 		wanIf:    routerWANIf,
 		lanIf:    routerLANIf,
@@ -130,32 +161,49 @@ func (l *Lab) startRouter(ctx context.Context) error {
 		stunHost: wanHost.String(),
 		stunPort: stunPort,
 		lanNet:   lanNet.String(),
-	})
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		return fmt.Errorf("netlab: write config: %w", err)
 	}
-	pidFile := filepath.Join(l.dir, "miniupnpd.pid")
+	if l.isp != nil {
+		rc.stunHost = l.isp.mid.isp.String() // the responder that sees the home router's real address
+	}
+	d, err := startMiniupnpd(ctx, l.ns[Router], l.dir, "", rc, l.sink,
+		fmt.Sprintf("run %d, HTTP port %d, WAN %v", l.restarts+1, l.httpPort, l.wanAddr))
+	if d != nil {
+		l.daemon = d
+	}
+	return err
+}
+
+// startMiniupnpd writes the config rc into dir (file names starting with
+// prefix), starts miniupnpd in ns with its output to sink and waits until
+// it is ready: STUN done, forwarding enabled, sockets open. The daemon is
+// returned whenever it was started, also with an error, so that the caller
+// can stop it.
+func startMiniupnpd(ctx context.Context, ns, dir, prefix string, rc routerConfig, sink *logSink, what string) (*daemon, error) {
+	conf := filepath.Join(dir, prefix+"miniupnpd.conf")
+	if err := os.WriteFile(conf, []byte(miniupnpdConf(rc)), 0o644); err != nil {
+		return nil, fmt.Errorf("netlab: write config: %w", err)
+	}
+	pidFile := filepath.Join(dir, prefix+"miniupnpd.pid")
 	os.Remove(pidFile) // a stale pid file could make it think it is running already
-	from := l.sink.offset()
-	l.sink.mark("starting miniupnpd (run %d, HTTP port %d, WAN %v)", l.restarts+1, l.httpPort, l.wanAddr)
-	d, err := startDaemon(l.ns[Router], conf, pidFile, l.sink)
+	from := sink.offset()
+	sink.mark("starting miniupnpd (%s)", what)
+	d, err := startDaemon(ns, conf, pidFile, sink)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	l.daemon = d
 	ready := "HTTP listening on port"
-	if !l.opts.DisableNATPMP {
+	if !rc.opts.DisableNATPMP {
 		ready = "Listening for NAT-PMP/PCP traffic on port"
 	}
-	if _, _, err := l.sink.waitFor(ctx, d.exited, from, ready); err != nil {
-		return err
+	if _, _, err := sink.waitFor(ctx, d.exited, from, ready); err != nil {
+		return d, err
 	}
 	// STUN ran before the sockets were opened; it must have found an
 	// unfiltered public address, or every mapping would be refused.
-	if log := l.sink.since(from); !strings.Contains(log, "Port forwarding is now enabled") {
-		return errors.New("netlab: miniupnpd did not enable port forwarding after STUN")
+	if log := sink.since(from); !strings.Contains(log, "Port forwarding is now enabled") {
+		return d, errors.New("netlab: miniupnpd did not enable port forwarding after STUN")
 	}
-	return nil
+	return d, nil
 }
 
 // Close stops miniupnpd and the STUN responder, kills whatever still runs in
@@ -174,20 +222,29 @@ func (l *Lab) teardown() error {
 	l.mu.Lock()
 	if l.daemon != nil {
 		l.sink.mark("stopping miniupnpd (Close)")
-		errs = append(errs, l.daemon.stop(2*time.Second))
+		errs = append(errs, l.daemon.stop(stopGrace))
 		l.daemon = nil
+	}
+	if l.isp != nil {
+		errs = append(errs, l.isp.stopLocked())
 	}
 	l.mu.Unlock()
 	if l.stun != nil {
 		errs = append(errs, l.stun.Close())
 	}
+	if l.isp != nil {
+		errs = append(errs, l.isp.closeSTUN())
+	}
 	if l.created {
-		for _, n := range nodes {
+		for _, n := range l.nodeList() {
 			errs = append(errs, deleteNetns(ctx, l.ns[n]))
 		}
 	}
 	if l.sink != nil {
 		errs = append(errs, l.sink.Close())
+	}
+	if l.isp != nil {
+		errs = append(errs, l.isp.sink.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -208,7 +265,7 @@ func (l *Lab) RestartRouter(ctx context.Context) error {
 		return errors.New("netlab: RestartRouter: out of HTTP ports")
 	}
 	l.sink.mark("stopping miniupnpd (RestartRouter)")
-	if err := l.daemon.stop(2 * time.Second); err != nil {
+	if err := l.daemon.stop(stopGrace); err != nil {
 		return err
 	}
 	l.daemon = nil
@@ -240,6 +297,10 @@ func (l *Lab) KillRouter() error {
 // killGrace bounds how long KillRouter waits for a SIGKILLed miniupnpd.
 const killGrace = 2 * time.Second
 
+// stopGrace is how long a polite stop (SIGTERM) of miniupnpd may take
+// before SIGKILL.
+const stopGrace = 2 * time.Second
+
 // ChangeWANAddr gives the router a new WAN address, as an ISP does: the
 // address on the WAN link is replaced; miniupnpd notices (netlink) and re-runs
 // STUN, whose answer is the new address; then it gets SIGUSR1 and does it
@@ -248,6 +309,9 @@ const killGrace = 2 * time.Second
 // in place (the DNAT rules do not name the address).
 func (l *Lab) ChangeWANAddr(ctx context.Context, addr netip.Addr) error {
 	addr = addr.Unmap()
+	if l.isp != nil {
+		return errors.New("netlab: ChangeWANAddr: not in a nested lab")
+	}
 	if err := checkWANAddr(addr); err != nil {
 		return err
 	}
@@ -346,8 +410,8 @@ func (l *Lab) netns(node Node) (string, error) {
 }
 
 // Addr is node's address: the WAN host's primary address, the router's LAN
-// address, or a LAN host's address. For the router's WAN address use
-// ExternalAddr.
+// address, a LAN host's address, or (nested lab) the ISP router's LAN
+// address. For the router's WAN address use ExternalAddr.
 func (l *Lab) Addr(node Node) netip.Addr {
 	switch node {
 	case WAN:
@@ -358,6 +422,10 @@ func (l *Lab) Addr(node Node) netip.Addr {
 		return lan1Addr
 	case LAN2:
 		return lan2Addr
+	case ISP:
+		if l.isp != nil {
+			return l.isp.mid.isp
+		}
 	}
 	return netip.Addr{}
 }
@@ -373,7 +441,8 @@ func (l *Lab) LANPrefix() netip.Prefix { return lanNet }
 func (l *Lab) WANPrefix() netip.Prefix { return wanNet }
 
 // ExternalAddr is the router's current WAN address, which is also what
-// miniupnpd reports as the external address (it learns it by STUN).
+// miniupnpd reports as the external address (it learns it by STUN). In a
+// nested lab it is the home router's, 10.77.0.2; see ISPExternalAddr.
 func (l *Lab) ExternalAddr() netip.Addr {
 	l.mu.Lock()
 	defer l.mu.Unlock()

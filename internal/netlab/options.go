@@ -47,6 +47,50 @@ type Options struct {
 	ExtraConfig []string
 	// BuildTimeout bounds New. Default 20s.
 	BuildTimeout time.Duration
+
+	// Nested puts an ISP router in front of the home router (double NAT):
+	// the node ISP, a second miniupnpd with UPnP, NAT-PMP and PCP (see
+	// ISP), takes the WAN link and WANAddr; its LAN is 10.77.0.0/24
+	// (Lab.ISPGateway is 10.77.0.1), and Router's WAN address is
+	// 10.77.0.2, which is what Lab.ExternalAddr and the home router report.
+	// A STUN responder on the ISP router's LAN answers the home router
+	// with 10.77.0.2, so that miniupnpd 2.3.1 forwards from that reserved
+	// address. The LAN and the home router's options are as without
+	// Nested. Not with IPv6; ChangeWANAddr is refused. Default: one router.
+	Nested bool
+	// ISP configures the ISP router of a nested lab.
+	ISP ISPOptions
+}
+
+// ISPOptions configure the ISP router of a nested lab (Options.Nested). The
+// zero value is UPnP IGD:2, NAT-PMP and PCP on, secure mode on, HTTP port
+// 5000, mappings allowed for ports 1024-65535 of its LAN, 10.77.0.0/24.
+type ISPOptions struct {
+	// DisableNATPMP sets enable_natpmp=no (NAT-PMP and PCP off).
+	DisableNATPMP bool
+	// DisableUPnP sets enable_upnp=no.
+	DisableUPnP bool
+	// InsecureMode sets secure_mode=no.
+	InsecureMode bool
+	// HTTPPort is the ISP router's first HTTP port; RestartISPRouter moves
+	// it up by one. Default 5000. (A FRITZ!Box uses 49000.)
+	HTTPPort uint16
+	// ExtraConfig lines are added to its miniupnpd.conf, one option each.
+	ExtraConfig []string
+	// CGNAT puts the network between the routers in the shared address
+	// space of carrier-grade NAT (RFC 6598): 100.64.77.0/24, the ISP
+	// router at .1, the home router's WAN at .2. Default 10.77.0.0/24.
+	CGNAT bool
+}
+
+// routerOptions are the Options the ISP router's config is written from.
+func (o ISPOptions) routerOptions() Options {
+	return Options{
+		DisableNATPMP: o.DisableNATPMP,
+		DisableUPnP:   o.DisableUPnP,
+		InsecureMode:  o.InsecureMode,
+		ExtraConfig:   o.ExtraConfig,
+	}
 }
 
 func (o *Options) fill() error {
@@ -65,10 +109,24 @@ func (o *Options) fill() error {
 	if o.BuildTimeout <= 0 {
 		o.BuildTimeout = 20 * time.Second
 	}
-	for _, line := range o.ExtraConfig {
-		if strings.ContainsAny(line, "\r\n") {
-			return fmt.Errorf("netlab: ExtraConfig line %q spans lines", line)
+	for _, lines := range [][]string{o.ExtraConfig, o.ISP.ExtraConfig} {
+		for _, line := range lines {
+			if strings.ContainsAny(line, "\r\n") {
+				return fmt.Errorf("netlab: ExtraConfig line %q spans lines", line)
+			}
 		}
+	}
+	if !o.Nested {
+		return nil
+	}
+	switch {
+	case o.IPv6:
+		return errors.New("netlab: Options.Nested does not support IPv6")
+	case o.ISP.DisableNATPMP && o.ISP.DisableUPnP:
+		return errors.New("netlab: Options.ISP disables both UPnP and NAT-PMP/PCP")
+	}
+	if o.ISP.HTTPPort == 0 {
+		o.ISP.HTTPPort = 5000
 	}
 	return nil
 }

@@ -14,14 +14,14 @@ import (
 // ever exists in the caller's namespace, not even briefly.
 func (l *Lab) buildTopology(ctx context.Context) error {
 	var add []string
-	for _, n := range nodes {
+	for _, n := range l.nodeList() {
 		add = append(add, "netns add "+l.ns[n])
 	}
 	l.created = true // from here on Close deletes them, even if only some exist
 	if err := ipBatch(ctx, "", add...); err != nil {
 		return err
 	}
-	for _, n := range nodes {
+	for _, n := range l.nodeList() {
 		ino, err := nsInode(l.ns[n])
 		if err != nil {
 			return err
@@ -37,11 +37,19 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 
 	wanBits := wanNet.Bits()
 	pfx := func(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
-	rtr := []string{
-		"link set lo up",
-		fmt.Sprintf("link add %s type veth peer name %s netns %s", routerWANIf, hostIf, l.ns[WAN]),
-		fmt.Sprintf("link add %s type bridge stp_state 0 forward_delay 0 mcast_snooping 0", routerLANIf),
+	rtr := []string{"link set lo up"}
+	rtrWANBits, rtrGateway := wanBits, wanHost
+	if l.isp != nil {
+		// The ISP router creates the home router's WAN link.
+		if err := l.buildISP(ctx); err != nil {
+			return err
+		}
+		rtrWANBits, rtrGateway = l.isp.mid.prefix.Bits(), l.isp.mid.isp
+	} else {
+		rtr = append(rtr, fmt.Sprintf("link add %s type veth peer name %s netns %s", routerWANIf, hostIf, l.ns[WAN]))
 	}
+	rtr = append(rtr,
+		fmt.Sprintf("link add %s type bridge stp_state 0 forward_delay 0 mcast_snooping 0", routerLANIf))
 	for _, n := range []Node{LAN1, LAN2} {
 		rtr = append(rtr,
 			fmt.Sprintf("link add %s type veth peer name %s netns %s", routerPort(n), hostIf, l.ns[n]),
@@ -49,11 +57,11 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 			fmt.Sprintf("link set %s up", routerPort(n)))
 	}
 	rtr = append(rtr,
-		fmt.Sprintf("address add %s dev %s", pfx(l.wanAddr, wanBits), routerWANIf),
+		fmt.Sprintf("address add %s dev %s", pfx(l.wanAddr, rtrWANBits), routerWANIf),
 		fmt.Sprintf("address add %s dev %s", pfx(routerLAN, lanNet.Bits()), routerLANIf),
 		fmt.Sprintf("link set %s up", routerWANIf),
 		fmt.Sprintf("link set %s up", routerLANIf),
-		fmt.Sprintf("route add default via %s", wanHost))
+		fmt.Sprintf("route add default via %s", rtrGateway))
 	if l.opts.IPv6 {
 		rtr = append(rtr,
 			fmt.Sprintf("address add %s dev %s nodad", pfx(routerWAN6, wanNet6.Bits()), routerWANIf),
@@ -106,13 +114,39 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 	return err
 }
 
+// buildISP builds a nested lab's ISP router: its WAN veth to the WAN host
+// (it takes the WAN address), its LAN veth to the home router (whose end is
+// the home router's WAN interface), forwarding, and the same firewall as
+// the home router's, masquerading on its WAN side.
+func (l *Lab) buildISP(ctx context.Context) error {
+	pfx := func(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
+	ns := l.ns[ISP]
+	if err := ipBatch(ctx, ns,
+		"link set lo up",
+		fmt.Sprintf("link add %s type veth peer name %s netns %s", routerWANIf, hostIf, l.ns[WAN]),
+		fmt.Sprintf("link add %s type veth peer name %s netns %s", ispLANIf, routerWANIf, l.ns[Router]),
+		fmt.Sprintf("address add %s dev %s", pfx(l.opts.WANAddr, wanNet.Bits()), routerWANIf),
+		fmt.Sprintf("address add %s dev %s", pfx(l.isp.mid.isp, l.isp.mid.prefix.Bits()), ispLANIf),
+		fmt.Sprintf("link set %s up", routerWANIf),
+		fmt.Sprintf("link set %s up", ispLANIf),
+		fmt.Sprintf("route add default via %s", wanHost),
+	); err != nil {
+		return err
+	}
+	if _, err := run(ctx, "", "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+		return err
+	}
+	_, err := run(ctx, nftRuleset(routerWANIf, ispLANIf), "ip", "netns", "exec", ns, "nft", "-f", "-")
+	return err
+}
+
 // ipv6Sysctls turns off duplicate address detection in every lab
 // namespace before its interfaces exist, so that link-local addresses (and
 // the global ones, added with nodad) are usable at once: a tentative
 // address cannot be bound, and DAD would add a second or more to every
 // build. Nothing else shares these links, so no address can be a duplicate.
 func (l *Lab) ipv6Sysctls(ctx context.Context) error {
-	for _, n := range nodes {
+	for _, n := range l.nodeList() {
 		if _, err := run(ctx, "", "ip", "netns", "exec", l.ns[n], "sysctl", "-q", "-w",
 			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
 			"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0"); err != nil {
@@ -137,10 +171,10 @@ type ipLink struct {
 // real NIC, a moved physical interface) fails the build.
 func (l *Lab) verifyIsolated(ctx context.Context) error {
 	ours := map[string]bool{}
-	for _, n := range nodes {
+	for _, n := range l.nodeList() {
 		ours[l.ns[n]] = true
 	}
-	for _, n := range nodes {
+	for _, n := range l.nodeList() {
 		ns := l.ns[n]
 		var links []ipLink
 		if err := runJSON(ctx, &links, "ip", "-n", ns, "-j", "-d", "link", "show"); err != nil {

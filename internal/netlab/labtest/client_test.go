@@ -76,6 +76,11 @@ type msg struct {
 	// ssdp
 	From string `json:"from,omitempty"`
 	ST   string `json:"st,omitempty"`
+
+	// chain (doublenat_client_test.go): Mapping.Legs and UpstreamErr; for
+	// an event, Event.Leg
+	Chain *chainInfo `json:"chain,omitempty"`
+	Leg   int        `json:"leg,omitempty"`
 }
 
 // sentinels name the front door's errors for msg.Is.
@@ -124,7 +129,7 @@ func (o *output) send(m msg) {
 func runClient(args []string) int {
 	out := &output{enc: json.NewEncoder(os.Stdout)}
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "labtest client: command missing (map, discover, ssdp, session, pinhole)")
+		fmt.Fprintln(os.Stderr, "labtest client: command missing (map, discover, ssdp, session, pinhole, chain)")
 		return 2
 	}
 	var err error
@@ -139,6 +144,8 @@ func runClient(args []string) int {
 		err = clientSession(out, args[1:])
 	case "pinhole":
 		err = clientPinhole(out, args[1:])
+	case "chain":
+		err = clientChain(out, args[1:])
 	default:
 		err = fmt.Errorf("unknown command %q", args[0])
 	}

@@ -49,6 +49,24 @@
 //     opens nothing. TestIPv6PCPLinkLocalSource: a PCP MAP to the
 //     router's link-local address from an unbound socket opens a useless
 //     pinhole for the host's link-local address. BenchmarkIPv6Pinhole times the three in one lab.
+//   - Double NAT (doublenat_test.go, netlab's Options.Nested lab: an ISP
+//     router with its own miniupnpd in front of the home router): Map
+//     chains through both routers for six pairs of inner/outer methods
+//     (Client.Methods, Client.UpstreamMethods), each leg read back from
+//     its router's firewall, the WAN host reaches the LAN server through
+//     both NATs, and Close empties both tables (TestDoubleNATMap); the
+//     upstream router is found by the library itself, and NoChain leaves
+//     it alone (TestDoubleNATFound); a reboot of either router is
+//     repaired (TestDoubleNATUpstreamReboot, TestDoubleNATInnerReboot); a silent upstream router leaves the
+//     inner leg standing and an UpstreamError naming the forward to make
+//     by hand (TestDoubleNATUpstreamSilent); behind carrier-grade NAT
+//     (100.64.77.0/24, the carrier's router silent) the error says so and
+//     points to a relay, an SSH forward or IPv6 (TestDoubleNATCGNAT). The time to a chained mapping
+//     is logged. The built CLI (TestDoubleNATCLI): discover shows both
+//     routers, add chains and prints both legs, --no-chain does not, and a
+//     silent upstream router gets the forward to make by hand.
+//     TestDoubleNATCLIDelete (delete removes both legs) is built with -tags
+//     labpending until the CLI's delete does.
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
 //     for about 45 s) is sent once, counted at the router with an nft
 //     counter (TestDeniedPortSentOnce; built with -tags labpending until the
