@@ -65,12 +65,10 @@
 //     is logged. The built CLI (TestDoubleNATCLI): discover shows both
 //     routers, add chains and prints both legs, --no-chain does not, and a
 //     silent upstream router gets the forward to make by hand.
-//     TestDoubleNATCLIDelete (delete removes both legs) is built with -tags
-//     labpending until the CLI's delete does.
+//     TestDoubleNATCLIDelete: delete removes both legs.
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
 //     for about 45 s) is sent once, counted at the router with an nft
-//     counter (TestDeniedPortSentOnce; built with -tags labpending until the
-//     library's change is in).
+//     counter (TestDeniedPortSentOnce).
 //
 // Code that starts goroutines of its own (the front door, the CLI) must not
 // run inside the test process on a thread that entered a lab namespace, so

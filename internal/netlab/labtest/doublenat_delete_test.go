@@ -1,4 +1,4 @@
-//go:build linux && labpending
+//go:build linux
 
 package labtest
 
@@ -11,8 +11,7 @@ import (
 )
 
 // TestDoubleNATCLIDelete: `upnpmap delete` of a chained mapping removes
-// both legs. Built with -tags labpending until the CLI does: it deletes
-// the inner leg only and leaves the ISP router forwarding to it.
+// both legs (the CLI records the upstream leg in its state file).
 func TestDoubleNATCLIDelete(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 2*time.Minute)
