@@ -316,10 +316,13 @@ func (u *upnpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gra
 	// A renewal re-sends the same AddPinhole: it extends the pinhole and
 	// re-creates it if the gateway lost it, in one call.
 	var id uint16
+	ph := igd.Pinhole{InternalClient: addr, InternalPort: q.internal.Port(), Protocol: upnpProto(q.proto), LeaseTime: lease}
 	err = u.do(ctx, addr, func(cl *igd.Client) (err error) {
-		id, err = cl.AddPinhole(ctx, igd.Pinhole{
-			InternalClient: addr, InternalPort: q.internal.Port(), Protocol: upnpProto(q.proto), LeaseTime: lease,
-		})
+		if prev == nil {
+			id, err = u.addNew(ctx, cl, ph) // see pinhole_cancel.go
+		} else {
+			id, err = cl.AddPinhole(ctx, ph)
+		}
 		return err
 	})
 	if err != nil {
