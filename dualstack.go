@@ -117,6 +117,9 @@ func (gw *gateway) openPinhole(ctx context.Context, q *mapReq, v4done <-chan str
 		if err == nil {
 			return pinholeResult{m: m}
 		}
+		if ctx.Err() != nil {
+			mp.withdrawFirst(ctx, q, err) // see pinhole_cancel.go
+		}
 		errs = append(errs, fmt.Errorf("pcp: %w", err))
 	}
 	select {

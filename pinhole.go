@@ -75,6 +75,9 @@ func (pinholeBase) remove(context.Context, DeleteRequest) error {
 type pcpPinhole struct {
 	pinholeBase
 	cl *pcp.Client
+
+	mu    sync.Mutex
+	first pcp.Nonce // the nonce of the opening MAP, chosen before it is sent; guarded by mu
 }
 
 func (p *pcpPinhole) method() Method { return PCP }
@@ -118,6 +121,13 @@ func (p *pcpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 	}
 	if prev != nil {
 		req.Nonce = prev.nonce
+	} else {
+		// Known before the MAP is sent, so that one left unanswered can
+		// be withdrawn (see withdrawFirst).
+		req.Nonce = pcp.NewNonce()
+		p.mu.Lock()
+		p.first = req.Nonce
+		p.mu.Unlock()
 	}
 	r, err := p.cl.Map(ctx, req)
 	if prev != nil && errors.Is(err, ErrNoResources) {

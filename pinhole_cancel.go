@@ -2,9 +2,11 @@ package upnpmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/upnpmap/upnpmap/igd"
+	"github.com/upnpmap/upnpmap/pcp"
 )
 
 // addNew sends the AddPinhole of a new pinhole and reads its answer even if
@@ -30,4 +32,30 @@ func (u *upnpPinhole) addNew(ctx context.Context, cl *igd.Client, p igd.Pinhole)
 	}
 	u.gw.log.Debug("pinhole opened after Map was given up; removed", "id", id)
 	return 0, ctx.Err()
+}
+
+// withdrawFirst deletes the pinhole that the opening MAP (q's, under the
+// nonce p.first) may have made, when Map was given up before its answer was
+// read (err): the server may hold it, with nobody to renew or remove it. A
+// definite refusal made nothing. The delete waits for its answer within
+// ProbeTimeout, whatever happened to ctx.
+func (p *pcpPinhole) withdrawFirst(ctx context.Context, q *mapReq, err error) {
+	var re *pcp.ResultError
+	if errors.As(err, &re) {
+		return
+	}
+	p.mu.Lock()
+	nonce := p.first
+	p.mu.Unlock()
+	if nonce.IsZero() {
+		return // never sent
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.gw.c.probeTimeout())
+	defer cancel()
+	derr := p.cl.Delete(dctx, &pcp.MapResponse{
+		Nonce: nonce, Protocol: q.proto.ianaNumber(), InternalPort: q.internal.Port(), External: q.internal,
+	})
+	if derr != nil && !errors.Is(derr, ErrNoSuchEntry) {
+		p.gw.log.Debug("withdrawing an unanswered PCP pinhole", "err", errText(derr))
+	}
 }

@@ -85,3 +85,29 @@ func TestPinholeCancelledBeforeAddSendsNone(t *testing.T) {
 		t.Errorf("AddPinhole sent %d times with a cancelled context", n)
 	}
 }
+
+// The same over PCP: a Map given up while the server makes its pinhole
+// withdraws it (a delete under the nonce it chose) before returning.
+func TestPCPPinholeCancelledDuringMapLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	onChange := func(c gatewaytest.Change) {
+		if c.Kind == gatewaytest.Added && c.Mapping.Method == gatewaytest.PCP && c.Mapping.InternalAddr.Is6() {
+			once.Do(cancel)
+		}
+	}
+	gw, c, _ := dualGateway(t, gatewaytest.Config{OnChange: onChange}, viaPCP, PCP)
+
+	m, err := c.Map(ctx, Request{InternalPort: 5032, Family: IPv6})
+	if err == nil {
+		m.Close()
+		t.Fatal("Map succeeded though its context was cancelled before the answer")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Map: %v, want the context's error", err)
+	}
+	if ps := gw.Pinholes(); len(ps) != 0 {
+		t.Fatalf("server holds pinholes %+v after the cancelled Map", ps)
+	}
+}
