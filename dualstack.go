@@ -24,7 +24,11 @@ type pinholeResult struct {
 // for nothing: choosing sends nothing (a file read, the routing table).
 // Otherwise the pinhole is opened beside the IPv4 mapping, concurrently; a
 // failure of one family is readable on the other's Mapping
-// (OtherFamilyErr), and only both failing fails Map.
+// (OtherFamilyErr), and only both failing fails Map. A Map given up (ctx
+// ended) while its pinhole request is at the gateway leaves no pinhole
+// there: UPnP's answer is still read, within RequestTimeout, and the pinhole
+// it names removed; PCP's is deleted under the nonce chosen beforehand (see
+// pinhole_cancel.go).
 func (c *Client) mapFamilies(ctx context.Context, r Request) (*Mapping, error) {
 	if r.Family != BothFamilies && r.Family != IPv6 {
 		return nil, fmt.Errorf("upnpmap: %w: unknown family %d", ErrInvalidArgs, int(r.Family))
