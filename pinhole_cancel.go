@@ -59,3 +59,14 @@ func (p *pcpPinhole) withdrawFirst(ctx context.Context, q *mapReq, err error) {
 		p.gw.log.Debug("withdrawing an unanswered PCP pinhole", "err", errText(derr))
 	}
 }
+
+// givenUp closes m, a pinhole whose answer arrived after its Map was given
+// up (ctx ended; UDP's reply and the cancellation can cross), within
+// Client.CloseTimeout, and returns ctx's error: a Map given up returns no
+// pinhole and leaves none.
+func givenUp(ctx context.Context, m *Mapping) error {
+	if err := m.Close(); err != nil {
+		return fmt.Errorf("%w (and removing the pinhole opened meanwhile: %w)", ctx.Err(), err)
+	}
+	return ctx.Err()
+}

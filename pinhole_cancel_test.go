@@ -87,7 +87,10 @@ func TestPinholeCancelledBeforeAddSendsNone(t *testing.T) {
 }
 
 // The same over PCP: a Map given up while the server makes its pinhole
-// withdraws it (a delete under the nonce it chose) before returning.
+// withdraws it (a delete under the nonce it chose) before returning; when
+// the reply crosses the cancellation, the pinhole it opened is closed.
+// Either way Map fails with the context's error and the server holds
+// nothing.
 func TestPCPPinholeCancelledDuringMapLeavesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
