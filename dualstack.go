@@ -24,7 +24,11 @@ type pinholeResult struct {
 // for nothing: choosing sends nothing (a file read, the routing table).
 // Otherwise the pinhole is opened beside the IPv4 mapping, concurrently; a
 // failure of one family is readable on the other's Mapping
-// (OtherFamilyErr), and only both failing fails Map.
+// (OtherFamilyErr), and only both failing fails Map. A Map given up (ctx
+// ended) while its pinhole request is at the gateway leaves no pinhole
+// there: UPnP's answer is still read, within RequestTimeout, and the pinhole
+// it names removed; PCP's is deleted under the nonce chosen beforehand, or
+// closed if its answer crossed the cancellation (see pinhole_cancel.go).
 func (c *Client) mapFamilies(ctx context.Context, r Request) (*Mapping, error) {
 	if r.Family != BothFamilies && r.Family != IPv6 {
 		return nil, fmt.Errorf("upnpmap: %w: unknown family %d", ErrInvalidArgs, int(r.Family))
@@ -114,8 +118,15 @@ func (gw *gateway) openPinhole(ctx context.Context, q *mapReq, v4done <-chan str
 		pctx, cancel := context.WithTimeout(ctx, c.probeTimeout())
 		m, err := gw.openWith(pctx, mp, q)
 		cancel()
+		if err == nil && ctx.Err() != nil {
+			// The answer came, but Map was given up meanwhile.
+			return pinholeResult{err: givenUp(ctx, m)} // see pinhole_cancel.go
+		}
 		if err == nil {
 			return pinholeResult{m: m}
+		}
+		if ctx.Err() != nil {
+			mp.withdrawFirst(ctx, q, err) // see pinhole_cancel.go
 		}
 		errs = append(errs, fmt.Errorf("pcp: %w", err))
 	}

@@ -75,6 +75,9 @@ func (pinholeBase) remove(context.Context, DeleteRequest) error {
 type pcpPinhole struct {
 	pinholeBase
 	cl *pcp.Client
+
+	mu    sync.Mutex
+	first pcp.Nonce // the nonce of the opening MAP, chosen before it is sent; guarded by mu
 }
 
 func (p *pcpPinhole) method() Method { return PCP }
@@ -118,6 +121,13 @@ func (p *pcpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gran
 	}
 	if prev != nil {
 		req.Nonce = prev.nonce
+	} else {
+		// Known before the MAP is sent, so that one left unanswered can
+		// be withdrawn (see withdrawFirst).
+		req.Nonce = pcp.NewNonce()
+		p.mu.Lock()
+		p.first = req.Nonce
+		p.mu.Unlock()
 	}
 	r, err := p.cl.Map(ctx, req)
 	if prev != nil && errors.Is(err, ErrNoResources) {
@@ -316,10 +326,13 @@ func (u *upnpPinhole) mapPort(ctx context.Context, q *mapReq, prev *grant) (*gra
 	// A renewal re-sends the same AddPinhole: it extends the pinhole and
 	// re-creates it if the gateway lost it, in one call.
 	var id uint16
+	ph := igd.Pinhole{InternalClient: addr, InternalPort: q.internal.Port(), Protocol: upnpProto(q.proto), LeaseTime: lease}
 	err = u.do(ctx, addr, func(cl *igd.Client) (err error) {
-		id, err = cl.AddPinhole(ctx, igd.Pinhole{
-			InternalClient: addr, InternalPort: q.internal.Port(), Protocol: upnpProto(q.proto), LeaseTime: lease,
-		})
+		if prev == nil {
+			id, err = u.addNew(ctx, cl, ph) // see pinhole_cancel.go
+		} else {
+			id, err = cl.AddPinhole(ctx, ph)
+		}
 		return err
 	})
 	if err != nil {

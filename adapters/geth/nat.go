@@ -110,5 +110,7 @@ func (n *NAT) ExternalIP() (net.IP, error) {
 func (n *NAT) String() string { return "upnpmap" }
 
 // Close deletes every mapping this NAT made. geth's nat.Interface has no
-// Close: call it after the p2p.Server has stopped. Later AddMapping calls fail.
+// Close: call it after the p2p.Server has stopped. An AddMapping under way in
+// another goroutine is waited for, and what it made deleted too. Later
+// AddMapping calls fail.
 func (n *NAT) Close() error { return n.tab().Close() }

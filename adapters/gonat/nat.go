@@ -142,8 +142,9 @@ func (n *NAT) DeletePortMapping(ctx context.Context, protocol string, internalPo
 }
 
 // Close deletes every mapping this NAT made (go-nat's NAT has no Close; call
-// it where the program would have stopped refreshing). Later AddPortMapping
-// calls fail.
+// it where the program would have stopped refreshing). An AddPortMapping
+// under way in another goroutine is waited for, and what it made deleted
+// too. Later AddPortMapping calls fail.
 func (n *NAT) Close() error { return n.table.Close() }
 
 // ipOf converts to the net.IP go-nat returns: 4 bytes for IPv4.

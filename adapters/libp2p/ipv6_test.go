@@ -34,6 +34,11 @@ func TestMapsIPv6ListenAddresses(t *testing.T) {
 		_, t4 := testgw.Has(gw, "TCP", tcp, tcp)
 		return t4 && testgw.HasPinhole(gw, "TCP", host6, tcp) && testgw.HasPinhole(gw, "UDP", host6, udp)
 	})
+	// The router shows an entry as soon as it made it, before the manager
+	// has read the answer: wait for the manager to know all three too.
+	eventuallyMapping(t, m, fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", tcp), fmt.Sprintf("/ip4/%s/tcp/%d", gatewaytest.DefaultExternalAddr, tcp))
+	eventuallyMapping(t, m, fmt.Sprintf("/ip6/::/tcp/%d", tcp), fmt.Sprintf("/ip6/%s/tcp/%d", host6, tcp))
+	eventuallyMapping(t, m, fmt.Sprintf("/ip6/::/udp/%d/quic-v1", udp), fmt.Sprintf("/ip6/%s/udp/%d/quic-v1", host6, udp))
 	if ps := gw.Pinholes(); len(ps) != 2 {
 		t.Fatalf("router holds pinholes %+v, want 2 (one per IPv6 listener)", ps)
 	}

@@ -164,8 +164,11 @@ func (m *Manager) sync() {
 		if m.ctx.Err() != nil {
 			return
 		}
-		// A key already mapped costs nothing: the table answers.
-		ctx, cancel := context.WithTimeout(m.ctx, mapTimeout)
+		// A key already mapped costs nothing: the table answers. Not
+		// cancelled by Close either: a request cut short after it reached
+		// the router leaves there what it made, unknown to the table.
+		// Close waits for it instead (within mapTimeout) and deletes it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), mapTimeout)
 		ext, err := m.table.Add(ctx, k, 0, description, 0)
 		cancel()
 		if err != nil {
@@ -200,7 +203,9 @@ func (m *Manager) GetMapping(a ma.Multiaddr) ma.Multiaddr {
 }
 
 // Close stops following the listen addresses and deletes every mapping (each
-// within the Client's CloseTimeout). It is idempotent.
+// within the Client's CloseTimeout). A mapping being made when Close is
+// called is waited for (at most mapTimeout, 15 s) and deleted too, so that
+// nothing is left on the router. It is idempotent.
 func (m *Manager) Close() error {
 	m.close.Do(func() {
 		m.cancel()

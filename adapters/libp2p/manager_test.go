@@ -76,6 +76,10 @@ func TestMapsListenAddresses(t *testing.T) {
 		_, u1 := testgw.Has(gw, "UDP", udp, udp)
 		return t1 && u1
 	})
+	// The router shows an entry as soon as it made it, before the manager
+	// has read the answer: wait for the manager to know both too.
+	eventuallyMapping(t, m, fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", tcp), fmt.Sprintf("/ip4/%s/tcp/%d", gatewaytest.DefaultExternalAddr, tcp))
+	eventuallyMapping(t, m, fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", udp), fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", gatewaytest.DefaultExternalAddr, udp))
 	if !m.HasDiscoveredNAT() {
 		t.Fatal("HasDiscoveredNAT is false with mappings made")
 	}

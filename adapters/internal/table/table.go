@@ -63,6 +63,7 @@ type Table struct {
 	mu      sync.Mutex
 	entries map[Key]*entry
 	closed  bool
+	adding  sync.WaitGroup // one per Add under way; Close waits for them
 	wg      sync.WaitGroup // one watch goroutine per entry
 }
 
@@ -91,6 +92,10 @@ func (t *Table) Client() *upnpmap.Client { return t.client }
 // returned, as the adapted interfaces expect a repeated add to refresh — unless
 // the caller now wishes for a port that is neither the one first asked for nor
 // the one granted, in which case the old mapping is replaced.
+//
+// Mappings that Add lets go (the one replaced, one made for a table closed
+// meanwhile, a pinhole that opened alone) are deleted within the Client's
+// CloseTimeout, not ctx: an ended ctx would leave them on the gateway.
 func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string, lifetime time.Duration) (netip.AddrPort, error) {
 	if wish == 0 {
 		wish = k.Internal
@@ -100,6 +105,8 @@ func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string,
 		t.mu.Unlock()
 		return netip.AddrPort{}, errClosed
 	}
+	t.adding.Add(1)
+	defer t.adding.Done()
 	old := t.entries[k]
 	if old != nil && (wish == old.wish || wish == old.external.Port()) {
 		defer t.mu.Unlock()
@@ -113,7 +120,7 @@ func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string,
 	if old != nil {
 		// A failed delete leaves a lease that runs out by itself; the new
 		// mapping matters more than the old one's error.
-		_ = old.m.CloseContext(ctx)
+		_ = old.m.Close()
 	}
 
 	m, err := t.client.Map(ctx, upnpmap.Request{
@@ -132,14 +139,15 @@ func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string,
 		// mapping (their external address and port are the NAT's), so
 		// the IPv4 failure is the answer, and a pinhole nobody asked
 		// for by itself is not left open.
-		_ = m.CloseContext(ctx)
+		_ = m.Close()
 		return netip.AddrPort{}, m.OtherFamilyErr()
 	}
 	e := &entry{m: m, wish: wish, external: m.External()}
 	t.mu.Lock()
 	if t.closed {
+		// Close is waiting for this Add (adding) to delete what it made.
 		t.mu.Unlock()
-		_ = m.CloseContext(ctx)
+		_ = m.Close()
 		return netip.AddrPort{}, errClosed
 	}
 	if won := t.entries[k]; won != nil {
@@ -147,7 +155,7 @@ func (t *Table) Add(ctx context.Context, k Key, wish uint16, description string,
 		// mapping, drop ours.
 		ext := won.external
 		t.mu.Unlock()
-		_ = m.CloseContext(ctx)
+		_ = m.Close()
 		return ext, nil
 	}
 	ext := e.external // before watch may change it
@@ -231,7 +239,10 @@ func (t *Table) Remove(ctx context.Context, k Key) error {
 }
 
 // Close deletes every mapping (each within the Client's CloseTimeout) and
-// waits for the watch goroutines; later Adds fail.
+// waits for the watch goroutines; later Adds fail. An Add under way is
+// waited for (it is not cut short: a request cut short after it reached the
+// gateway would leave there what it made) and deletes what it made, so that
+// nothing is left on the gateway when Close returns.
 func (t *Table) Close() error {
 	t.mu.Lock()
 	t.closed = true
@@ -244,6 +255,7 @@ func (t *Table) Close() error {
 			errs = append(errs, fmt.Errorf("%s %d: %w", k.Protocol, k.Internal, err))
 		}
 	}
+	t.adding.Wait()
 	t.wg.Wait()
 	return errors.Join(errs...)
 }
