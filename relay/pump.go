@@ -169,6 +169,7 @@ func (d *direction) parkAfterSlice() bool {
 		d.done(err)
 		return false
 	}
+	d.c.tuneLate()
 	return !d.c.s.lot.park(d)
 }
 
