@@ -325,5 +325,5 @@ if [ -n "$BEFORE" ]; then
 	table+=$'\n\nBefore and after, in the same rounds:\n\n'"$before"
 fi
 if [ -n "$OUT" ]; then
-	printf '%s\n\ncommand: sudo bench/relay.sh -o %s -r %s\n\n%s\n\n%s' "$hdr" "$OUT" "$ROUNDS" "$table" "$notes" >"$OUT"
+	printf '%s\n\ncommand: sudo bench/relay.sh -o %s -r %s%s\n\n%s\n\n%s' "$hdr" "$OUT" "$ROUNDS" "${BEFORE:+ -b $BEFORE}" "$table" "$notes" >"$OUT"
 fi
