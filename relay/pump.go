@@ -58,7 +58,7 @@ type direction struct {
 	total *atomic.Uint64 // the server's count
 
 	state      atomic.Int32
-	since      atomic.Int64 // server.now() when the current io.Copy began
+	since      atomic.Int64 // server.now() when the current pump or io.Copy call began
 	cut        atomic.Bool  // the watchdog set a read deadline to end it
 	copying    atomic.Bool  // bytes in hand, not yet counted (see tcpConn.silent)
 	lotState                // what the lot keeps per direction
