@@ -5,10 +5,15 @@
 # Needs root on Linux. Installs socat, rinetd, iperf3 and systemd with apt-get
 # if they are missing. Everything runs inside a network namespace of its own
 # that has only loopback; the namespace and every process are removed on exit.
-# Each throughput, latency, rate and UDP figure is the median of 3 runs taken
-# round-robin over the paths. Total run time is about 4 minutes.
+# Each throughput, latency, rate and UDP figure is the median of ROUNDS runs
+# (3 unless -r says otherwise) taken round-robin over the paths. Total run time
+# is about 4 minutes with 3 rounds.
 #
-#   sudo bench/relay.sh [-o FILE]     # FILE gets the markdown table too
+#   sudo bench/relay.sh [-o FILE] [-r ROUNDS] [-b REV]   # FILE gets the markdown table too
+#
+# -b REV adds the relay as of git revision REV ("before") to the same
+# interleaved rounds, for a paired before/after table (memory is not measured
+# for it).
 #
 # Measured for each path: TCP throughput with 1 and 8 streams (iperf3 through
 # the relay), 64-byte request/response latency p50/p99, new connections per
@@ -18,12 +23,17 @@
 set -euo pipefail
 
 OUT=""
-while getopts "o:" opt; do
+ROUNDS=3
+BEFORE=""
+while getopts "o:r:b:" opt; do
 	case $opt in
 	o) OUT=$OPTARG ;;
-	*) echo "usage: $0 [-o FILE]" >&2; exit 2 ;;
+	r) ROUNDS=$OPTARG ;;
+	b) BEFORE=$OPTARG ;;
+	*) echo "usage: $0 [-o FILE] [-r ROUNDS] [-b REV]" >&2; exit 2 ;;
 	esac
 done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "relay.sh: -r wants a positive count" >&2; exit 2; }
 
 [ "$(uname -s)" = Linux ] || { echo "relay.sh: Linux only" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "relay.sh: run as root (network namespace, ulimit)" >&2; exit 1; }
@@ -74,6 +84,12 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "building bench/relayload" >&2
 (cd "$ROOT" && go build -o "$WORK/relayload" ./bench/relayload)
 LOAD=$WORK/relayload
+if [ -n "$BEFORE" ]; then
+	echo "building bench/relayload at $BEFORE" >&2
+	mkdir "$WORK/before"
+	git -C "$ROOT" archive "$BEFORE" | tar -x -C "$WORK/before"
+	(cd "$WORK/before" && go build -o "$WORK/relayload-before" ./bench/relayload)
+fi
 
 bg() { # run in the namespace in the background, remember the pid
 	# (ip netns exec execs the command, so $! is the server itself)
@@ -109,7 +125,7 @@ wait_tcp 5201
 wait_tcp 7000
 
 # Each path has a port base B: B1 → iperf3, B2 → TCP echo, B3 → UDP echo.
-declare -A BASE=([direct]="" [upnpmap]=61 [socat]=62 [rinetd]=63 [proxyd]=64)
+declare -A BASE=([direct]="" [upnpmap]=61 [socat]=62 [rinetd]=63 [proxyd]=64 [before]=65)
 declare -A PID2 # the process (tree root) that serves B2, for memory
 port() { # port PATH KIND(1 iperf, 2 tcp echo, 3 udp echo)
 	if [ "$1" = direct ]; then
@@ -142,7 +158,15 @@ bg systemd-socket-activate -l 127.0.0.1:6401 "$PROXYD" -c 8192 127.0.0.1:5201
 bg systemd-socket-activate -l 127.0.0.1:6402 "$PROXYD" -c 8192 127.0.0.1:7000
 PID2[proxyd]=$LASTPID # systemd-socket-activate execs proxyd in place
 PATHS=(direct upnpmap socat rinetd proxyd)
-for p in upnpmap socat rinetd proxyd; do
+UDPPATHS=(direct upnpmap socat rinetd)
+if [ -n "$BEFORE" ]; then
+	bg "$WORK/relayload-before" relay -network tcp -listen 127.0.0.1:6501 -target 127.0.0.1:5201
+	bg "$WORK/relayload-before" relay -network tcp -listen 127.0.0.1:6502 -target 127.0.0.1:7000
+	bg "$WORK/relayload-before" relay -network udp -listen 127.0.0.1:6503 -target 127.0.0.1:7001
+	PATHS+=(before)
+	UDPPATHS+=(before)
+fi
+for p in "${PATHS[@]:1}"; do
 	wait_tcp "$(port $p 1)"
 	wait_tcp "$(port $p 2)"
 done
@@ -150,7 +174,6 @@ sleep 0.5
 
 declare -A R # results: R[metric,path], the median of ROUNDS interleaved runs
 declare -A S # samples: S[metric,path]="v1 v2 …"
-ROUNDS=3
 val() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 add() { S[$1,$2]="${S[$1,$2]:-} $3"; }
 median() { # median of the numbers in $1 ("fail" when there are none)
@@ -198,7 +221,7 @@ done
 
 echo "UDP echo" >&2
 for _ in $(seq $ROUNDS); do
-	for p in direct upnpmap socat rinetd; do
+	for p in "${UDPPATHS[@]}"; do
 		out=$(nsx "$LOAD" udpflood -addr "127.0.0.1:$(port "$p" 3)" -size 64 -clients 4 -window 32 -d 2s 2>&1) || true
 		add pps "$p" "$(echo "$out" | val pps)"
 	done
@@ -290,6 +313,17 @@ notes=""
 for n in "${NOTES[@]}"; do notes+="- $n"$'\n'; done
 hdr="relay benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), Go $(go env GOVERSION), socat $(socat -V 2>/dev/null | sed -n 's/^socat version \([^ ]*\).*/\1/p'), rinetd $(rinetd --version 2>&1 | awk '{print $2}'), iperf3 $(iperf3 --version | awk 'NR==1{print $2}')"
 printf '%s\n\n%s\n\n%s' "$hdr" "$table" "$notes"
+if [ -n "$BEFORE" ]; then
+	before=$(
+		echo "| metric | direct | upnpmap before ($BEFORE) | upnpmap after | before/direct | after/direct | after/before |"
+		echo "|---|---|---|---|---|---|---|"
+		for m in tput1 tput8 p50 p99 cps pps; do
+			echo "| $m | ${R[$m,direct]} | ${R[$m,before]} | ${R[$m,$U]} | $(ratio "${R[$m,before]}" "${R[$m,direct]}") | $(ratio "${R[$m,$U]}" "${R[$m,direct]}") | $(ratio "${R[$m,$U]}" "${R[$m,before]}") |"
+		done
+	)
+	printf '\n\n%s\n' "$before"
+	table+=$'\n\nBefore and after, in the same rounds:\n\n'"$before"
+fi
 if [ -n "$OUT" ]; then
-	printf '%s\n\ncommand: sudo bench/relay.sh -o %s\n\n%s\n\n%s' "$hdr" "$OUT" "$table" "$notes" >"$OUT"
+	printf '%s\n\ncommand: sudo bench/relay.sh -o %s -r %s%s\n\n%s\n\n%s' "$hdr" "$OUT" "$ROUNDS" "${BEFORE:+ -b $BEFORE}" "$table" "$notes" >"$OUT"
 fi

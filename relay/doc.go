@@ -28,8 +28,10 @@
 //
 // # TCP
 //
-// Bytes move with io.Copy between the two *net.TCPConn, so on Linux the
-// kernel splices them and they never enter the process. A direction with
+// Small messages move by read and write; once a single read fills a 16 KiB
+// buffer the data is bulk, and it moves with io.Copy between the two
+// *net.TCPConn, so on Linux the kernel splices it and it never enters the
+// process. A direction with
 // nothing to move for a quarter of a second parks: its socket joins an epoll
 // set of the relay's own and its goroutine exits, so an idle connection keeps
 // its two sockets and no goroutine, stack or pipe (about 3 KiB of memory per

@@ -75,6 +75,8 @@ func TestTCPKeepAliveOnBothLegs(t *testing.T) {
 			if len(conns) != 1 {
 				t.Fatalf("%d live connections, want 1", len(conns))
 			}
+			// The setting is applied when the connection first goes quiet.
+			eventually(t, 5*time.Second, "both directions to park", conns[0].parked)
 			for _, leg := range []struct {
 				name string
 				c    halfConn

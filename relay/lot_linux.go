@@ -48,17 +48,6 @@ func (d *direction) rawConn() syscall.RawConn {
 	return d.raw
 }
 
-// waitReadable waits, without a pipe or buffer, until src has data, an EOF
-// or an error to report, or its read deadline passes.
-func (d *direction) waitReadable() error {
-	raw := d.rawConn()
-	if raw == nil {
-		_, err := d.src.SyscallConn()
-		return err
-	}
-	return waitReadable(raw)
-}
-
 // wake is called by the lot when src became readable.
 func (d *direction) wake() {
 	if !d.state.CompareAndSwap(dirParked, dirFlowing) {

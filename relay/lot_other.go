@@ -17,6 +17,3 @@ func (*lot) forget(*direction) {}
 func (*lot) run()              {}
 func (*lot) close()            {}
 func (*lot) release()          {}
-
-// waitReadable is not needed: without a lot, the flow loop never calls it.
-func (*direction) waitReadable() error { return nil }

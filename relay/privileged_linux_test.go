@@ -338,8 +338,10 @@ func TestSplice(t *testing.T) {
 		n, _ := strconv.Atoi(m[1])
 		moved += n
 	}
-	// Each byte goes socket to pipe and pipe to socket, both ways.
-	if moved < 4*len(payload) {
-		t.Fatalf("%d splice calls moved %d bytes; want at least %d", calls, moved, 4*len(payload))
+	// Each byte goes socket to pipe and pipe to socket, both ways, except
+	// what each direction reads before it knows the data is bulk: at most
+	// one buffer of the small-message pump (see small_linux.go).
+	if want := 4 * (len(payload) - smallBufSize); moved < want {
+		t.Fatalf("%d splice calls moved %d bytes; want at least %d", calls, moved, want)
 	}
 }

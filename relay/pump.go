@@ -10,13 +10,16 @@ import (
 
 // How a direction moves bytes and stays cheap when idle.
 //
-// Bytes move with io.Copy between the two concrete *net.TCPConn values, so on
-// Linux the runtime splices them through a pipe and they never enter user
-// space. While a splice waits for data, though, its goroutine holds a pipe
-// (two descriptors) and a grown stack, and an idle connection should cost
-// neither. So a direction is in one of three states:
+// Small messages move by read and write (the small-message pump, see
+// small_linux.go); once a read fills a whole buffer, bulk data moves with
+// io.Copy between the two concrete *net.TCPConn values, so on Linux the
+// runtime splices them through a pipe and they never enter user space. While
+// a splice waits for data, though, its goroutine holds a pipe (two
+// descriptors) and a grown stack, and an idle connection should cost neither.
+// So a direction is in one of three states:
 //
-//   - flowing: a goroutine runs io.Copy. Once a call has lasted a slice
+//   - flowing: a goroutine runs the small-message pump or io.Copy. Once a
+//     call has lasted a slice
 //     (server.slice, at most 250 ms), the watchdog interrupts it by setting a
 //     read deadline in the past (so short connections never pay for
 //     deadlines). A call that moved bytes updates the activity stamp and the
@@ -30,7 +33,8 @@ import (
 //   - done: EOF was passed on with CloseWrite, or the connection ended.
 //
 // A read deadline only interrupts the wait for the next chunk: splice drains
-// the pipe completely before it reads again, so no byte is lost at a slice
+// the pipe completely before it reads again, and the small-message pump
+// writes what it read before it waits, so no byte is lost at a slice
 // boundary. The idle timeout does not touch the sockets: the watchdog
 // (server.watch) compares each connection's activity stamp with the clock.
 // Writes get no deadline, so a reader that stalls on the other side applies
@@ -53,11 +57,19 @@ type direction struct {
 	bytes *atomic.Int64  // this connection's count
 	total *atomic.Uint64 // the server's count
 
-	state    atomic.Int32
-	since    atomic.Int64 // server.now() when the current io.Copy began
-	cut      atomic.Bool  // the watchdog set a read deadline to end it
-	copying  atomic.Bool  // in io.Copy (see tcpConn.silent)
-	lotState              // what the lot keeps per direction
+	state      atomic.Int32
+	since      atomic.Int64 // server.now() when the current pump or io.Copy call began
+	cut        atomic.Bool  // the watchdog set a read deadline to end it
+	copying    atomic.Bool  // bytes in hand, not yet counted (see tcpConn.silent)
+	lotState                // what the lot keeps per direction
+	smallState              // what the small-message pump keeps (small_linux.go)
+}
+
+// count records n bytes written to dst.
+func (d *direction) count(n int64) {
+	d.bytes.Add(n)
+	d.total.Add(uint64(n))
+	d.c.last.Store(d.c.s.now())
 }
 
 // flow relays until src is quiet for a slice (then parks), reaches EOF or
@@ -73,14 +85,31 @@ func (d *direction) flow() {
 	}
 	for {
 		d.since.Store(c.s.now())
-		// Wait for something to read before io.Copy: a splice that waits
-		// holds a pipe (two descriptors), and a burst of new connections
-		// would hold three times the descriptors an idle one needs.
-		if c.s.lot != nil {
-			if err := d.waitReadable(); err != nil {
+		// Small messages first (see small_linux.go); only a read that
+		// fills a whole buffer leads to io.Copy, so a splice waits (and
+		// holds a pipe, two descriptors) only while bulk data flows.
+		var small int64
+		if canPumpSmall && c.s.lot != nil {
+			moved, outcome, err := d.pumpSmall()
+			small = moved
+			switch outcome {
+			case smallEOF:
+				d.dst.CloseWrite()
+				d.done(nil)
+				return
+			case smallFailed:
+				d.done(err)
+				return
+			case smallQuiet:
 				if !errors.Is(err, os.ErrDeadlineExceeded) {
 					d.done(err)
 					return
+				}
+				if moved > 0 {
+					if !d.clearCut() {
+						return
+					}
+					continue
 				}
 				if !d.parkAfterSlice() {
 					return
@@ -91,10 +120,9 @@ func (d *direction) flow() {
 		d.copying.Store(true)
 		n, err := io.Copy(d.dst, d.src)
 		if n > 0 {
-			d.bytes.Add(n)
-			d.total.Add(uint64(n))
-			c.last.Store(c.s.now())
+			d.count(n)
 		}
+		n += small
 		d.copying.Store(false)
 		switch {
 		case err == nil:
@@ -105,9 +133,7 @@ func (d *direction) flow() {
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if n > 0 || c.s.lot == nil {
-				d.cut.Store(false)
-				if err := d.src.SetReadDeadline(time.Time{}); err != nil {
-					d.done(err)
+				if !d.clearCut() {
 					return
 				}
 				continue
@@ -122,6 +148,17 @@ func (d *direction) flow() {
 	}
 }
 
+// clearCut clears the deadline that ended a slice in which bytes moved, so
+// the direction flows on; it reports false when the direction is done.
+func (d *direction) clearCut() bool {
+	d.cut.Store(false)
+	if err := d.src.SetReadDeadline(time.Time{}); err != nil {
+		d.done(err)
+		return false
+	}
+	return true
+}
+
 // parkAfterSlice clears the deadline that ended a quiet slice and parks the
 // direction. It reports false when the caller's goroutine must return (the
 // direction is parked or done) and true when it should go on flowing (the lot
@@ -132,6 +169,7 @@ func (d *direction) parkAfterSlice() bool {
 		d.done(err)
 		return false
 	}
+	d.c.tuneLate()
 	return !d.c.s.lot.park(d)
 }
 

@@ -124,7 +124,10 @@ type Relay struct {
 
 	// KeepAlive is the TCP keepalive idle time and probe interval on both
 	// legs (the probe count is the system's, 9 by default); default
-	// DefaultKeepAlive, negative = keepalive off.
+	// DefaultKeepAlive, negative = keepalive off. On Linux a leg that does
+	// not inherit it from the relay's own listener gets it when the
+	// connection first goes quiet for a quarter of a second, so that short
+	// connections do not pay for it.
 	KeepAlive time.Duration
 
 	// ShutdownTimeout is how long live connections and sessions may go on

@@ -52,6 +52,9 @@ type tcpConn struct {
 	dirs       [2]*direction // up (client to target), down; set before register
 	live       atomic.Int32  // directions not yet done
 
+	// The legs whose keepalive setting waits for the first park (tuneLate).
+	clientUntuned, targetUntuned atomic.Bool
+
 	endOnce sync.Once
 	reason  string
 	err     error
@@ -109,7 +112,12 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix, tuned bool) {
 	s.stats.conns.Add(1)
 	s.stats.activeConns.Add(1)
 	c.last.Store(c.born)
-	if !tuned {
+	// Keepalive matters only on a connection that goes quiet, so where
+	// directions park it is set when the first one does (see tuneLate):
+	// a short connection saves the system calls.
+	c.clientUntuned.Store(!tuned)
+	if !tuned && s.lot == nil {
+		c.clientUntuned.Store(false)
 		s.tuneTCP(client)
 	}
 
@@ -130,7 +138,11 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix, tuned bool) {
 	c.target = tc.(*net.TCPConn)
 	if s.cfg.keepAlive > 0 {
 		// Dialled with keepalive off, so only "on" needs system calls.
-		s.tuneTCP(c.target)
+		c.targetUntuned.Store(true)
+		if s.lot == nil {
+			c.targetUntuned.Store(false)
+			s.tuneTCP(c.target)
+		}
 	}
 	c.dirs = [2]*direction{
 		{c: c, src: client, dst: c.target, bytes: &c.upBytes, total: &s.stats.bytesUp},
@@ -156,6 +168,20 @@ func (s *server) serveTCP(nc net.Conn, src netip.Prefix, tuned bool) {
 	// the dial already grew, carries the first.
 	s.spawn(c.dirs[1].flow)
 	c.dirs[0].flow()
+}
+
+// tuneLate applies the keepalive setting to the legs that do not have it
+// yet. A direction calls it before it first parks: keepalive probes start
+// only after KeepAlive of quiet, and a connection that never parks is never
+// quiet for a slice, so the setting is in place long before it can matter
+// (its first probe comes at most a slice later than if set at accept).
+func (c *tcpConn) tuneLate() {
+	if c.clientUntuned.Load() && c.clientUntuned.Swap(false) {
+		c.s.tuneTCP(c.client)
+	}
+	if c.targetUntuned.Load() && c.targetUntuned.Swap(false) {
+		c.s.tuneTCP(c.target)
+	}
 }
 
 // tuneTCP applies the keepalive setting to one leg.
