@@ -114,3 +114,49 @@ func TestPCPPinholeCancelledDuringMapLeavesNothing(t *testing.T) {
 		t.Fatalf("server holds pinholes %+v after the cancelled Map", ps)
 	}
 }
+
+// The IPv4 twin over UPnP: a Map given up while its AddPortMapping is at the
+// gateway — the entry made, the answer not yet read — leaves no entry: the
+// answer is read and the entry deleted before Map returns the context's
+// error. (Cut short, the entry stayed with nobody to renew or delete it.)
+func TestUPnPMapCancelledDuringAddLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		kinds []gatewaytest.ChangeKind
+	)
+	onChange := func(c gatewaytest.Change) {
+		if c.PinholeID != 0 || c.Mapping.Method != gatewaytest.UPnP {
+			return
+		}
+		mu.Lock()
+		kinds = append(kinds, c.Kind)
+		mu.Unlock()
+		if c.Kind == gatewaytest.Added {
+			cancel()
+		}
+	}
+	gw, c := testGateway(t, gatewaytest.Config{OnChange: onChange}, UPnP)
+
+	m, err := c.Map(ctx, Request{InternalPort: 5033})
+	if err == nil {
+		m.Close()
+		t.Fatal("Map succeeded though its context was cancelled before the answer")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Map: %v, want the context's error", err)
+	}
+	if ms := gw.Mappings(); len(ms) != 0 {
+		t.Fatalf("router holds %+v after the cancelled Map", ms)
+	}
+	mu.Lock()
+	got := slices.Clone(kinds)
+	mu.Unlock()
+	if want := []gatewaytest.ChangeKind{gatewaytest.Added, gatewaytest.Removed}; !slices.Equal(got, want) {
+		t.Errorf("entry changes %v, want %v (made once, deleted once)", got, want)
+	}
+	if n := gw.Requests("AddPortMapping"); n != 1 {
+		t.Errorf("AddPortMapping sent %d times, want 1", n)
+	}
+}

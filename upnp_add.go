@@ -94,11 +94,42 @@ func (a *upnpAdd) readNow() bool { return a.renewal || a.lease == 0 }
 // add sends one AddPortMapping. A 718 to a mapping for another host may be
 // secure mode rather than a conflict (see secureMode).
 func (a *upnpAdd) add(ctx context.Context, port uint16) error {
-	err := a.cl.AddPortMapping(ctx, a.mapping(port))
+	var err error
+	if a.renewal {
+		err = a.cl.AddPortMapping(ctx, a.mapping(port))
+	} else {
+		err = a.addNew(ctx, port)
+	}
 	if a.q.thirdParty && upnpCode(err) == igd.CodeConflictInMappingEntry {
 		err = a.u.secureMode(ctx, a.q, port, err)
 	}
 	return err
+}
+
+// addNew sends the AddPortMapping of a new mapping and reads its answer even
+// if ctx ends while the request is at the gateway: cut short there, the
+// gateway would hold an entry that nobody renews or deletes, which a permanent
+// lease (after a 725) keeps for good. So the exchange is detached from ctx
+// (cl.Timeout still bounds it, as it bounds every SOAP request), and when
+// ctx ended meanwhile the entry is deleted (within Client.CloseTimeout) and
+// ctx's error returned. Nothing is sent when ctx has already ended. The
+// pinhole's twin is upnpPinhole.addNew.
+func (a *upnpAdd) addNew(ctx context.Context, port uint16) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := a.cl.AddPortMapping(context.WithoutCancel(ctx), a.mapping(port))
+	if err != nil || ctx.Err() == nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.u.gw.c.closeTimeout())
+	defer cancel()
+	if derr := a.cl.DeletePortMapping(dctx, "", port, upnpProto(a.q.proto)); derr != nil {
+		a.u.gw.log.Warn("deleting a mapping added after Map was given up", "port", port, "err", errText(derr))
+		return fmt.Errorf("%w (and deleting port %d, mapped meanwhile: %w)", ctx.Err(), port, derr)
+	}
+	a.u.gw.log.Debug("mapping added after Map was given up; deleted", "port", port)
+	return ctx.Err()
 }
 
 func (a *upnpAdd) mapping(port uint16) igd.PortMapping {
