@@ -63,7 +63,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	}
 
 	o.checkAnswer = true
-	c := a.newClient(o, a.readState())
+	c := a.newClient(o, a.stateForClient(o))
 	ctx, cancel := context.WithTimeout(ctx, o.deadline())
 	defer cancel()
 	p := &printer{w: a.stdout, json: o.json}
@@ -212,9 +212,9 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 	m.Detach()
 	v := mappingView(m, o.description)
 	v.Check = chk
-	if m.Family() == upnpmap.IPv4 {
-		a.rememberGateway(o, m.Gateway(), m.Location())
-	}
+	// One update of the state file for the description URL and the
+	// records: each update is a lock, a read and a flushed write.
+	var recs []stateMapping
 	for _, m := range []*upnpmap.Mapping{m, m.Pinhole()} {
 		if m == nil {
 			continue
@@ -236,10 +236,20 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 		if m.Family() == upnpmap.IPv6 {
 			rec.PinholeID, rec.Location = m.DeleteRequest().PinholeID, m.Location()
 		}
-		if err := a.updateState(func(s *state) { s.put(rec) }); err != nil {
-			a.warn("the mapping is made, but the state file could not be written (%v):\n"+
-				"  `upnpmap delete` may not be able to remove it before it expires", err)
+		recs = append(recs, rec)
+	}
+	err = a.updateState(func(s *state) {
+		if m.Family() == upnpmap.IPv4 && m.Location() != "" {
+			// For the next run's warm start (see rememberGateway).
+			s.setLocation(o.gatewayKey(), m.Gateway(), m.Location(), time.Now())
 		}
+		for _, rec := range recs {
+			s.put(rec)
+		}
+	})
+	if err != nil {
+		a.warn("the mapping is made, but the state file could not be written (%v):\n"+
+			"  `upnpmap delete` may not be able to remove it before it expires", err)
 	}
 	return v, nil
 }
