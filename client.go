@@ -122,6 +122,8 @@ type Client struct {
 
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
+	// routes is the last read of the routing table (see routeReuse).
+	routes routeMemo
 
 	// Seams for tests; nil (zero) means the real thing.
 	clk            clock
@@ -268,7 +270,7 @@ func (c *Client) gateway(ctx context.Context) (*gateway, error) {
 	}
 	addr, local, fromTable := c.Gateway.Unmap(), netip.Addr{}, false
 	if !addr.IsValid() {
-		gws, err := discovery.DefaultGateways()
+		gws, err := c.defaultGateways()
 		if err != nil {
 			return nil, fmt.Errorf("upnpmap: %w", err)
 		}
