@@ -278,6 +278,7 @@ func (a *app) readState() *state {
 		a.warn("%v", err)
 		return &state{Version: stateVersion}
 	}
+	t0 := time.Now()
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		// Nothing to read: create neither the directory nor a lock file.
 		return &state{Version: stateVersion}
@@ -299,7 +300,15 @@ func (a *app) readState() *state {
 		a.warn("state file: %v", err)
 	}
 	s.prune(time.Now())
+	a.debug("state file read", "path", path, "records", len(s.Mappings), "took", time.Since(t0))
 	return s
+}
+
+// debug logs one of the CLI's own steps for -v.
+func (a *app) debug(msg string, args ...any) {
+	if a.log != nil {
+		a.log.Debug(msg, args...)
+	}
 }
 
 // updateState applies change to the state file: it takes the lock, loads
@@ -312,6 +321,7 @@ func (a *app) updateState(change func(*state)) error {
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	if err := ensureStateDir(path); err != nil {
 		return err
 	}
@@ -333,7 +343,10 @@ func (a *app) updateState(change func(*state)) error {
 	}
 	s.prune(time.Now())
 	change(s)
-	return s.save(path)
+	dirSync := needDirSync(path)
+	err = s.save(path)
+	a.debug("state file written", "path", path, "records", len(s.Mappings), "dir_sync", dirSync, "took", time.Since(t0), "err", err)
+	return err
 }
 
 // recoverState moves a damaged state file aside and writes what was
