@@ -120,10 +120,11 @@ type Client struct {
 	// the zero reach.Client.
 	Reach *reach.Client
 
-	mu  sync.Mutex
-	gws map[netip.Addr]*gateway // by address; guarded by mu
 	// routes is the last read of the routing table (see routeReuse).
 	routes routeMemo
+
+	mu  sync.Mutex
+	gws map[netip.Addr]*gateway // by address; guarded by mu
 
 	// Seams for tests; nil (zero) means the real thing.
 	clk            clock

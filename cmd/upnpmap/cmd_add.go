@@ -68,11 +68,11 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	defer cancel()
 	p := &printer{w: a.stdout, json: o.json}
 	var views []mappingJSON
-	var made []*upnpmap.Mapping
+	var records []func(*state) // for the state file, see recordAdded
 	var firstErr error
 	for _, proto := range spec.protos {
 		stop := a.progress(o, "the router to map "+proto+" port "+itoa(spec.ext))
-		v, m, err := addOne(ctx, a, o, c, spec, proto, other)
+		v, err := addOne(ctx, a, o, c, spec, proto, other, &records)
 		stop()
 		if err != nil {
 			// With --tcp --udp, one protocol may fail and the other not:
@@ -88,7 +88,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 			}
 			continue
 		}
-		views, made = append(views, v), append(made, m)
+		views = append(views, v)
 		if o.json {
 			if err := p.object(v); err != nil {
 				return err
@@ -117,7 +117,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	// The state file after the output: its flushed write takes longer than
 	// anything else here but the router's answer, and the mappings are made
 	// whether or not it succeeds.
-	recordAdded(a, o, made)
+	recordAdded(a, records)
 	for _, v := range views {
 		warnNotListening(a, o, v.Protocol, spec.port, !other)
 	}
@@ -190,10 +190,10 @@ func warnLifetime(a *app, o *options, views []mappingJSON, now time.Time) {
 	}
 }
 
-// addOne creates one mapping that outlives this process (no renewal);
-// recordAdded then records it in the state file so that `delete` and `list`
-// know of it.
-func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec mapSpec, proto string, other bool) (mappingJSON, *upnpmap.Mapping, error) {
+// addOne creates one mapping that outlives this process (no renewal), and
+// adds to records what the state file must learn of it (see recordAdded),
+// so that `delete` and `list` know of it.
+func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec mapSpec, proto string, other bool, records *[]func(*state)) (mappingJSON, error) {
 	req := upnpmap.Request{
 		Protocol:     upnpProto(proto),
 		InternalPort: spec.port,
@@ -207,7 +207,7 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 	start := time.Now()
 	m, err := c.Map(ctx, req)
 	if err != nil {
-		return mappingJSON{}, nil, &mapErr{proto: proto, ext: spec.ext, host: spec.host, port: spec.port, otherHost: other,
+		return mappingJSON{}, &mapErr{proto: proto, ext: spec.ext, host: spec.host, port: spec.port, otherHost: other,
 			err: o.netErr("map "+proto+" port "+itoa(spec.ext), start, err)}
 	}
 	var chk *verifyJSON
@@ -218,51 +218,47 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 	m.Detach()
 	v := mappingView(m, o.description)
 	v.Check = chk
-	return v, m, nil
+	if gw, loc := m.Gateway(), m.Location(); m.Family() == upnpmap.IPv4 && loc != "" {
+		// For the next run's warm start (see rememberGateway).
+		*records = append(*records, func(s *state) { s.setLocation(o.gatewayKey(), gw, loc, time.Now()) })
+	}
+	for _, m := range []*upnpmap.Mapping{m, m.Pinhole()} {
+		if m == nil {
+			continue
+		}
+		rec := stateMapping{
+			Gateway:     m.Gateway(),
+			Method:      string(m.Method()),
+			Protocol:    proto,
+			External:    m.External(),
+			Internal:    m.Internal(),
+			Description: o.description,
+			Expires:     m.Expires(),
+			Created:     time.Now().UTC().Truncate(time.Second),
+		}
+		if m.Method() == upnpmap.PCP {
+			n := m.Nonce()
+			rec.Nonce = hex.EncodeToString(n[:])
+		}
+		if m.Family() == upnpmap.IPv6 {
+			rec.PinholeID, rec.Location = m.DeleteRequest().PinholeID, m.Location()
+		}
+		*records = append(*records, func(s *state) { s.put(rec) })
+	}
+	return v, nil
 }
 
-// recordAdded records the mappings add made (and their pinholes) in the
-// state file, with the gateway's description URL for the next run's warm
-// start (see rememberGateway): one update for them all, since each is a
-// lock, a read and a flushed write.
-func recordAdded(a *app, o *options, made []*upnpmap.Mapping) {
-	if len(made) == 0 {
+// recordAdded applies the changes add gathered (see addOne) to the state
+// file in one update, since each update is a lock, a read and a flushed
+// write: both protocols of --tcp --udp, their pinholes and the gateway's
+// description URL together.
+func recordAdded(a *app, records []func(*state)) {
+	if len(records) == 0 {
 		return
 	}
-	var recs []stateMapping
-	for _, top := range made {
-		for _, m := range []*upnpmap.Mapping{top, top.Pinhole()} {
-			if m == nil {
-				continue
-			}
-			rec := stateMapping{
-				Gateway:     m.Gateway(),
-				Method:      string(m.Method()),
-				Protocol:    string(m.Protocol()),
-				External:    m.External(),
-				Internal:    m.Internal(),
-				Description: o.description,
-				Expires:     m.Expires(),
-				Created:     time.Now().UTC().Truncate(time.Second),
-			}
-			if m.Method() == upnpmap.PCP {
-				n := m.Nonce()
-				rec.Nonce = hex.EncodeToString(n[:])
-			}
-			if m.Family() == upnpmap.IPv6 {
-				rec.PinholeID, rec.Location = m.DeleteRequest().PinholeID, m.Location()
-			}
-			recs = append(recs, rec)
-		}
-	}
 	err := a.updateState(func(s *state) {
-		for _, m := range made {
-			if m.Family() == upnpmap.IPv4 && m.Location() != "" {
-				s.setLocation(o.gatewayKey(), m.Gateway(), m.Location(), time.Now())
-			}
-		}
-		for _, rec := range recs {
-			s.put(rec)
+		for _, change := range records {
+			change(s)
 		}
 	})
 	if err != nil {
