@@ -139,6 +139,9 @@ type Client struct {
 	// the zero reach.Client.
 	Reach *reach.Client
 
+	// routes is the last read of the routing table (see routeReuse).
+	routes routeMemo
+
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
 	ups map[netip.Addr]*gateway // upstream routers (chain.go), by address; guarded by mu
@@ -298,7 +301,7 @@ func (c *Client) gateway(ctx context.Context) (*gateway, error) {
 	}
 	addr, local, fromTable := c.Gateway.Unmap(), netip.Addr{}, false
 	if !addr.IsValid() {
-		gws, err := discovery.DefaultGateways()
+		gws, err := c.defaultGateways()
 		if err != nil {
 			return nil, fmt.Errorf("upnpmap: %w", err)
 		}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/upnpmap/upnpmap/discovery"
 	"github.com/upnpmap/upnpmap/pcp"
 )
 
@@ -194,7 +193,7 @@ func (c *Client) gateway6() (netip.Addr, bool) {
 	if c.Gateway.IsValid() && c.Gateway.Unmap().IsLoopback() {
 		return netip.Addr{}, false
 	}
-	gws, err := discovery.DefaultGateways()
+	gws, err := c.defaultGateways()
 	if err != nil {
 		return netip.Addr{}, false
 	}

@@ -7,7 +7,7 @@
 // bench/mapping.sh runs it in a LAN namespace of the miniupnpd lab, next to
 // the CLI and the peer libraries (bench/peers, which prints the same line).
 //
-//	firstmap -method pcp|natpmp|upnp|auto [-port 18080] [-v]
+//	firstmap -method pcp|natpmp|upnp|auto [-port 18080] [-v] [-trace FILE]
 //	firstmap -router pcp|natpmp [-port 18080]
 //
 // Output, one line:
@@ -44,6 +44,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "overall limit")
 	verbose := flag.Bool("v", false, "library: debug log with timestamps on stderr")
 	realNet := flag.Bool("real-network", false, "allow running in the machine's own network namespace (talks to the real gateway)")
+	traceFile := flag.String("trace", "", "write a Go execution trace of the run to this file (go tool trace)")
 	flag.Parse()
 
 	start := time.Now()
@@ -56,6 +57,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "firstmap:", err)
 			os.Exit(2)
 		}
+	}
+	if *traceFile != "" {
+		stop, err := startTrace(*traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "firstmap:", err)
+			os.Exit(2)
+		}
+		defer stop()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

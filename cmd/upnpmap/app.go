@@ -24,6 +24,9 @@ type app struct {
 	// The demo points it at a temporary directory, so that it never touches
 	// the user's state.
 	cacheDir string
+	// log is -v's logger for the CLI's own steps (the state file); nil
+	// without -v.
+	log *slog.Logger
 }
 
 func newApp(stdout, stderr io.Writer) *app {
@@ -78,6 +81,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if o.verbose {
 		verbose = newVerboseHandler(a.stderr, time.Now())
 		o.logger = slog.New(verbose)
+		a.log = o.logger
 	}
 	o.watch = newExchangeWatch(verbose)
 	err = cmd.run(ctx, a, o, pos)

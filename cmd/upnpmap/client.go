@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/upnpmap/upnpmap"
@@ -78,6 +79,17 @@ func (a *app) newClient(o *options, st *state) *upnpmap.Client {
 		}
 	}
 	return c
+}
+
+// stateForClient reads the state file for newClient, which takes only the
+// cached description URL from it: nil (nothing read, no lock taken) when
+// --method rules UPnP out.
+func (a *app) stateForClient(o *options) *state {
+	names := o.methodNames()
+	if len(names) == 0 || slices.Contains(names, string(upnpmap.UPnP)) {
+		return a.readState()
+	}
+	return nil
 }
 
 // rememberGateway caches where the gateway's description lives, for the next

@@ -63,15 +63,16 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	}
 
 	o.checkAnswer = true
-	c := a.newClient(o, a.readState())
+	c := a.newClient(o, a.stateForClient(o))
 	ctx, cancel := context.WithTimeout(ctx, o.deadline())
 	defer cancel()
 	p := &printer{w: a.stdout, json: o.json}
 	var views []mappingJSON
+	var records []func(*state) // for the state file, see recordAdded
 	var firstErr error
 	for _, proto := range spec.protos {
 		stop := a.progress(o, "the router to map "+proto+" port "+itoa(spec.ext))
-		v, err := addOne(ctx, a, o, c, spec, proto, other)
+		v, err := addOne(ctx, a, o, c, spec, proto, other, &records)
 		stop()
 		if err != nil {
 			// With --tcp --udp, one protocol may fail and the other not:
@@ -113,6 +114,10 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 			}
 		}
 	}
+	// The state file after the output: its flushed write takes longer than
+	// anything else here but the router's answer, and the mappings are made
+	// whether or not it succeeds.
+	recordAdded(a, records)
 	for _, v := range views {
 		warnNotListening(a, o, v.Protocol, spec.port, !other)
 	}
@@ -190,8 +195,9 @@ func warnLifetime(a *app, o *options, views []mappingJSON, now time.Time) {
 }
 
 // addOne creates one mapping that outlives this process (no renewal), and
-// records it in the state file so that `delete` and `list` know of it.
-func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec mapSpec, proto string, other bool) (mappingJSON, error) {
+// adds to records what the state file must learn of it (see recordAdded),
+// so that `delete` and `list` know of it.
+func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec mapSpec, proto string, other bool, records *[]func(*state)) (mappingJSON, error) {
 	req := upnpmap.Request{
 		Protocol:     upnpProto(proto),
 		InternalPort: spec.port,
@@ -216,8 +222,9 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 	m.Detach()
 	v := mappingView(m, o.description)
 	v.Check = chk
-	if m.Family() == upnpmap.IPv4 {
-		a.rememberGateway(o, m.Gateway(), m.Location())
+	if gw, loc := m.Gateway(), m.Location(); m.Family() == upnpmap.IPv4 && loc != "" {
+		// For the next run's warm start (see rememberGateway).
+		*records = append(*records, func(s *state) { s.setLocation(o.gatewayKey(), gw, loc, time.Now()) })
 	}
 	for _, m := range []*upnpmap.Mapping{m, m.Pinhole()} {
 		if m == nil {
@@ -241,10 +248,26 @@ func addOne(ctx context.Context, a *app, o *options, c *upnpmap.Client, spec map
 		if m.Family() == upnpmap.IPv6 {
 			rec.PinholeID, rec.Location = m.DeleteRequest().PinholeID, m.Location()
 		}
-		if err := a.updateState(func(s *state) { s.put(rec) }); err != nil {
-			a.warn("the mapping is made, but the state file could not be written (%v):\n"+
-				"  `upnpmap delete` may not be able to remove it before it expires", err)
-		}
+		*records = append(*records, func(s *state) { s.put(rec) })
 	}
 	return v, nil
+}
+
+// recordAdded applies the changes add gathered (see addOne) to the state
+// file in one update, since each update is a lock, a read and a flushed
+// write: both protocols of --tcp --udp, their pinholes and the gateway's
+// description URL together.
+func recordAdded(a *app, records []func(*state)) {
+	if len(records) == 0 {
+		return
+	}
+	err := a.updateState(func(s *state) {
+		for _, change := range records {
+			change(s)
+		}
+	})
+	if err != nil {
+		a.warn("the mapping is made, but the state file could not be written (%v):\n"+
+			"  `upnpmap delete` may not be able to remove it before it expires", err)
+	}
 }

@@ -93,8 +93,8 @@ func newEnv(t *testing.T) *cliEnv {
 const memDir = "/dev/shm"
 
 // memTempDir is t.TempDir on a memory file system when the machine has one.
-// The CLI fsyncs the state file and its directory on every update, under the
-// state lock. On a disk shared with busy processes, one such fsync (an ext4
+// The CLI fsyncs the state file (and its directory when it creates the file)
+// on every update, under the state lock. On a disk shared with busy processes, one such fsync (an ext4
 // journal commit that waits for everyone's pending writes) has been seen to
 // keep the lock holder in the kernel for over stateLockTimeout, so the tests
 // that run twenty processes at once failed on the disk's latency, which is

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -85,24 +86,36 @@ func capText(s string) string {
 
 // table writes rows under an upper-case header, columns aligned.
 func (p *printer) table(header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	return tw.Flush()
+	return p.flush(tw, &buf)
 }
 
 // fields writes "key  value" lines, values aligned.
 func (p *printer) fields(kv [][2]string) error {
-	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	for _, f := range kv {
 		if f[1] == "" {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", f[0], f[1])
 	}
-	return tw.Flush()
+	return p.flush(tw, &buf)
+}
+
+// flush writes what tw laid out in buf with one write: tabwriter writes
+// each cell on its own, a system call apiece on an unbuffered stdout.
+func (p *printer) flush(tw *tabwriter.Writer, buf *bytes.Buffer) error {
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := p.w.Write(buf.Bytes())
+	return err
 }
 
 // line writes one line for people; it is a no-op in --json mode.

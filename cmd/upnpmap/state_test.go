@@ -137,3 +137,34 @@ func FuzzParseState(f *testing.F) {
 		s.prune(time.Now())
 	})
 }
+
+// TestStateSaveDirSync: the first save creates the file (the directory is
+// flushed so that the new name survives a power cut); a later save replaces
+// it whole, with the old content gone and no temporary file left.
+func TestStateSaveDirSync(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, stateFileName)
+	if !needDirSync(path) {
+		t.Fatal("needDirSync of a missing file = false; the first save must flush the directory")
+	}
+	s := &state{Version: stateVersion}
+	s.put(testRecord(8080, time.Time{}))
+	if err := s.save(path); err != nil {
+		t.Fatal(err)
+	}
+	if needDirSync(path) {
+		t.Error("needDirSync of an existing file = true; replacing it needs no directory flush")
+	}
+	s.put(testRecord(9090, time.Time{}))
+	if err := s.save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadState(path)
+	if err != nil || len(got.Mappings) != 2 {
+		t.Fatalf("after the second save: %+v, %v; want both records", got, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("directory holds %v (%v); want the state file alone", entries, err)
+	}
+}
