@@ -205,6 +205,11 @@ type chain struct {
 	forced bool
 	ugw    *gateway // nil when no upstream router is known
 
+	// fmu serializes follow and heal: the chain's goroutine and Verify
+	// (heal) both re-make the upstream leg, and two at once would leave
+	// two legs on the upstream router.
+	fmu sync.Mutex
+
 	mu     sync.Mutex
 	outer  *Mapping // the upstream leg; nil while missing; guarded by mu
 	err    error    // *UpstreamError while missing; guarded by mu
@@ -296,6 +301,16 @@ func (ch *chain) innerEvent(k EventKind) {
 // turned public and Client.Upstream is unset). It reports whether the
 // upstream leg changed.
 func (ch *chain) follow(ctx context.Context) bool {
+	ch.fmu.Lock()
+	defer ch.fmu.Unlock()
+	return ch.followLocked(ctx)
+}
+
+// followLocked is follow with fmu held.
+func (ch *chain) followLocked(ctx context.Context) bool {
+	if ch.isClosed() {
+		return false
+	}
 	inner := ch.m.grant().external
 	old := ch.outerMapping()
 	if old != nil && old.Internal() == inner {
@@ -340,6 +355,40 @@ func (ch *chain) follow(ctx context.Context) bool {
 		_ = om.Close() // closed meanwhile
 	}
 	return true
+}
+
+func (ch *chain) isClosed() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.closed
+}
+
+// heal is Verify's re-creation of the upstream leg, after the inner leg's
+// (Mapping.heal): a leg that still forwards to the inner leg's external
+// address and port is deleted and re-created in place (the upstream router
+// may be the one whose forward went stale); one that forwards elsewhere
+// (the inner leg was re-made on another port) or is missing is re-made by
+// follow. It reports whether the upstream leg's external address changed
+// (Verify then reports it on leg 1).
+func (ch *chain) heal(ctx context.Context) (moved bool, err error) {
+	ch.fmu.Lock()
+	defer ch.fmu.Unlock()
+	o := ch.outerMapping()
+	if o == nil && ch.ugw == nil {
+		return false, ch.failure() // no upstream router to ask
+	}
+	before := ch.m.External()
+	if o == nil || o.Internal() != ch.m.grant().external {
+		ch.followLocked(ctx)
+		if err := ch.failure(); err != nil {
+			return false, err
+		}
+		return ch.m.External() != before, nil
+	}
+	if live, err := o.healLive(ctx); !live || err != nil {
+		return false, err
+	}
+	return ch.m.External() != before, nil
 }
 
 // set records the upstream leg (or its absence and why); false when the

@@ -82,10 +82,7 @@ func (m *Mapping) Verify(ctx context.Context) (Verification, error) {
 	if v.NAT == reach.NATUpstream || v.NAT == reach.NATPrivate {
 		return v, nil // no re-creation on this router can help
 	}
-	if live, err := m.healLive(ctx); !live || err != nil {
-		if err != nil {
-			m.log.Warn("re-creating the unreachable mapping failed", "err", errText(err))
-		}
+	if !m.healAll(ctx) {
 		return v, nil
 	}
 	again, err := m.check(ctx)
@@ -98,9 +95,39 @@ func (m *Mapping) Verify(ctx context.Context) (Verification, error) {
 	again.Healed = true
 	m.vstate.unreachable = false
 	g = m.grant()
-	m.log.Info("healed: reachable after re-creating the mapping", "external", g.external)
-	m.emitOutside(Event{Kind: Healed, External: g.external, Expires: g.expires(), Time: m.clk.Now()})
+	m.log.Info("healed: reachable after re-creating the mapping", "external", m.External())
+	m.emitOutside(Event{Kind: Healed, External: m.External(), Expires: g.expires(), Time: m.clk.Now()})
 	return again, nil
+}
+
+// healAll re-creates the mapping (healLive) and, for a chained mapping,
+// its upstream leg too (chain.heal): the checker saw only that the
+// outermost port does not get through, and either router's forward may be
+// the stale one. An upstream leg that moved is reported on leg 1. It
+// reports whether any leg was re-created, so that a second check is worth
+// asking for.
+func (m *Mapping) healAll(ctx context.Context) bool {
+	live, err := m.healLive(ctx)
+	if !live {
+		return false
+	}
+	healed := err == nil
+	if err != nil {
+		m.log.Warn("re-creating the unreachable mapping failed", "err", errText(err))
+	}
+	ch := m.chain.Load()
+	if ch == nil {
+		return healed
+	}
+	moved, err := ch.heal(ctx)
+	if err != nil {
+		m.log.Warn("re-creating the unreachable upstream leg failed", "upstream", ch.up, "err", errText(err))
+		return healed
+	}
+	if o := ch.outerMapping(); moved && o != nil {
+		m.emitOutside(Event{Kind: ExternalAddressChanged, External: o.External(), Expires: o.Expires(), Time: m.clk.Now(), Leg: 1})
+	}
+	return true
 }
 
 // unreachableCause is the Err of an Unreachable event.
