@@ -199,9 +199,9 @@ type chain struct {
 	c  *Client
 	m  *Mapping   // the inner leg
 	up netip.Addr // the upstream router; zero when none is known
-	// forced: Client.Upstream was set, or PCP's ADDRESS_MISMATCH told of
-	// another NAT, so the chain stands even when the gateway's external
-	// address looks public.
+	// forced: Client.Upstream was set, PCP's ADDRESS_MISMATCH told of
+	// another NAT, or Adopt found an upstream leg recorded, so the chain
+	// stands even when the gateway's external address looks public.
 	forced bool
 	ugw    *gateway // nil when no upstream router is known
 
@@ -242,6 +242,15 @@ func (c *Client) chain(ctx context.Context, m *Mapping, forced bool) *Mapping {
 		return m
 	}
 	ch.up, ch.ugw = up, ugw
+	ch.start(ctx)
+	return m
+}
+
+// start publishes the chain on its mapping, makes the upstream leg unless
+// one that forwards to the inner leg stands already (adopted), and starts
+// the chain's goroutine.
+func (ch *chain) start(ctx context.Context) {
+	m := ch.m
 	m.chain.Store(ch)
 	ch.follow(ctx)
 	if err := ch.failure(); err != nil {
@@ -250,6 +259,41 @@ func (c *Client) chain(ctx context.Context, m *Mapping, forced bool) *Mapping {
 	rctx, cancel := context.WithCancel(context.Background())
 	ch.cancel, ch.done = cancel, make(chan struct{})
 	go ch.run(rctx)
+}
+
+// adoptChain finishes Adopt: it adopts the upstream leg up recorded (see
+// Record.Upstream) on its router, and keeps it as the chain's upstream
+// leg, so that a restarted process asks the upstream router for nothing
+// new while the recorded leg stands. A stale or unreachable leg is made
+// afresh by the chain (follow), on the same router. A mapping recorded
+// without an upstream leg is chained as Map chains one (chained).
+func (c *Client) adoptChain(ctx context.Context, m *Mapping, up *Record) *Mapping {
+	if c.NoChain || m.gw == nil {
+		return m
+	}
+	if up == nil || !up.Gateway.IsValid() {
+		m, _ = c.chained(ctx, &Request{}, &createState{}, m, nil)
+		return m
+	}
+	ch := &chain{c: c, m: m, forced: true, up: up.Gateway.Unmap(), kick: make(chan struct{}, 1)}
+	ugw, err := c.upstreamGateway(ch.up)
+	if err != nil {
+		ch.err = ch.unmapped(m.grant().external, err)
+		m.chain.Store(ch)
+		m.log.Warn("double NAT: the recorded upstream router is unusable", "upstream", ch.up, "err", errText(err))
+		return m
+	}
+	ch.ugw = ugw
+	if err := checkRecord(*up); err != nil {
+		m.log.Warn("double NAT: the recorded upstream leg is unusable", "err", errText(err))
+	} else if !up.Expires.IsZero() && !c.clock().Now().Before(up.Expires) {
+		m.log.Info("double NAT: the recorded upstream leg's lease ended; mapping it afresh")
+	} else if o, err := c.adoptOn(ctx, ugw, *up, m.grant().external.Addr()); err != nil {
+		m.log.Info("double NAT: the recorded upstream leg is gone; mapping it afresh", "err", errText(err))
+	} else {
+		ch.outer = o // follow keeps it if it forwards to the inner leg
+	}
+	ch.start(ctx)
 	return m
 }
 
