@@ -156,3 +156,43 @@ func TestRunChains(t *testing.T) {
 		t.Fatalf("after SIGTERM: gateway %+v, upstream %+v", inner.Mappings(), outer.Mappings())
 	}
 }
+
+// TestRunRestartAdoptsUpstream: a `run` through a double NAT killed without
+// cleanup leaves both legs on their routers and in the state file; the
+// next `run` takes both over: the upstream router gets the one PCP renewal
+// under the saved nonce, no second mapping, and SIGTERM deletes both.
+func TestRunRestartAdoptsUpstream(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	args := []string{"run", "--map", "udp:27115:27116", "--lifetime", "60s", "-4", "--gateway", inner.Addr().String(),
+		"--method", "pcp", "--upstream", outer.Addr().String(), "--json"}
+	first := e.start(args...)
+	first.waitEvent("mapped", 10*time.Second)
+	recs := e.readState().Mappings
+	if len(recs) != 1 || recs[0].Upstream == nil || recs[0].Upstream.Gateway != outer.Addr() {
+		t.Fatalf("state file while running: %+v, want one record with its upstream leg", recs)
+	}
+	saved := *recs[0].Upstream
+	first.stop(syscall.SIGKILL) // no cleanup: both legs stay
+
+	before := outer.Mappings()
+	pcps := outer.Requests(gatewaytest.PCP)
+	second := e.start(args...)
+	second.waitEvent("mapped", 10*time.Second)
+	after := outer.Mappings()
+	if len(before) != 1 || len(after) != 1 || after[0].ExternalPort != saved.External.Port() || after[0].Nonce != before[0].Nonce {
+		t.Fatalf("upstream table %+v after the restart, was %+v: want the one recorded leg", after, before)
+	}
+	if n := outer.Requests(gatewaytest.PCP) - pcps; n != 1 {
+		t.Errorf("the restarted run sent the upstream router %d PCP requests, want the one renewal", n)
+	}
+	if recs := e.readState().Mappings; len(recs) != 1 || recs[0].Upstream == nil || recs[0].Upstream.External != saved.External {
+		t.Errorf("state file after the restart: %+v", recs)
+	}
+	if _, code := second.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; stderr:\n%s", code, second.stderr)
+	}
+	if n, k := len(inner.Mappings()), len(outer.Mappings()); n+k != 0 {
+		t.Errorf("after SIGTERM: gateway %+v, upstream %+v", inner.Mappings(), outer.Mappings())
+	}
+}
