@@ -196,3 +196,37 @@ func TestRunRestartAdoptsUpstream(t *testing.T) {
 		t.Errorf("after SIGTERM: gateway %+v, upstream %+v", inner.Mappings(), outer.Mappings())
 	}
 }
+
+// TestListShowsUpstreamLeg: `list` shows, beside the gateway's table, the
+// upstream leg of a mapping chained through a double NAT (from the state
+// file), marked with its router: METHOD "pcp @<router>" in the table, an
+// "upstream" field in --json; a mapping on one router gets no such row.
+func TestListShowsUpstreamLeg(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	e.mustRun("add", "8090", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String(), "--upstream-method", "pcp")
+	e.mustRun("add", "8091", "-4", "--gateway", inner.Addr().String(), "--no-chain")
+	rows := jsonLines(t, e.mustRun("list", "--gateway", inner.Addr().String(), "--json").stdout)
+	var ups []map[string]any
+	for _, r := range rows {
+		if r["upstream"] != nil {
+			ups = append(ups, r)
+		}
+	}
+	wantExt := netip.AddrPortFrom(outer.ExternalAddr(), 8090).String()
+	wantInt := netip.AddrPortFrom(chainWAN, 8090).String()
+	if len(ups) != 1 || ups[0]["upstream"] != outer.Addr().String() || ups[0]["external"] != wantExt ||
+		ups[0]["internal"] != wantInt || ups[0]["method"] != "pcp" || ups[0]["ours"] != true {
+		t.Fatalf("list --json upstream rows %v (all rows %v); want one for %s -> %s on %v", ups, rows, wantExt, wantInt, outer.Addr())
+	}
+	text := e.mustRun("list", "--gateway", inner.Addr().String()).stdout
+	var upLine string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, wantExt) {
+			upLine = l
+		}
+	}
+	if !strings.Contains(upLine, "pcp @"+outer.Addr().String()) || strings.Count(text, " @") != 1 {
+		t.Fatalf("list shows the upstream leg as %q; want METHOD pcp @%v, once:\n%s", upLine, outer.Addr(), text)
+	}
+}
