@@ -163,11 +163,14 @@ func (e *UpstreamError) Unwrap() []error {
 
 // chained finishes Map: it returns m as it is unless m should be chained
 // through an upstream router (see chain): Client.Upstream is set, the
-// gateway's external address is not public, or a PCP attempt on the way
+// gateway's external address is not public, a PCP attempt on the way
 // met ADDRESS_MISMATCH (st: a NAT between this host and the PCP server,
-// whatever address the gateway reports). The test is cheap, so that the
-// single-router case costs nothing: no probe and no packet when the
-// gateway's external address is public and Client.Upstream is unset.
+// whatever address the gateway reports), or the Client's Checker sees this
+// machine at another public address than the gateway's (UPSTREAM_NAT, see
+// observedUpstream). The test is cheap, so that the single-router case
+// costs nothing: no probe and no packet when the gateway's external
+// address is public and Client.Upstream and Client.Checker are unset (with
+// a Checker, one STUN exchange per external address and Client).
 func (c *Client) chained(ctx context.Context, r *Request, st *createState, m *Mapping, err error) (*Mapping, error) {
 	if err != nil || m == nil || r.onGateway != nil || c.NoChain {
 		return m, err
@@ -177,6 +180,10 @@ func (c *Client) chained(ctx context.Context, r *Request, st *createState, m *Ma
 	}
 	if st.addressMismatch() {
 		m.log.Info("PCP ADDRESS_MISMATCH: another NAT on the way; chaining")
+		return c.chain(ctx, m, true), nil
+	}
+	if c.observedUpstream(ctx, m.grant().external.Addr()) {
+		m.log.Info("the checker sees another address than the gateway's: another NAT upstream; chaining")
 		return c.chain(ctx, m, true), nil
 	}
 	return m, nil

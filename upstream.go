@@ -58,3 +58,58 @@ func (c *Client) UpstreamNAT(ctx context.Context) (UpstreamReport, error) {
 	}
 	return r, nil
 }
+
+// observedNAT is the last comparison observedUpstream made.
+type observedNAT struct {
+	ext netip.Addr // the gateway's external address compared
+	nat reach.NAT  // NATUnknown when the checker did not answer
+}
+
+// observedUpstream is the third way Map finds a double NAT (chain.go): a
+// gateway whose IPv4 external address ext looks public, while the Client's
+// Checker sees this machine's requests come from another address, sits
+// behind another NAT (UPSTREAM_NAT, as UpstreamNAT reports it); a checker
+// that sees a non-public address is not on the Internet and tells nothing.
+// It asks
+// only when a Checker is set (the user named that third party), once per
+// external address and Client, within ProbeTimeout; a checker that does not
+// answer counts as no evidence and is not asked again for that address.
+func (c *Client) observedUpstream(ctx context.Context, ext netip.Addr) bool {
+	ext = ext.Unmap()
+	if c.Checker == "" || !ext.Is4() || reach.NotGlobal(ext) {
+		return false
+	}
+	c.mu.Lock()
+	seen := c.seen
+	c.mu.Unlock()
+	if seen.ext == ext {
+		return seen.nat == reach.NATUpstream
+	}
+	stun := c.stunFn
+	if stun == nil {
+		stun = reach.STUN
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.probeTimeout())
+	defer cancel()
+	seen = observedNAT{ext: ext, nat: reach.NATUnknown}
+	if a, err := stun(sctx, c.Checker); err != nil {
+		c.log().Debug("the checker did not tell the address it sees", "checker", c.Checker, "err", errText(err))
+	} else {
+		seen.nat = reach.CompareExternal(a.Addr(), ext)
+		if reach.NotGlobal(a.Addr().Unmap()) {
+			// A checker on this side of the Internet (the LAN, loopback)
+			// sees a local address: no evidence either way.
+			seen.nat = reach.NATUnknown
+		}
+		if seen.nat == reach.NATUpstream {
+			c.log().Warn("another NAT upstream of the gateway", "external", ext, "observed", a.Addr().Unmap())
+		}
+	}
+	if ctx.Err() != nil {
+		return false // Map's deadline, not the checker's answer: ask again next time
+	}
+	c.mu.Lock()
+	c.seen = seen
+	c.mu.Unlock()
+	return seen.nat == reach.NATUpstream
+}
