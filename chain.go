@@ -11,6 +11,7 @@ import (
 
 	"github.com/upnpmap/upnpmap/discovery"
 	"github.com/upnpmap/upnpmap/pcp"
+	"github.com/upnpmap/upnpmap/reach"
 )
 
 // Double NAT. A gateway whose WAN address is private (or CGNAT) sits behind
@@ -163,14 +164,11 @@ func (e *UpstreamError) Unwrap() []error {
 
 // chained finishes Map: it returns m as it is unless m should be chained
 // through an upstream router (see chain): Client.Upstream is set, the
-// gateway's external address is not public, a PCP attempt on the way
+// gateway's external address is not public, or a PCP attempt on the way
 // met ADDRESS_MISMATCH (st: a NAT between this host and the PCP server,
-// whatever address the gateway reports), or the Client's Checker sees this
-// machine at another public address than the gateway's (UPSTREAM_NAT, see
-// observedUpstream). The test is cheap, so that the single-router case
-// costs nothing: no probe and no packet when the gateway's external
-// address is public and Client.Upstream and Client.Checker are unset (with
-// a Checker, one STUN exchange per external address and Client).
+// whatever address the gateway reports). The test is cheap, so that the
+// single-router case costs nothing: no probe and no packet when the
+// gateway's external address is public and Client.Upstream is unset.
 func (c *Client) chained(ctx context.Context, r *Request, st *createState, m *Mapping, err error) (*Mapping, error) {
 	if err != nil || m == nil || r.onGateway != nil || c.NoChain {
 		return m, err
@@ -180,10 +178,6 @@ func (c *Client) chained(ctx context.Context, r *Request, st *createState, m *Ma
 	}
 	if st.addressMismatch() {
 		m.log.Info("PCP ADDRESS_MISMATCH: another NAT on the way; chaining")
-		return c.chain(ctx, m, true), nil
-	}
-	if c.observedUpstream(ctx, m.grant().external.Addr()) {
-		m.log.Info("the checker sees another address than the gateway's: another NAT upstream; chaining")
 		return c.chain(ctx, m, true), nil
 	}
 	return m, nil
@@ -623,4 +617,41 @@ func upstreamMethods(list []Method) ([]Method, error) {
 		}
 	}
 	return out, nil
+}
+
+// chainLate chains a mapping that Map did not chain, when Verify's checker
+// saw this machine at another public address than the gateway's external
+// one (v.NAT is UPSTREAM_NAT): the gateway's address looks public, but
+// another NAT sits in front of it. The checker's answer costs nothing more
+// than the check Verify made anyway (asking it at every Map would spend its
+// per-source request budget). An observed address that is not public (a
+// checker on the LAN) tells nothing. It reports whether the upstream leg
+// now stands; when it does not, UpstreamErr says why.
+func (m *Mapping) chainLate(ctx context.Context, v Verification) bool {
+	seen := v.Outcome.Observed.Addr().Unmap()
+	if m.c.NoChain || m.gw == nil || m.gw.upstream || m.chain.Load() != nil ||
+		!m.grant().external.Addr().Is4() || !seen.Is4() || reach.NotGlobal(seen) {
+		return false
+	}
+	m.emitMu.Lock()
+	closed := m.eventsClosed
+	m.emitMu.Unlock()
+	if closed {
+		return false
+	}
+	m.log.Info("the checker sees another address than the gateway's: another NAT upstream; chaining", "observed", seen)
+	m.c.chain(ctx, m, true)
+	ch := m.chain.Load()
+	m.emitMu.Lock()
+	closed = m.eventsClosed
+	m.emitMu.Unlock()
+	if closed {
+		// Closed or detached meanwhile, after its own look at m.chain:
+		// the upstream leg is this call's to remove.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.c.closeTimeout())
+		_ = ch.close(cctx)
+		cancel()
+		return false
+	}
+	return ch.outerMapping() != nil
 }

@@ -447,3 +447,71 @@ func TestChainVerifyInnerMoved(t *testing.T) {
 		t.Fatalf("upstream table %+v, want the one leg", out.Mappings())
 	}
 }
+
+// TestVerifyChainsOnUpstreamNAT: the gateway's external address looks
+// public, so Map does not chain; the checker then sees this machine at
+// another public address (UPSTREAM_NAT): Verify chains the mapping through
+// the upstream router found, and the check through it gets through
+// (Healed). A checker that sees a private address (on the LAN) tells
+// nothing, and no upstream router found leaves UpstreamErr saying so.
+func TestVerifyChainsOnUpstreamNAT(t *testing.T) {
+	wan := netip.MustParseAddr("198.51.100.20") // public, yet behind another NAT
+	for _, tc := range []struct {
+		name    string
+		lan     bool // the checker sees a LAN address
+		noRoute bool // no upstream router found
+	}{{name: "chains"}, {name: "checker on the LAN", lan: true}, {name: "no upstream router", noRoute: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, out, c := doubleNAT(t, gatewaytest.Config{ExternalAddr: wan}, gatewaytest.Config{}, PCP, PCP)
+			c.Upstream = netip.Addr{}
+			probes := 0
+			c.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) {
+				probes++
+				if tc.noRoute {
+					return netip.Addr{}, errors.New("no ICMP answer")
+				}
+				return out.Addr(), nil
+			}
+			c.Checker = "checker.invalid"
+			m := mustMap(t, c, Request{InternalPort: 4640, ExternalPort: 4740})
+			defer m.Close()
+			if len(m.Legs()) != 1 || probes != 0 {
+				t.Fatalf("Map chained a gateway with a public address: legs %+v", m.Legs())
+			}
+			seen := out.ExternalAddr()
+			if tc.lan {
+				seen = netip.MustParseAddr("192.168.1.9")
+			}
+			c.checkFn = stubChecker(seen, func() bool { return len(out.Mappings()) == 1 })
+			v, err := m.Verify(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			legs := m.Legs()
+			switch {
+			case tc.lan:
+				if v.Healed || len(legs) != 1 || probes != 0 || len(out.Mappings()) != 0 {
+					t.Fatalf("verification %+v, legs %+v, %d probes: want no chain", v, legs, probes)
+				}
+			case tc.noRoute:
+				if v.Healed || v.NAT != reach.NATUpstream || len(legs) != 1 || !errors.Is(m.UpstreamErr(), ErrUpstreamUnmapped) {
+					t.Fatalf("verification %+v, legs %+v, UpstreamErr %v", v, legs, m.UpstreamErr())
+				}
+			default:
+				if !v.Healed || !v.Reachable() || len(legs) != 2 || probes != 1 || m.External().Addr() != out.ExternalAddr() ||
+					legs[1].Internal != legs[0].External {
+					t.Fatalf("verification %+v, legs %+v (%v), %d probes: want chained and healed", v, legs, m.UpstreamErr(), probes)
+				}
+				if ev := waitFor(t, m, Healed); ev.External != m.External() {
+					t.Errorf("Healed at %v, want %v", ev.External, m.External())
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if n, k := len(in.Mappings()), len(out.Mappings()); n+k != 0 {
+					t.Fatalf("after Close: gateway %+v, upstream %+v", in.Mappings(), out.Mappings())
+				}
+			}
+		})
+	}
+}

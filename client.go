@@ -113,10 +113,6 @@ type Client struct {
 	// ("host[:port]", port 3478 by default; see package reach and
 	// `upnpmap checkd`). Empty (the default): Verify fails. There is no
 	// built-in checker: nothing contacts a third party the user did not name.
-	// When set, Map also asks it (one STUN request per external address)
-	// which address it sees, when the gateway's looks public: another
-	// public address means another NAT upstream, and Map chains (see
-	// Upstream).
 	Checker string
 	// Upstream is the upstream (outer) router of a double NAT: the router
 	// in front of the gateway, whose LAN the gateway's WAN is on. When it is
@@ -146,9 +142,6 @@ type Client struct {
 	mu  sync.Mutex
 	gws map[netip.Addr]*gateway // by address; guarded by mu
 	ups map[netip.Addr]*gateway // upstream routers (chain.go), by address; guarded by mu
-	// seen is what the Checker's STUN answer said of the gateway's
-	// external address (upstream.go); guarded by mu.
-	seen observedNAT
 
 	// Seams for tests; nil (zero) means the real thing.
 	clk            clock

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
-	"github.com/upnpmap/upnpmap/reach"
 )
 
 // These tests run the Client against gatewaytest, the fake router on a
@@ -66,20 +65,8 @@ func testGateway(t testing.TB, cfg gatewaytest.Config, methods ...Method) (*gate
 		CloseTimeout:   2 * time.Second,
 		announceJitter: func(Method) time.Duration { return 0 },
 		settleAfter:    time.Millisecond,
-		stunFn:         loopbackSTUN,
 	}
 	return gw, c
-}
-
-// loopbackSTUN is reach.STUN for checkers on loopback only: a test that
-// names a checker by a made-up name ("checker.invalid") must not send a
-// DNS query or a STUN request anywhere when Map compares addresses
-// (observedUpstream).
-func loopbackSTUN(ctx context.Context, server string) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(server); err != nil || !ap.Addr().IsLoopback() {
-		return netip.AddrPort{}, fmt.Errorf("no STUN to %q in tests", server)
-	}
-	return reach.STUN(ctx, server)
 }
 
 // waitListening waits until the gateway's announcement listener, which a
