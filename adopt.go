@@ -42,12 +42,29 @@ type Record struct {
 	Description string        `json:"description,omitempty"`
 	// Location is the UPnP description URL; it spares Adopt a search.
 	Location string `json:"location,omitempty"`
+	// Upstream is the upstream router's leg of a mapping chained through
+	// a double NAT (see Mapping.Legs): Gateway is that router, Internal the
+	// gateway's WAN address and the inner leg's external port. Nil when
+	// the mapping is not chained.
+	Upstream *Record `json:"upstream,omitempty"`
 }
 
 // Export describes the mapping for Client.Adopt in a later process; call it
 // before Detach (which leaves the mapping on the router). It reads the
 // current grant, so a record exported after a renewal carries the new lease.
 func (m *Mapping) Export() Record {
+	rec := m.exportLeg()
+	if ch := m.chain.Load(); ch != nil {
+		if o := ch.outerMapping(); o != nil {
+			up := o.exportLeg()
+			rec.Upstream = &up
+		}
+	}
+	return rec
+}
+
+// exportLeg is Export for one router's leg.
+func (m *Mapping) exportLeg() Record {
 	g := m.grant()
 	return Record{
 		Method:      m.mp.method(),
@@ -84,27 +101,58 @@ type adopter interface {
 // another gateway, or that the router no longer holds as recorded is an
 // error wrapping ErrStale (the caller then maps afresh); a record that
 // cannot describe a mapping wraps ErrInvalidArgs.
+//
+// A mapping chained through a double NAT (rec.Upstream set) has its
+// upstream leg adopted the same way, on the upstream router; when that leg
+// is stale the chain makes a new one, as Map does (see Mapping.Legs,
+// UpstreamErr). A mapping recorded without an upstream leg is chained as
+// Map would chain it. Only the inner leg's failure fails Adopt.
 func (c *Client) Adopt(ctx context.Context, rec Record) (_ *Mapping, err error) {
 	defer func() { err = cleanErr(err) }() // router text in the message
-	switch rec.Method {
-	case PCP, NATPMP, UPnP:
-	default:
-		return nil, fmt.Errorf("upnpmap: %w: cannot adopt a mapping made by %q", ErrInvalidArgs, rec.Method)
+	if err := checkRecord(rec); err != nil {
+		return nil, err
 	}
-	if rec.External.Port() == 0 || rec.Internal.Port() == 0 {
-		return nil, fmt.Errorf("upnpmap: %w: a record needs its internal and external ports", ErrInvalidArgs)
-	}
-	if rec.Method == PCP && rec.Nonce == ([12]byte{}) {
-		return nil, fmt.Errorf("upnpmap: %w: a PCP record needs its nonce", ErrInvalidArgs)
-	}
-	what := fmt.Sprintf("upnpmap: adopt %s %d via %s", rec.Protocol, rec.External.Port(), rec.Method)
 	if !rec.Expires.IsZero() && !c.clock().Now().Before(rec.Expires) {
-		return nil, fmt.Errorf("%s: %w: its lease ended at %v", what, ErrStale, rec.Expires.Format(time.RFC3339))
+		return nil, fmt.Errorf("%s: %w: its lease ended at %v", adoptWhat(rec), ErrStale, rec.Expires.Format(time.RFC3339))
 	}
 	gw, err := c.gateway(ctx)
 	if err != nil {
 		return nil, err
 	}
+	m, err := c.adoptOn(ctx, gw, rec, netip.Addr{})
+	if err != nil {
+		return nil, err
+	}
+	return c.adoptChain(ctx, m, rec.Upstream), nil
+}
+
+// adoptWhat names rec in Adopt's errors.
+func adoptWhat(rec Record) string {
+	return fmt.Sprintf("upnpmap: adopt %s %d via %s", rec.Protocol, rec.External.Port(), rec.Method)
+}
+
+// checkRecord rejects a record that cannot describe a mapping.
+func checkRecord(rec Record) error {
+	switch rec.Method {
+	case PCP, NATPMP, UPnP:
+	default:
+		return fmt.Errorf("upnpmap: %w: cannot adopt a mapping made by %q", ErrInvalidArgs, rec.Method)
+	}
+	if rec.External.Port() == 0 || rec.Internal.Port() == 0 {
+		return fmt.Errorf("upnpmap: %w: a record needs its internal and external ports", ErrInvalidArgs)
+	}
+	if rec.Method == PCP && rec.Nonce == ([12]byte{}) {
+		return fmt.Errorf("upnpmap: %w: a PCP record needs its nonce", ErrInvalidArgs)
+	}
+	return nil
+}
+
+// adoptOn adopts rec's leg on gw (checked by checkRecord, its lease still
+// running); via is the address gw sees the requests come from when it is
+// the upstream router of a double NAT (the gateway's WAN address), zero
+// otherwise.
+func (c *Client) adoptOn(ctx context.Context, gw *gateway, rec Record, via netip.Addr) (*Mapping, error) {
+	what := adoptWhat(rec)
 	if rec.Gateway.IsValid() && rec.Gateway.Unmap() != gw.addr {
 		return nil, fmt.Errorf("%s: %w: it was made on gateway %v, not %v", what, ErrStale, rec.Gateway, gw.addr)
 	}
@@ -120,6 +168,7 @@ func (c *Client) Adopt(ctx context.Context, rec Record) (_ *Mapping, err error) 
 		ExternalPort: rec.External.Port(),
 		Description:  rec.Description,
 		Lifetime:     rec.Requested,
+		via:          via,
 	}.normalize(gw.local)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -190,5 +191,84 @@ func TestAdoptUPnPEntryElsewhereIsStale(t *testing.T) {
 	_, err := restarted(t, c).Adopt(context.Background(), rec)
 	if !errors.Is(err, ErrStale) {
 		t.Fatalf("adopt of a port that forwards to another host: %v, want ErrStale", err)
+	}
+}
+
+// TestAdoptChained: a chained mapping exported and detached is adopted by a
+// restarted Client with both legs: the upstream leg is taken over on the
+// upstream router (no new mapping there, the same external port, for PCP
+// the same nonce), and Close deletes both.
+func TestAdoptChained(t *testing.T) {
+	for _, pair := range [][2]Method{{PCP, PCP}, {UPnP, UPnP}, {NATPMP, NATPMP}} {
+		t.Run(string(pair[0])+"/"+string(pair[1]), func(t *testing.T) {
+			in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, pair[0], pair[1])
+			m := mustMap(t, c, Request{InternalPort: 4630, ExternalPort: 4730})
+			b, err := json.Marshal(m.Export())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Detach()
+			var rec Record
+			if err := json.Unmarshal(b, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Upstream == nil || rec.Upstream.Gateway != out.Addr() {
+				t.Fatalf("exported record %+v lacks the upstream leg", rec)
+			}
+			outer := out.Mappings()
+			adds := out.Requests("AddPortMapping") + out.Requests("AddAnyPortMapping")
+			c2 := restarted(t, c)
+			c2.Upstream, c2.UpstreamMethods, c2.findUpstreamFn = c.Upstream, c.UpstreamMethods, c.findUpstreamFn
+			a, err := c2.Adopt(t.Context(), rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			legs := a.Legs()
+			if len(legs) != 2 || legs[1].External != rec.Upstream.External || legs[1].Internal != legs[0].External {
+				t.Fatalf("adopted legs %+v (%v), want the recorded upstream leg %+v", legs, a.UpstreamErr(), rec.Upstream)
+			}
+			now := out.Mappings()
+			if len(now) != 1 || len(outer) != 1 || now[0].ExternalPort != outer[0].ExternalPort || now[0].Nonce != outer[0].Nonce {
+				t.Fatalf("upstream table %+v, was %+v: want the same one mapping", now, outer)
+			}
+			if n := out.Requests("AddPortMapping") + out.Requests("AddAnyPortMapping") - adds; n != 0 {
+				t.Fatalf("%d UPnP adds on the upstream router while adopting", n)
+			}
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if n, k := len(in.Mappings()), len(out.Mappings()); n+k != 0 {
+				t.Fatalf("after Close: gateway %+v, upstream %+v", in.Mappings(), out.Mappings())
+			}
+		})
+	}
+}
+
+// TestAdoptChainedUpstreamGone: the upstream router lost the recorded leg
+// (it rebooted while no process ran): Adopt takes over the inner leg and
+// makes the upstream leg afresh on the recorded upstream router.
+func TestAdoptChainedUpstreamGone(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, NATPMP)
+	m := mustMap(t, c, Request{InternalPort: 4631})
+	rec := m.Export()
+	m.Detach()
+	out.Reboot()
+	if len(out.Mappings()) != 0 {
+		t.Fatal("reboot kept the table")
+	}
+	c2 := restarted(t, c) // Upstream unset: the recorded router is used
+	c2.UpstreamMethods = c.UpstreamMethods
+	c2.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) {
+		t.Error("the upstream probe ran although the record names the upstream router")
+		return netip.Addr{}, errors.New("no probe in tests")
+	}
+	a, err := c2.Adopt(t.Context(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	legs := a.Legs()
+	if len(legs) != 2 || legs[1].Router != out.Addr() || len(out.Mappings()) != 1 {
+		t.Fatalf("legs %+v (%v), upstream table %+v", legs, a.UpstreamErr(), out.Mappings())
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/upnpmap/upnpmap/discovery"
 	"github.com/upnpmap/upnpmap/pcp"
+	"github.com/upnpmap/upnpmap/reach"
 )
 
 // Double NAT. A gateway whose WAN address is private (or CGNAT) sits behind
@@ -199,11 +200,16 @@ type chain struct {
 	c  *Client
 	m  *Mapping   // the inner leg
 	up netip.Addr // the upstream router; zero when none is known
-	// forced: Client.Upstream was set, or PCP's ADDRESS_MISMATCH told of
-	// another NAT, so the chain stands even when the gateway's external
-	// address looks public.
+	// forced: Client.Upstream was set, PCP's ADDRESS_MISMATCH told of
+	// another NAT, or Adopt found an upstream leg recorded, so the chain
+	// stands even when the gateway's external address looks public.
 	forced bool
 	ugw    *gateway // nil when no upstream router is known
+
+	// fmu serializes follow and heal: the chain's goroutine and Verify
+	// (heal) both re-make the upstream leg, and two at once would leave
+	// two legs on the upstream router.
+	fmu sync.Mutex
 
 	mu     sync.Mutex
 	outer  *Mapping // the upstream leg; nil while missing; guarded by mu
@@ -237,6 +243,15 @@ func (c *Client) chain(ctx context.Context, m *Mapping, forced bool) *Mapping {
 		return m
 	}
 	ch.up, ch.ugw = up, ugw
+	ch.start(ctx)
+	return m
+}
+
+// start publishes the chain on its mapping, makes the upstream leg unless
+// one that forwards to the inner leg stands already (adopted), and starts
+// the chain's goroutine.
+func (ch *chain) start(ctx context.Context) {
+	m := ch.m
 	m.chain.Store(ch)
 	ch.follow(ctx)
 	if err := ch.failure(); err != nil {
@@ -245,6 +260,41 @@ func (c *Client) chain(ctx context.Context, m *Mapping, forced bool) *Mapping {
 	rctx, cancel := context.WithCancel(context.Background())
 	ch.cancel, ch.done = cancel, make(chan struct{})
 	go ch.run(rctx)
+}
+
+// adoptChain finishes Adopt: it adopts the upstream leg up recorded (see
+// Record.Upstream) on its router, and keeps it as the chain's upstream
+// leg, so that a restarted process asks the upstream router for nothing
+// new while the recorded leg stands. A stale or unreachable leg is made
+// afresh by the chain (follow), on the same router. A mapping recorded
+// without an upstream leg is chained as Map chains one (chained).
+func (c *Client) adoptChain(ctx context.Context, m *Mapping, up *Record) *Mapping {
+	if c.NoChain || m.gw == nil {
+		return m
+	}
+	if up == nil || !up.Gateway.IsValid() {
+		m, _ = c.chained(ctx, &Request{}, &createState{}, m, nil)
+		return m
+	}
+	ch := &chain{c: c, m: m, forced: true, up: up.Gateway.Unmap(), kick: make(chan struct{}, 1)}
+	ugw, err := c.upstreamGateway(ch.up)
+	if err != nil {
+		ch.err = ch.unmapped(m.grant().external, err)
+		m.chain.Store(ch)
+		m.log.Warn("double NAT: the recorded upstream router is unusable", "upstream", ch.up, "err", errText(err))
+		return m
+	}
+	ch.ugw = ugw
+	if err := checkRecord(*up); err != nil {
+		m.log.Warn("double NAT: the recorded upstream leg is unusable", "err", errText(err))
+	} else if !up.Expires.IsZero() && !c.clock().Now().Before(up.Expires) {
+		m.log.Info("double NAT: the recorded upstream leg's lease ended; mapping it afresh")
+	} else if o, err := c.adoptOn(ctx, ugw, *up, m.grant().external.Addr()); err != nil {
+		m.log.Info("double NAT: the recorded upstream leg is gone; mapping it afresh", "err", errText(err))
+	} else {
+		ch.outer = o // follow keeps it if it forwards to the inner leg
+	}
+	ch.start(ctx)
 	return m
 }
 
@@ -296,6 +346,16 @@ func (ch *chain) innerEvent(k EventKind) {
 // turned public and Client.Upstream is unset). It reports whether the
 // upstream leg changed.
 func (ch *chain) follow(ctx context.Context) bool {
+	ch.fmu.Lock()
+	defer ch.fmu.Unlock()
+	return ch.followLocked(ctx)
+}
+
+// followLocked is follow with fmu held.
+func (ch *chain) followLocked(ctx context.Context) bool {
+	if ch.isClosed() {
+		return false
+	}
 	inner := ch.m.grant().external
 	old := ch.outerMapping()
 	if old != nil && old.Internal() == inner {
@@ -340,6 +400,40 @@ func (ch *chain) follow(ctx context.Context) bool {
 		_ = om.Close() // closed meanwhile
 	}
 	return true
+}
+
+func (ch *chain) isClosed() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.closed
+}
+
+// heal is Verify's re-creation of the upstream leg, after the inner leg's
+// (Mapping.heal): a leg that still forwards to the inner leg's external
+// address and port is deleted and re-created in place (the upstream router
+// may be the one whose forward went stale); one that forwards elsewhere
+// (the inner leg was re-made on another port) or is missing is re-made by
+// follow. It reports whether the upstream leg's external address changed
+// (Verify then reports it on leg 1).
+func (ch *chain) heal(ctx context.Context) (moved bool, err error) {
+	ch.fmu.Lock()
+	defer ch.fmu.Unlock()
+	o := ch.outerMapping()
+	if o == nil && ch.ugw == nil {
+		return false, ch.failure() // no upstream router to ask
+	}
+	before := ch.m.External()
+	if o == nil || o.Internal() != ch.m.grant().external {
+		ch.followLocked(ctx)
+		if err := ch.failure(); err != nil {
+			return false, err
+		}
+		return ch.m.External() != before, nil
+	}
+	if live, err := o.healLive(ctx); !live || err != nil {
+		return false, err
+	}
+	return ch.m.External() != before, nil
 }
 
 // set records the upstream leg (or its absence and why); false when the
@@ -523,4 +617,41 @@ func upstreamMethods(list []Method) ([]Method, error) {
 		}
 	}
 	return out, nil
+}
+
+// chainLate chains a mapping that Map did not chain, when Verify's checker
+// saw this machine at another public address than the gateway's external
+// one (v.NAT is UPSTREAM_NAT): the gateway's address looks public, but
+// another NAT sits in front of it. The checker's answer costs nothing more
+// than the check Verify made anyway (asking it at every Map would spend its
+// per-source request budget). An observed address that is not public (a
+// checker on the LAN) tells nothing. It reports whether the upstream leg
+// now stands; when it does not, UpstreamErr says why.
+func (m *Mapping) chainLate(ctx context.Context, v Verification) bool {
+	seen := v.Outcome.Observed.Addr().Unmap()
+	if m.c.NoChain || m.gw == nil || m.gw.upstream || m.chain.Load() != nil ||
+		!m.grant().external.Addr().Is4() || !seen.Is4() || reach.NotGlobal(seen) {
+		return false
+	}
+	m.emitMu.Lock()
+	closed := m.eventsClosed
+	m.emitMu.Unlock()
+	if closed {
+		return false
+	}
+	m.log.Info("the checker sees another address than the gateway's: another NAT upstream; chaining", "observed", seen)
+	m.c.chain(ctx, m, true)
+	ch := m.chain.Load()
+	m.emitMu.Lock()
+	closed = m.eventsClosed
+	m.emitMu.Unlock()
+	if closed {
+		// Closed or detached meanwhile, after its own look at m.chain:
+		// the upstream leg is this call's to remove.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.c.closeTimeout())
+		_ = ch.close(cctx)
+		cancel()
+		return false
+	}
+	return ch.outerMapping() != nil
 }

@@ -375,3 +375,143 @@ func TestChainUpstreamComesBack(t *testing.T) {
 		t.Fatalf("event %v, legs %+v, err %v", ev, legs, m.UpstreamErr())
 	}
 }
+
+// TestChainVerifyHealsUpstreamLeg: the checker cannot get through a chained
+// mapping while both routers list their legs, because the upstream router's
+// forward went stale: Verify re-creates the upstream leg too (one delete and
+// one add there), and the mapping is Healed.
+func TestChainVerifyHealsUpstreamLeg(t *testing.T) {
+	_, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, UPnP, UPnP)
+	c.Checker = "checker.invalid"
+	m := mustMap(t, c, Request{InternalPort: 4613, ExternalPort: 4713, Lifetime: time.Hour})
+	defer m.Close()
+	if len(m.Legs()) != 2 {
+		t.Fatalf("legs %+v (%v)", m.Legs(), m.UpstreamErr())
+	}
+	adds0 := out.Requests("AddPortMapping") + out.Requests("AddAnyPortMapping")
+	dels0 := out.Requests("DeletePortMapping")
+	c.checkFn = stubChecker(out.ExternalAddr(), func() bool {
+		return out.Requests("DeletePortMapping") > dels0 && len(out.Mappings()) == 1
+	})
+	v, err := m.Verify(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Healed || !v.Reachable() {
+		t.Fatalf("verification %+v, want healed", v)
+	}
+	adds := out.Requests("AddPortMapping") + out.Requests("AddAnyPortMapping") - adds0
+	if dels := out.Requests("DeletePortMapping") - dels0; dels != 1 || adds != 1 {
+		t.Fatalf("upstream router: %d deletes and %d adds, want one of each", dels, adds)
+	}
+	ev := waitFor(t, m, Healed)
+	if ev.External != m.External() || ev.External.Addr() != out.ExternalAddr() {
+		t.Fatalf("Healed at %v, want the outermost address %v", ev.External, m.External())
+	}
+}
+
+// TestChainVerifyInnerMoved: healing re-makes the inner leg on another port
+// (another host took its port meanwhile): the upstream leg, which forwarded
+// to the old port, is re-made to forward to the new one.
+func TestChainVerifyInnerMoved(t *testing.T) {
+	in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, NATPMP, PCP)
+	c.Checker = "checker.invalid"
+	m := mustMap(t, c, Request{InternalPort: 4614, ExternalPort: 4714, Lifetime: time.Hour})
+	defer m.Close()
+	e1 := m.Legs()[0].External.Port()
+	taken := false
+	c.checkFn = stubChecker(out.ExternalAddr(), func() bool {
+		if !taken { // the first check: another host takes E1 on the gateway
+			taken = true
+			in.AddMapping(gatewaytest.Mapping{ExternalPort: e1})
+			return false
+		}
+		// Open when the upstream router forwards to the port where the
+		// gateway now forwards to this host.
+		for _, oe := range out.Mappings() {
+			if ie, ok := entry(in, "TCP", oe.InternalPort); ok && ie.InternalPort == 4614 && oe.InternalAddr == innerWAN {
+				return true
+			}
+		}
+		return false
+	})
+	v, err := m.Verify(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	legs := m.Legs()
+	if !v.Healed || len(legs) != 2 || legs[0].External.Port() == e1 || legs[1].Internal != legs[0].External {
+		t.Fatalf("verification %+v, legs %+v; want healed with the upstream leg following the inner one off port %d", v, legs, e1)
+	}
+	if n := len(out.Mappings()); n != 1 {
+		t.Fatalf("upstream table %+v, want the one leg", out.Mappings())
+	}
+}
+
+// TestVerifyChainsOnUpstreamNAT: the gateway's external address looks
+// public, so Map does not chain; the checker then sees this machine at
+// another public address (UPSTREAM_NAT): Verify chains the mapping through
+// the upstream router found, and the check through it gets through
+// (Healed). A checker that sees a private address (on the LAN) tells
+// nothing, and no upstream router found leaves UpstreamErr saying so.
+func TestVerifyChainsOnUpstreamNAT(t *testing.T) {
+	wan := netip.MustParseAddr("198.51.100.20") // public, yet behind another NAT
+	for _, tc := range []struct {
+		name    string
+		lan     bool // the checker sees a LAN address
+		noRoute bool // no upstream router found
+	}{{name: "chains"}, {name: "checker on the LAN", lan: true}, {name: "no upstream router", noRoute: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, out, c := doubleNAT(t, gatewaytest.Config{ExternalAddr: wan}, gatewaytest.Config{}, PCP, PCP)
+			c.Upstream = netip.Addr{}
+			probes := 0
+			c.findUpstreamFn = func(context.Context, *gateway) (netip.Addr, error) {
+				probes++
+				if tc.noRoute {
+					return netip.Addr{}, errors.New("no ICMP answer")
+				}
+				return out.Addr(), nil
+			}
+			c.Checker = "checker.invalid"
+			m := mustMap(t, c, Request{InternalPort: 4640, ExternalPort: 4740})
+			defer m.Close()
+			if len(m.Legs()) != 1 || probes != 0 {
+				t.Fatalf("Map chained a gateway with a public address: legs %+v", m.Legs())
+			}
+			seen := out.ExternalAddr()
+			if tc.lan {
+				seen = netip.MustParseAddr("192.168.1.9")
+			}
+			c.checkFn = stubChecker(seen, func() bool { return len(out.Mappings()) == 1 })
+			v, err := m.Verify(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			legs := m.Legs()
+			switch {
+			case tc.lan:
+				if v.Healed || len(legs) != 1 || probes != 0 || len(out.Mappings()) != 0 {
+					t.Fatalf("verification %+v, legs %+v, %d probes: want no chain", v, legs, probes)
+				}
+			case tc.noRoute:
+				if v.Healed || v.NAT != reach.NATUpstream || len(legs) != 1 || !errors.Is(m.UpstreamErr(), ErrUpstreamUnmapped) {
+					t.Fatalf("verification %+v, legs %+v, UpstreamErr %v", v, legs, m.UpstreamErr())
+				}
+			default:
+				if !v.Healed || !v.Reachable() || len(legs) != 2 || probes != 1 || m.External().Addr() != out.ExternalAddr() ||
+					legs[1].Internal != legs[0].External {
+					t.Fatalf("verification %+v, legs %+v (%v), %d probes: want chained and healed", v, legs, m.UpstreamErr(), probes)
+				}
+				if ev := waitFor(t, m, Healed); ev.External != m.External() {
+					t.Errorf("Healed at %v, want %v", ev.External, m.External())
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if n, k := len(in.Mappings()), len(out.Mappings()); n+k != 0 {
+					t.Fatalf("after Close: gateway %+v, upstream %+v", in.Mappings(), out.Mappings())
+				}
+			}
+		})
+	}
+}

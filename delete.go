@@ -97,7 +97,7 @@ func (c *Client) Delete(ctx context.Context, d DeleteRequest) (err error) {
 		if err == nil {
 			return nil
 		}
-		parts = append(parts, fmt.Sprintf("%s: %v", mp.method(), err))
+		parts = append(parts, byMethod(mp.method(), err).Error())
 		errs = append(errs, err)
 		if ctx.Err() != nil {
 			break

@@ -50,7 +50,7 @@ func (c *Client) ExternalAddrVia(ctx context.Context) (_ netip.Addr, _ Method, e
 		}
 		if ok, err := gw.ready(ctx, mp); !ok {
 			if err != nil {
-				failures = append(failures, fmt.Errorf("%s: %w", m, err))
+				failures = append(failures, byMethod(m, err))
 			}
 			continue
 		}
@@ -68,7 +68,7 @@ func (c *Client) ExternalAddrVia(ctx context.Context) (_ netip.Addr, _ Method, e
 		if err == nil {
 			return a, m, nil
 		}
-		failures = append(failures, fmt.Errorf("%s: %w", m, err))
+		failures = append(failures, byMethod(m, err))
 	}
 	if len(failures) == 0 {
 		return netip.Addr{}, "", fmt.Errorf("upnpmap: %w: gateway %v speaks only %v, which does not report the external address", ErrUnsupported, gw.addr, answered)

@@ -172,7 +172,18 @@ func mark(set *map[Method]bool, m Method) {
 func (st *createState) fail(m Method, err error) {
 	mark(&st.tried, m)
 	st.failures = append(st.failures, err)
-	st.parts = append(st.parts, fmt.Sprintf("%s: %v", m, err))
+	st.parts = append(st.parts, byMethod(m, err).Error())
+}
+
+// byMethod names the method an error came from: "pcp: …". The method
+// packages' errors mostly name themselves already ("pcp: MAP: …", "natpmp:
+// external address: …"), and those are kept as they are, so that the
+// message does not say "pcp: pcp: MAP". err stays wrapped.
+func byMethod(m Method, err error) error {
+	if strings.HasPrefix(err.Error(), string(m)+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", m, err)
 }
 
 // create tries the mappers in turn, skipping those st says were tried.

@@ -526,3 +526,27 @@ func mapPathFrames(dump []byte) ([]string, error) {
 	}
 	return nil, errors.New("no goroutine blocked in pcp.Client.Map")
 }
+
+// TestMapErrorNamesMethodOnce: the message of a failed Map names each method once, although the method packages' errors already
+// begin with their name ("pcp: MAP: …"): never "pcp: pcp:".
+func TestMapErrorNamesMethodOnce(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{}, PCP, NATPMP)
+	gw.SetResult(gatewaytest.PCP, gatewaytest.PCPNotAuthorized)
+	gw.SetResult(gatewaytest.NATPMP, gatewaytest.NATPMPNotAuthorized)
+	_, err := c.Map(t.Context(), Request{InternalPort: 4620})
+	if err == nil {
+		t.Fatal("Map succeeded against refusing methods")
+	}
+	msg := err.Error()
+	for _, m := range []Method{PCP, NATPMP} {
+		if strings.Contains(msg, string(m)+": "+string(m)+":") {
+			t.Errorf("%q names %s twice", msg, m)
+		}
+	}
+	if !errors.Is(err, ErrNotAuthorized) {
+		t.Errorf("%v does not wrap ErrNotAuthorized", err)
+	}
+	if !strings.Contains(msg, "pcp: ") || !strings.Contains(msg, "natpmp: ") {
+		t.Errorf("%q does not name both methods", msg)
+	}
+}

@@ -46,8 +46,8 @@ type Mapping struct {
 	eventsClosed bool       // guarded by emitMu
 
 	// chain is the upstream leg of a double NAT (chain.go); nil when the
-	// mapping is not chained. Set once, before Map returns, but read by the
-	// renewer, which starts earlier.
+	// mapping is not chained. Set once: before Map returns (read by the
+	// renewer, which starts earlier), or by Verify (chainLate).
 	chain atomic.Pointer[chain]
 }
 
@@ -183,6 +183,12 @@ func (m *Mapping) CloseContext(ctx context.Context) (err error) {
 	if !m.stop() {
 		return nil
 	}
+	if ch := m.chain.Load(); ch != nil {
+		// Chained by Verify (chainLate) after the look above; closing a
+		// chain closed already does nothing.
+		lateErr := ch.close(ctx)
+		defer func() { err = errors.Join(lateErr, err) }()
+	}
 	g := m.grant()
 	if m.gw == nil { // an SSH forward (method_ssh.go): no router to call
 		err = m.mp.unmap(ctx, m.q, g)
@@ -217,6 +223,9 @@ func (m *Mapping) Detach() {
 		ch.detach()
 	}
 	if m.stop() {
+		if ch := m.chain.Load(); ch != nil {
+			ch.detach() // chained by Verify meanwhile (chainLate); else a no-op
+		}
 		m.log.Info("detached", "external", m.External(), "expires", m.Expires())
 	}
 }

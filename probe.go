@@ -291,7 +291,7 @@ func (gw *gateway) noAnswer(errs map[Method]error, halfway bool, ctxErr error) e
 	}
 	for _, mp := range gw.mappers {
 		if err := errs[mp.method()]; err != nil {
-			parts = append(parts, fmt.Sprintf("%s: %v", mp.method(), err))
+			parts = append(parts, byMethod(mp.method(), err).Error())
 			all = append(all, err)
 		}
 	}

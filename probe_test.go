@@ -3,6 +3,7 @@ package upnpmap
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +200,25 @@ func TestDiscoverCallerContextEnds(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("took %v with a 100ms context", d)
+	}
+}
+
+// TestNoAnswerNamesMethodOnce: a gateway whose PCP/NAT-PMP port is closed
+// (ICMP port unreachable) fails Map with "no answer from gateway", whose
+// message names each method once, although the method packages' errors
+// begin with their name: never "pcp: pcp:" (seen behind a double NAT with
+// the upstream router's daemon dead).
+func TestNoAnswerNamesMethodOnce(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{}, PCP, NATPMP)
+	gw.Close() // its sockets closed: the kernel answers port unreachable
+	_, err := c.Map(t.Context(), Request{InternalPort: 4650})
+	if err == nil {
+		t.Fatal("Map succeeded with the gateway's ports closed")
+	}
+	msg := err.Error()
+	for _, m := range []Method{PCP, NATPMP} {
+		if strings.Contains(msg, string(m)+": "+string(m)+":") || !strings.Contains(msg, string(m)+": ") {
+			t.Errorf("%q does not name %s once", msg, m)
+		}
 	}
 }

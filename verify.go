@@ -20,8 +20,11 @@ type Verification struct {
 	Outcome reach.Outcome
 	// NAT compares the address the checker saw with the mapping's external
 	// address: reach.NATUpstream means another NAT sits between the router
-	// and the Internet (UPSTREAM_NAT), so no mapping on this router can be
-	// reached, and Verify does not try to heal it.
+	// and the Internet (UPSTREAM_NAT), so no mapping on this router alone
+	// can be reached: Verify does not re-create it, but chains it through
+	// the upstream router (double NAT, see Mapping.Legs) when the checker
+	// saw a public address and chaining is on; it is NAT of the first
+	// check, and Healed says whether the chained mapping got through.
 	NAT reach.NAT
 	// Healed: the checker could not get through, the router still listed
 	// the mapping, and after Verify deleted and re-created it the checker
@@ -48,7 +51,12 @@ type verifyState struct {
 // router still lists the mapping, Verify deletes and re-creates it once and
 // checks again: Healed when that helped. Further Verify calls of the same
 // unreachable spell raise nothing and send nothing to the router, until a
-// check finds the mapping open again.
+// check finds the mapping open again. When the checker sees this machine at
+// another public address than the gateway's (UPSTREAM_NAT), Verify chains
+// the mapping through the upstream router instead (Client.Upstream, or the
+// one the probe finds), as Map does when the gateway's own address says
+// double NAT, and checks again; Mapping.UpstreamErr says why when no
+// upstream leg could be made.
 //
 // The error is nil when the checker gave a verdict, whatever it was; it
 // wraps ErrInvalidArgs without a Checker, and the reach package's errors
@@ -79,15 +87,22 @@ func (m *Mapping) Verify(ctx context.Context) (Verification, error) {
 	cause := unreachableCause(v)
 	m.log.Warn("the checker cannot reach the mapping", "external", g.external, "verdict", v.Outcome.Verdict, "nat", v.NAT)
 	m.emitOutside(Event{Kind: Unreachable, External: g.external, Expires: g.expires(), Err: cause, Time: m.clk.Now()})
+	if v.NAT == reach.NATUpstream && m.chainLate(ctx, v) {
+		return m.recheck(ctx, v)
+	}
 	if v.NAT == reach.NATUpstream || v.NAT == reach.NATPrivate {
 		return v, nil // no re-creation on this router can help
 	}
-	if live, err := m.healLive(ctx); !live || err != nil {
-		if err != nil {
-			m.log.Warn("re-creating the unreachable mapping failed", "err", errText(err))
-		}
+	if !m.healAll(ctx) {
 		return v, nil
 	}
+	return m.recheck(ctx, v)
+}
+
+// recheck asks the checker again after Verify re-created or chained the
+// mapping: Healed when it gets through now; v (the first verdict) when the
+// checker gives none.
+func (m *Mapping) recheck(ctx context.Context, v Verification) (Verification, error) {
 	again, err := m.check(ctx)
 	if err != nil {
 		return v, err
@@ -97,10 +112,40 @@ func (m *Mapping) Verify(ctx context.Context) (Verification, error) {
 	}
 	again.Healed = true
 	m.vstate.unreachable = false
-	g = m.grant()
-	m.log.Info("healed: reachable after re-creating the mapping", "external", g.external)
-	m.emitOutside(Event{Kind: Healed, External: g.external, Expires: g.expires(), Time: m.clk.Now()})
+	g := m.grant()
+	m.log.Info("healed: reachable after re-creating the mapping", "external", m.External())
+	m.emitOutside(Event{Kind: Healed, External: m.External(), Expires: g.expires(), Time: m.clk.Now()})
 	return again, nil
+}
+
+// healAll re-creates the mapping (healLive) and, for a chained mapping,
+// its upstream leg too (chain.heal): the checker saw only that the
+// outermost port does not get through, and either router's forward may be
+// the stale one. An upstream leg that moved is reported on leg 1. It
+// reports whether any leg was re-created, so that a second check is worth
+// asking for.
+func (m *Mapping) healAll(ctx context.Context) bool {
+	live, err := m.healLive(ctx)
+	if !live {
+		return false
+	}
+	healed := err == nil
+	if err != nil {
+		m.log.Warn("re-creating the unreachable mapping failed", "err", errText(err))
+	}
+	ch := m.chain.Load()
+	if ch == nil {
+		return healed
+	}
+	moved, err := ch.heal(ctx)
+	if err != nil {
+		m.log.Warn("re-creating the unreachable upstream leg failed", "upstream", ch.up, "err", errText(err))
+		return healed
+	}
+	if o := ch.outerMapping(); moved && o != nil {
+		m.emitOutside(Event{Kind: ExternalAddressChanged, External: o.External(), Expires: o.Expires(), Time: m.clk.Now(), Leg: 1})
+	}
+	return true
 }
 
 // unreachableCause is the Err of an Unreachable event.

@@ -156,3 +156,77 @@ func TestRunChains(t *testing.T) {
 		t.Fatalf("after SIGTERM: gateway %+v, upstream %+v", inner.Mappings(), outer.Mappings())
 	}
 }
+
+// TestRunRestartAdoptsUpstream: a `run` through a double NAT killed without
+// cleanup leaves both legs on their routers and in the state file; the
+// next `run` takes both over: the upstream router gets the one PCP renewal
+// under the saved nonce, no second mapping, and SIGTERM deletes both.
+func TestRunRestartAdoptsUpstream(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	args := []string{"run", "--map", "udp:27115:27116", "--lifetime", "60s", "-4", "--gateway", inner.Addr().String(),
+		"--method", "pcp", "--upstream", outer.Addr().String(), "--json"}
+	first := e.start(args...)
+	first.waitEvent("mapped", 10*time.Second)
+	recs := e.readState().Mappings
+	if len(recs) != 1 || recs[0].Upstream == nil || recs[0].Upstream.Gateway != outer.Addr() {
+		t.Fatalf("state file while running: %+v, want one record with its upstream leg", recs)
+	}
+	saved := *recs[0].Upstream
+	first.stop(syscall.SIGKILL) // no cleanup: both legs stay
+
+	before := outer.Mappings()
+	pcps := outer.Requests(gatewaytest.PCP)
+	second := e.start(args...)
+	second.waitEvent("mapped", 10*time.Second)
+	after := outer.Mappings()
+	if len(before) != 1 || len(after) != 1 || after[0].ExternalPort != saved.External.Port() || after[0].Nonce != before[0].Nonce {
+		t.Fatalf("upstream table %+v after the restart, was %+v: want the one recorded leg", after, before)
+	}
+	if n := outer.Requests(gatewaytest.PCP) - pcps; n != 1 {
+		t.Errorf("the restarted run sent the upstream router %d PCP requests, want the one renewal", n)
+	}
+	if recs := e.readState().Mappings; len(recs) != 1 || recs[0].Upstream == nil || recs[0].Upstream.External != saved.External {
+		t.Errorf("state file after the restart: %+v", recs)
+	}
+	if _, code := second.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM; stderr:\n%s", code, second.stderr)
+	}
+	if n, k := len(inner.Mappings()), len(outer.Mappings()); n+k != 0 {
+		t.Errorf("after SIGTERM: gateway %+v, upstream %+v", inner.Mappings(), outer.Mappings())
+	}
+}
+
+// TestListShowsUpstreamLeg: `list` shows, beside the gateway's table, the
+// upstream leg of a mapping chained through a double NAT (from the state
+// file), marked with its router: METHOD "pcp @<router>" in the table, an
+// "upstream" field in --json; a mapping on one router gets no such row.
+func TestListShowsUpstreamLeg(t *testing.T) {
+	inner, outer := twoRouters(t)
+	e := newEnv(t)
+	e.mustRun("add", "8090", "-4", "--gateway", inner.Addr().String(), "--upstream", outer.Addr().String(), "--upstream-method", "pcp")
+	e.mustRun("add", "8091", "-4", "--gateway", inner.Addr().String(), "--no-chain")
+	rows := jsonLines(t, e.mustRun("list", "--gateway", inner.Addr().String(), "--json").stdout)
+	var ups []map[string]any
+	for _, r := range rows {
+		if r["upstream"] != nil {
+			ups = append(ups, r)
+		}
+	}
+	wantExt := netip.AddrPortFrom(outer.ExternalAddr(), 8090).String()
+	wantInt := netip.AddrPortFrom(chainWAN, 8090).String()
+	if len(ups) != 1 || ups[0]["upstream"] != outer.Addr().String() || ups[0]["external"] != wantExt ||
+		ups[0]["internal"] != wantInt || ups[0]["method"] != "pcp" || ups[0]["ours"] != true {
+		t.Fatalf("list --json upstream rows %v (all rows %v); want one for %s -> %s on %v", ups, rows, wantExt, wantInt, outer.Addr())
+	}
+	text := e.mustRun("list", "--gateway", inner.Addr().String()).stdout
+	var upLine string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, wantExt) {
+			upLine = l
+		}
+	}
+	if !strings.Contains(upLine, "pcp @"+outer.Addr().String()) || strings.Count(text, " @") != 1 {
+		t.Fatalf("list shows the upstream leg as %q; want METHOD pcp @%v, once:\n%s", upLine, outer.Addr(), text)
+	}
+}

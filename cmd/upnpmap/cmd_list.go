@@ -19,7 +19,9 @@ var listCmd = &command{
 	summary: "the router's mappings, and the ones we made",
 	about: `Show the router's port mappings. UPnP routers list their whole table. PCP
 and NAT-PMP cannot list, so for them upnpmap shows the mappings it made itself,
-which it records in its state file (in your cache directory); OURS marks those.`,
+which it records in its state file (in your cache directory); OURS marks those.
+Behind a double NAT, a mapping upnpmap chained through the router in front has
+a second row for that router's part, its METHOD followed by @ and that router.`,
 	examples: []string{
 		"upnpmap list",
 		"upnpmap list --json | jq -r 'select(.protocol==\"udp\") | .external'",
@@ -41,6 +43,10 @@ type entryJSON struct {
 	// Family is "ipv6" for a pinhole we made (from the state file: routers
 	// cannot list pinholes); empty for an IPv4 mapping.
 	Family string `json:"family,omitempty"`
+	// Upstream is set on the upstream leg of a mapping we chained through a
+	// double NAT (from the state file): the upstream router that holds it,
+	// which forwards External to Internal, the router's WAN address.
+	Upstream string `json:"upstream,omitempty"`
 }
 
 func runList(ctx context.Context, a *app, o *options, _ []string) error {
@@ -135,6 +141,17 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 		})
 	}
 
+	// The upstream legs of the mappings we chained through a double NAT are
+	// on the router in front of this one (its table is not read: it may not
+	// speak UPnP, and it is not the router asked about).
+	for _, m := range ours {
+		if up := m.Upstream; up != nil {
+			rows = append(rows, entryJSON{Protocol: up.Protocol, External: up.External.String(), Internal: up.Internal.String(),
+				Method: up.Method, Expires: jsonTime(up.Expires), Description: m.Description, Enabled: true, Ours: true,
+				Upstream: up.Gateway.String()})
+		}
+	}
+
 	// Tunnels through SSH servers (add/run --via) are on the servers.
 	for _, m := range st.sshTunnels() {
 		rows = append(rows, entryJSON{Protocol: m.Protocol, External: m.External.String(),
@@ -168,7 +185,11 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 		if !r.Enabled {
 			desc += " (disabled)"
 		}
-		table[i] = []string{r.Protocol, r.External, r.Internal, r.Method, formatExpiry(exp, now), mark, desc}
+		method := r.Method
+		if r.Upstream != "" {
+			method += " @" + r.Upstream // the upstream router's leg
+		}
+		table[i] = []string{r.Protocol, r.External, r.Internal, method, formatExpiry(exp, now), mark, desc}
 	}
 	return p.table([]string{"PROTO", "EXTERNAL", "INTERNAL", "METHOD", "EXPIRES", "OURS", "DESCRIPTION"}, table)
 }

@@ -42,8 +42,19 @@ func adoptable(st *state, spec mapSpec, proto string, now time.Time) (stateMappi
 	return stateMapping{}, false
 }
 
-// adoptRecord turns a state-file record into what Client.Adopt takes.
+// adoptRecord turns a state-file record into what Client.Adopt takes,
+// with its upstream leg (double NAT), which Adopt takes over too.
 func (s *session) adoptRecord(r stateMapping, now time.Time) upnpmap.Record {
+	rec := s.adoptLeg(r, now)
+	if up := r.Upstream; up != nil {
+		u := s.adoptLeg(*up, now)
+		rec.Upstream = &u
+	}
+	return rec
+}
+
+// adoptLeg is adoptRecord for one router's leg.
+func (s *session) adoptLeg(r stateMapping, now time.Time) upnpmap.Record {
 	rec := upnpmap.Record{
 		Method:      upnpmap.Method(r.Method),
 		Gateway:     r.Gateway,

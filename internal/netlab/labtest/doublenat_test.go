@@ -239,6 +239,11 @@ func TestDoubleNATUpstreamSilent(t *testing.T) {
 	if !strings.Contains(c.UpstreamErr, e1.String()) {
 		t.Errorf("the upstream error does not name the forward to make by hand (to %v): %q", e1, c.UpstreamErr)
 	}
+	for _, twice := range []string{"pcp: pcp:", "natpmp: natpmp:", "upnp: upnp:"} {
+		if strings.Contains(c.UpstreamErr, twice) {
+			t.Errorf("the upstream error names a method twice (%q): %q", twice, c.UpstreamErr)
+		}
+	}
 	t.Logf("silent upstream router: Map returned the inner leg after %v: %s", m.Elapsed.Round(time.Millisecond), c.UpstreamErr)
 	p.next(5*time.Second, "Failed on the upstream leg", func(m msg) bool {
 		return m.Type == "event" && m.Kind == "Failed" && m.Leg == 1
