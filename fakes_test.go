@@ -86,10 +86,35 @@ func (f *fakeClock) Next(t testing.TB, horizon time.Duration) time.Time {
 }
 
 type fakeTimer struct {
-	f     *fakeClock
-	ch    chan time.Time
-	when  time.Time
-	armed bool
+	f      *fakeClock
+	ch     chan time.Time
+	when   time.Time
+	armed  bool
+	resets int // Reset calls, NewTimer's own among them
+}
+
+// WaitSettled waits (bounded) until a mapping's goroutine has handled its
+// settle, which comes on a real timer (settleAfter after Map), not on this
+// clock: until some timer has been reset twice, by NewTimer and by the loop
+// after settle. A test that steps the clock before then can step it between
+// the loop's reading of the clock and its Reset, which then arms the timer
+// the whole step too late and swallows the tick the test caused.
+func (f *fakeClock) WaitSettled(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		f.mu.Lock()
+		done := false
+		for tm := range f.timers {
+			done = done || tm.resets >= 2
+		}
+		f.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the mapping did not settle within 5 s")
 }
 
 func (t *fakeTimer) C() <-chan time.Time { return t.ch }
@@ -97,6 +122,7 @@ func (t *fakeTimer) C() <-chan time.Time { return t.ch }
 func (t *fakeTimer) Reset(d time.Duration) {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
+	t.resets++
 	select {
 	case <-t.ch:
 	default:

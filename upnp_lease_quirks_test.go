@@ -16,6 +16,7 @@ func TestGatewayIGD2ZeroLeaseRenewed(t *testing.T) {
 	t.Run("read back", func(t *testing.T) {
 		gw, c, fc := sharedClock(t, gatewaytest.Config{RequireZeroLease: true}, UPnP)
 		m := mustMap(t, c, Request{InternalPort: 4700, Lifetime: time.Hour})
+		fc.WaitSettled(t)
 		// One AddPortMapping with the hour (725), one with lease 0.
 		if n := gw.Requests("AddPortMapping"); n != 2 {
 			t.Fatalf("AddPortMapping sent %d times, want 2", n)
@@ -57,6 +58,7 @@ func TestGatewayIGD2ZeroLeaseRenewed(t *testing.T) {
 		gw, c, fc := sharedClock(t, gatewaytest.Config{RequireZeroLease: true}, UPnP)
 		gw.FailAction("GetSpecificPortMappingEntry", 501)
 		m := mustMap(t, c, Request{InternalPort: 4701, Lifetime: time.Hour})
+		fc.WaitSettled(t)
 		if m.Lifetime() != week || !m.Expires().Equal(fc.Now().Add(week)) {
 			t.Fatalf("lease %v, expires %v: want a week", m.Lifetime(), m.Expires())
 		}

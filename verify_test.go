@@ -27,6 +27,20 @@ func verifyGateway(t *testing.T) (*gatewaytest.Gateway, *Client) {
 	return gw, c
 }
 
+// waitSettled waits (bounded) until the mapping's goroutine has read the new
+// entry back (settle, settleDelay after Map). A check that deletes and
+// re-creates the entry while that read-back is on its way makes it find the
+// entry gone, and the renewer restores it: one more AddPortMapping than the
+// check made, which the counting tests would blame on Verify.
+func waitSettled(t *testing.T, m *Mapping) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); m.grant().unverified; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new mapping was not read back within 10 s of Map")
+		}
+	}
+}
+
 // startChecker runs a reach.Server on loopback for the test.
 func startChecker(t *testing.T) string {
 	t.Helper()
@@ -219,6 +233,7 @@ func TestVerifyStaysUnreachable(t *testing.T) {
 	gw, c := verifyGateway(t)
 	c.Checker = "checker.invalid"
 	m := mustMap(t, c, Request{InternalPort: 5401, ExternalPort: 5401, Lifetime: time.Hour})
+	waitSettled(t, m)
 	var open atomic.Bool
 	c.checkFn = stubChecker(gw.ExternalAddr(), open.Load)
 	dels0 := gw.Requests("DeletePortMapping")

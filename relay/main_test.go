@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,7 +24,26 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("RELAY_TEST_HELPER"); mode != "" {
 		os.Exit(helperMain(mode))
 	}
+	noRaceExitSleep()
 	goleak.VerifyTestMain(m)
+}
+
+// raceExitSleep is GORACE's atexit_sleep_ms for the helpers the tests start.
+// A -race binary otherwise sleeps a second before it exits (to give
+// goroutines still running then a chance to race), and the tests wait for
+// each helper's exit: about five seconds of every run went to that sleep.
+// The race detector stays on in the helpers.
+const raceExitSleep = "atexit_sleep_ms=0"
+
+// noRaceExitSleep puts raceExitSleep in GORACE for the processes the tests
+// start (this process read GORACE at its own start), keeping any other
+// option, or an atexit_sleep_ms, the caller set.
+func noRaceExitSleep() {
+	g := os.Getenv("GORACE")
+	if strings.Contains(g, "atexit_sleep_ms=") {
+		return
+	}
+	os.Setenv("GORACE", strings.TrimSpace(g+" "+raceExitSleep))
 }
 
 // Exit codes of the helper.

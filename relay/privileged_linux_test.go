@@ -204,6 +204,11 @@ func TestSocketActivation(t *testing.T) {
 				argv = append(argv, "--datagram")
 			}
 			argv = append(argv, "-E", "RELAY_TEST_HELPER=activated", "-E", "RELAY_TEST_TARGET="+target)
+			if g := os.Getenv("GORACE"); g != "" {
+				// systemd-socket-activate passes on only what -E names:
+				// without it the helper keeps the exit sleep raceExitSleep removes.
+				argv = append(argv, "-E", "GORACE="+g)
+			}
 			bin, _ := os.Executable()
 			if tc.nobody {
 				needTool(t, "setpriv")

@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	buildDir = dir
+	noRaceExitSleep()
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
@@ -48,6 +49,26 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// raceExitSleep is what the children this package starts (the CLI, and the
+// test binary as a helper) get for GORACE's atexit_sleep_ms. A -race binary
+// otherwise sleeps a second before it exits, to catch a goroutine racing with
+// the exit; every CLI run then took over a second however quick the command,
+// and this package ran for three minutes, mostly asleep. The sleep only
+// gives goroutines still running after main returns a chance to race; the
+// race detector stays on for everything the CLI does before that.
+const raceExitSleep = "atexit_sleep_ms=0"
+
+// noRaceExitSleep sets raceExitSleep in GORACE for the processes the tests
+// start (this process read GORACE at its own start, so it is unaffected),
+// keeping any other GORACE option the caller set.
+func noRaceExitSleep() {
+	g := os.Getenv("GORACE")
+	if strings.Contains(g, "atexit_sleep_ms=") {
+		return // the caller chose
+	}
+	os.Setenv("GORACE", strings.TrimSpace(g+" "+raceExitSleep))
 }
 
 // binary builds the CLI on first use (with -race when the tests run with
