@@ -89,7 +89,12 @@ func TestSSDPNotifyRebootRecreates(t *testing.T) {
 	gw.SetRebootKeepsPort(true) // nothing but BOOTID says it restarted
 	m := mustMap(t, c, Request{InternalPort: 4400, Lifetime: time.Hour})
 	w := waitWatcher(t, m)
+	read := w.read.Load()
 	gw.SendAlive() // BOOTID 1: the baseline
+	// The listener reads one datagram after another: once it has read the
+	// round's third, it has handled the first, so BOOTID 1 is its baseline
+	// before the reboot's BOOTID 2 comes (else it took 2 as the baseline).
+	waitCount(t, "baseline NOTIFYs read", read+3, w.read.Load)
 	adds, searches := gw.Requests("AddPortMapping"), gw.Requests(gatewaytest.SSDP)
 
 	gw.Reboot() // the table is gone; ssdp:alive with BOOTID 2

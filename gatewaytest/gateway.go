@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -309,6 +310,12 @@ type Gateway struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
+	// bootMu orders HTTP requests against Reboot and ChangeConfig: a
+	// request holds it shared while it is served, a restart exclusively,
+	// so no request sees half a restart (the new state served on the old
+	// port). Taken before mu, never while holding it.
+	bootMu sync.RWMutex
+
 	mu    sync.Mutex
 	st    state    // guarded by mu
 	http  *httpSrv // guarded by mu; the current description/control server
@@ -324,6 +331,10 @@ type httpSrv struct {
 	ln   net.Listener
 	srv  *http.Server
 	port uint16
+	// retired is set (with bootMu held) when a restart replaces this
+	// incarnation: its requests are then dropped, as a restarted router's
+	// old port answers nothing, even before srv.Close has run.
+	retired atomic.Bool
 }
 
 // Start binds a fresh loopback address and starts serving. The caller must

@@ -15,8 +15,9 @@ const maxSOAPBody = 64 << 10
 // newHTTP wraps a listener in a fresh server. The caller holds g.mu or is
 // Start.
 func (g *Gateway) newHTTP(ln net.Listener) *httpSrv {
-	srv := &http.Server{
-		Handler:           http.HandlerFunc(g.serveHTTP),
+	h := &httpSrv{ln: ln, port: ln.Addr().(*net.TCPAddr).AddrPort().Port()}
+	h.srv = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serveHTTP(h, w, r) }),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		IdleTimeout:       30 * time.Second,
@@ -24,7 +25,7 @@ func (g *Gateway) newHTTP(ln net.Listener) *httpSrv {
 		ErrorLog:          log.New(io.Discard, "", 0),
 		ConnState:         g.trackConn,
 	}
-	return &httpSrv{ln: ln, srv: srv, port: ln.Addr().(*net.TCPAddr).AddrPort().Port()}
+	return h
 }
 
 // goHTTP starts serving h. The caller holds g.mu (or is Start) and has
@@ -56,7 +57,7 @@ func (g *Gateway) trackConn(_ net.Conn, s http.ConnState) {
 
 // serveHTTP routes the description, the SCPDs and the control URLs, after
 // the silence and delay knobs.
-func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) serveHTTP(h *httpSrv, w http.ResponseWriter, r *http.Request) {
 	if g.serveGENA(w, r) {
 		return
 	}
@@ -92,6 +93,13 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	// Served whole before or after a restart, never across it; a request to
+	// a replaced incarnation gets its connection closed.
+	g.bootMu.RLock()
+	defer g.bootMu.RUnlock()
+	if h.retired.Load() {
+		panic(http.ErrAbortHandler)
+	}
 	w.Header().Set("Server", ServerHeader)
 	switch {
 	case r.URL.Path == descPath:

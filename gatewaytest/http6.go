@@ -33,6 +33,7 @@ func (g *Gateway) rebootHTTP6() *httpSrv {
 		return nil
 	}
 	old := g.http6
+	old.retired.Store(true)
 	g.http6 = g.newHTTP(ln)
 	g.goHTTP(g.http6)
 	return old

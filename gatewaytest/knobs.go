@@ -92,6 +92,8 @@ func (g *Gateway) AddMapping(m Mapping) {
 // next BOOTID.UPNP.ORG to SetSSDPNotifyTo. The knobs are kept.
 func (g *Gateway) Reboot() {
 	var old *httpSrv
+	g.bootMu.Lock()
+	defer g.bootMu.Unlock()
 	g.mu.Lock()
 	if g.closed() {
 		g.mu.Unlock()

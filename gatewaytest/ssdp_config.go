@@ -28,6 +28,8 @@ func (g *Gateway) SetRebootKeepsPort(on bool) {
 // and one round of ssdp:alive with it goes to SetSSDPNotifyTo. The table,
 // the epoch and BOOTID.UPNP.ORG are kept.
 func (g *Gateway) ChangeConfig() {
+	g.bootMu.Lock()
+	defer g.bootMu.Unlock()
 	g.mu.Lock()
 	if g.closed() {
 		g.mu.Unlock()
@@ -63,6 +65,7 @@ func (g *Gateway) moveHTTPLocked() *httpSrv {
 		return nil
 	}
 	old := g.http
+	old.retired.Store(true)
 	g.http = g.newHTTP(ln)
 	g.goHTTP(g.http)
 	return old
