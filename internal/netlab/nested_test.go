@@ -51,6 +51,7 @@ func natpmpExternal(ctx context.Context, lab *Lab, node Node, gw netip.Addr) (ne
 // killed (the forward keeps working, the daemon answers nothing) and
 // rebooted (its forward is gone), and the lab tears down cleanly.
 func TestLabNested(t *testing.T) {
+	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -261,6 +262,7 @@ const (
 // client address (ADDRESS_MISMATCH) and accepts the home router's WAN
 // address, mapping to it.
 func TestLabNestedPCPClientAddress(t *testing.T) {
+	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	lab, err := New(ctx, t, Options{Nested: true})
@@ -289,6 +291,7 @@ func TestLabNestedPCPClientAddress(t *testing.T) {
 // shared address space; the home router adopts its 100.64.77.2 by STUN as
 // it does 10.77.0.2, and reports it.
 func TestLabNestedCGNAT(t *testing.T) {
+	Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	lab, err := New(ctx, t, Options{Nested: true, ISP: ISPOptions{CGNAT: true}})
