@@ -127,24 +127,38 @@ func TestIPv6CLIAddBoth(t *testing.T) {
 // IPv4 description's path on the router's IPv6 address. The requests over
 // IPv6 are counted at the router (UDP for PCP, TCP for UPnP), which also
 // shows that counter to work for TestIPv4OnlyNoPinhole.
+//
+// The "link-local router" cases give LAN1 the IPv6 default route most
+// homes have (a router advertisement names the router's fe80:: address).
+// Towards it the kernel would send from LAN1's link-local address, and
+// miniupnpd then opens the pinhole for that address (PCP) or answers 606
+// (UPnP): the pinhole opens the global address only because Map sends
+// from it.
 func TestIPv6MapBoth(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		method string // of the pinhole (and of the IPv4 mapping)
-		opts   netlab.Options
-		l4     string // of the pinhole requests
-		port   uint16
-		noPCP6 bool // refuse PCP over IPv6 at the router
+		name     string
+		method   string // of the pinhole (and of the IPv4 mapping)
+		opts     netlab.Options
+		l4       string // of the pinhole requests
+		port     uint16
+		noPCP6   bool // refuse PCP over IPv6 at the router
+		llRouter bool // LAN1's IPv6 default route via the router's link-local address
 	}{
-		{"pcp", netlab.Options{IPv6: true}, "udp", 21110, false},
-		{"upnp", netlab.Options{IPv6: true, DisableNATPMP: true}, "tcp", 21112, true},
+		{"pcp", "pcp", netlab.Options{IPv6: true}, "udp", 21110, false, false},
+		{"upnp", "upnp", netlab.Options{IPv6: true, DisableNATPMP: true}, "tcp", 21112, true, false},
+		{"pcp, link-local router", "pcp", netlab.Options{IPv6: true}, "udp", 21114, false, true},
+		{"upnp, link-local router", "upnp", netlab.Options{IPv6: true, DisableNATPMP: true}, "tcp", 21116, true, true},
 	} {
-		t.Run(tc.method, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := testContext(t, 90*time.Second)
 			lab := newLab(t, ctx, tc.opts)
 			if tc.noPCP6 {
 				refusePCP6(t, ctx, lab)
+			}
+			if tc.llRouter {
+				routeViaLinkLocal(t, ctx, lab, netlab.LAN1)
 			}
 			v4 := extAddr(lab, tc.port)
 			v6 := netip.AddrPortFrom(lab.Addr6(netlab.LAN1), tc.port)
@@ -269,6 +283,24 @@ func refusePCP6(t *testing.T, ctx context.Context, lab *netlab.Lab) {
 			"add chain inet labtest_nopcp6 input { type filter hook input priority -200; policy accept; }; "+
 			"add rule inet labtest_nopcp6 input meta nfproto ipv6 udp dport 5351 reject with icmpv6 port-unreachable"); err != nil {
 		t.Fatalf("nft: %v\n%s", err, out)
+	}
+}
+
+// routeViaLinkLocal replaces node's IPv6 default route (via the router's
+// global LAN address) by one via the router's link-local address, as a
+// router advertisement sets it.
+func routeViaLinkLocal(t *testing.T, ctx context.Context, lab *netlab.Lab, node netlab.Node) {
+	t.Helper()
+	ll, err := lab.LinkLocal(ctx, netlab.Router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := lab.Exec(ctx, node, "ip", "-6", "route", "replace", "default", "via", ll.String(), "dev", "eth0"); err != nil {
+		t.Fatalf("ip -6 route replace default via %v: %v\n%s", ll, err, out)
+	}
+	out, err := lab.Exec(ctx, node, "ip", "-6", "route", "show", "default")
+	if err != nil || !strings.Contains(out, "via "+ll.String()) {
+		t.Fatalf("%s's IPv6 default route: %v\n%s; want via %v", node, err, out, ll)
 	}
 }
 
