@@ -20,6 +20,7 @@ import (
 
 	"github.com/upnpmap/upnpmap"
 	"github.com/upnpmap/upnpmap/discovery"
+	"github.com/upnpmap/upnpmap/igd"
 )
 
 // Client mode: the test binary re-executed inside a lab namespace (see
@@ -361,11 +362,16 @@ func clientDiscover(out *output, args []string) error {
 
 // clientSSDP searches by multicast alone (no unicast to the gateway) on the
 // named interface and reports the first answer: proof that discovery works
-// over real multicast on the LAN.
+// over real multicast on the LAN. With -ipv6 FF02::C is searched too and
+// only an answer over IPv6 counts; its description is then fetched
+// from the LOCATION as given (Device is the WANIPv6FirewallControl control
+// URL found there).
 func clientSSDP(out *output, args []string) error {
 	f := newClientFlags("ssdp")
 	var ifname string
+	var v6 bool
 	f.fs.StringVar(&ifname, "interface", "eth0", "interface to search on")
+	f.fs.BoolVar(&v6, "ipv6", false, "search the IPv6 groups too; report the first answer over IPv6")
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
@@ -373,12 +379,20 @@ func clientSSDP(out *output, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := &discovery.Searcher{Multicast: true, Interfaces: []net.Interface{*ifi}, MX: 1}
+	s := &discovery.Searcher{Multicast: true, IPv6: v6, Interfaces: []net.Interface{*ifi}, MX: 1}
+	if v6 {
+		// FF02::C alone (no FF05::C): the link-local group, which needs
+		// the interface as zone.
+		s.Groups6 = []netip.AddrPort{discovery.SSDPGroupV6}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
 	var first *discovery.Response
 	start := time.Now()
 	err = s.Search(ctx, func(r discovery.Response) {
+		if v6 && !r.From.Addr().Unmap().Is6() {
+			return
+		}
 		if first == nil {
 			first = &r
 			cancel()
@@ -390,7 +404,19 @@ func clientSSDP(out *output, args []string) error {
 	if first == nil {
 		return fmt.Errorf("%w: no SSDP answer to a multicast search on %s within %v", upnpmap.ErrTimeout, ifname, f.timeout)
 	}
-	out.send(msg{Type: "ssdp", From: first.From.String(), Location: first.Location.String(), ST: first.ST,
-		Elapsed: time.Since(start)})
+	m := msg{Type: "ssdp", From: first.From.String(), Location: first.Location.String(), ST: first.ST,
+		Elapsed: time.Since(start)}
+	if v6 {
+		fctx, fcancel := context.WithTimeout(context.Background(), f.timeout)
+		defer fcancel()
+		root, err := discovery.Fetch(fctx, first.Location, first.From.Addr(), nil)
+		if err != nil {
+			return fmt.Errorf("fetching %v: %w", first.Location, err)
+		}
+		if svcs := root.Services(igd.FirewallServiceTypes...); len(svcs) > 0 {
+			m.Device = svcs[0].ControlURL.String()
+		}
+	}
+	out.send(m)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,4 +64,43 @@ func TestDiscover(t *testing.T) {
 			t.Errorf("LOCATION %q; want the router's description URL %s", m.Location, lab.DescURL())
 		}
 	})
+}
+
+// TestDiscoverIPv6: in LAN1 of an IPv6 lab, a multicast search to FF02::C
+// alone (Searcher.IPv6 with Groups6 FF02::C, on the LAN interface; the
+// request carries the interface as zone, nothing is sent by unicast) is
+// answered by miniupnpd from its link-local address, which discovery keeps
+// with its zone. The LOCATION is on that link-local address, with the zone
+// (so it can be dialled as given), and the description fetched from it
+// offers WANIPv6FirewallControl:1 at a control URL on the same address.
+func TestDiscoverIPv6(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	lab := newLab(t, ctx, netlab.Options{IPv6: true})
+	routerLL, err := lab.LinkLocal(ctx, netlab.Router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zoned := routerLL.WithZone("eth0")
+	p := startClient(t, ctx, lab, netlab.LAN1, "ssdp6", "ssdp", "-interface", "eth0", "-ipv6", "-timeout", "5s")
+	m := p.next(10*time.Second, "an SSDP answer over IPv6", isType("ssdp", "error"))
+	if m.Type == "error" {
+		t.Fatalf("IPv6 multicast search: %s", m.Err)
+	}
+	t.Logf("M-SEARCH to FF02::C answered in %v by %s: ST %s, LOCATION %s; firewall control %s",
+		m.Elapsed.Round(time.Millisecond), m.From, m.ST, m.Location, m.Device)
+	if from, err := netip.ParseAddrPort(m.From); err != nil || from.Addr() != zoned {
+		t.Errorf("answer from %q; want the router's link-local address %v", m.From, zoned)
+	}
+	u, err := url.Parse(m.Location)
+	if err != nil {
+		t.Fatalf("LOCATION %q: %v", m.Location, err)
+	}
+	if host, err := netip.ParseAddr(u.Hostname()); err != nil || host != zoned || u.Port() != strconv.Itoa(int(lab.HTTPPort())) {
+		t.Errorf("LOCATION %q; want the router's description on [%v]:%d", m.Location, zoned, lab.HTTPPort())
+	}
+	ctl, err := url.Parse(m.Device)
+	if m.Device == "" || err != nil || ctl.Hostname() != zoned.String() {
+		t.Errorf("WANIPv6FirewallControl control URL %q; want one on %v", m.Device, zoned)
+	}
 }
