@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -374,4 +375,33 @@ func loopbackInterface(t *testing.T) *net.Interface {
 	}
 	t.Fatal("no loopback interface")
 	return nil
+}
+
+// The IPv6 multicast search of an interface goes to FF02::C with that
+// interface as zone (a link-local group means nothing without one) and to
+// FF05::C without a zone, each request's HOST header naming the group
+// without the zone.
+func TestMulticast6DefaultGroupsZoned(t *testing.T) {
+	lo := loopbackInterface(t)
+	s := &Searcher{Multicast: true, IPv6: true, Targets: []string{TargetIGD1}}
+	sk, err := s.openMulticast6(lo, s.Targets)
+	if err != nil {
+		t.Fatalf("openMulticast6(%s): %v", lo.Name, err)
+	}
+	defer sk.conn.Close()
+	var got []string
+	for _, d := range sk.sends {
+		got = append(got, d.dst.String())
+		if len(d.msgs) != 1 {
+			t.Fatalf("%v: %d requests, want 1", d.dst, len(d.msgs))
+		}
+		want := "HOST: [" + d.dst.Addr().WithZone("").String() + "]:1900\r\n"
+		if !strings.Contains(string(d.msgs[0]), want) {
+			t.Errorf("request to %v lacks %q:\n%s", d.dst, want, d.msgs[0])
+		}
+	}
+	want := []string{"[ff02::c%" + lo.Name + "]:1900", "[ff05::c]:1900"}
+	if !slices.Equal(got, want) {
+		t.Errorf("IPv6 destinations %v, want %v", got, want)
+	}
 }
