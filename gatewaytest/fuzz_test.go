@@ -1,6 +1,7 @@
 package gatewaytest
 
 import (
+	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -134,6 +135,50 @@ func FuzzCapturedDescription(f *testing.F) {
 		_ = r.igdVersion()
 		if out := r.description("127.0.0.1:1"); len(out) > len(b)+len(b)/2+64*strings.Count(string(b), "://") {
 			t.Fatalf("rewrite grew %d bytes to %d", len(b), len(out))
+		}
+	})
+}
+
+// FuzzPCP6Request feeds the IPv6 PCP socket's handler (handlePCP6: a
+// request from [::1] taken as one from Config.IPv6Host). A MAP it grants
+// with a lifetime is a pinhole: the assigned address is the host's own
+// and the port its internal port, for nothing is translated.
+func FuzzPCP6Request(f *testing.F) {
+	g := fuzzGateway(Config{IPv6: true, MaxMappings: 64})
+	from := netip.MustParseAddrPort("[::1]:40000")
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		// Put ::1 in the client field often enough to get past
+		// ADDRESS_MISMATCH.
+		if len(pkt) >= 24 && pkt[8] == 0xff {
+			a := from.Addr().As16()
+			copy(pkt[8:24], a[:])
+		}
+		reply, method := g.handlePCP6(pkt, from)
+		if reply == nil {
+			return
+		}
+		if method != PCP {
+			t.Fatalf("answered as %q", method)
+		}
+		if len(reply) < 24 || len(reply) > 1100 || len(reply)%4 != 0 {
+			t.Fatalf("reply of %d bytes to % x", len(reply), pkt)
+		}
+		if reply[0] != 2 || reply[1] != 0x80|pkt[1]&0x7f {
+			t.Fatalf("reply header % x to % x", reply[:4], pkt)
+		}
+		if reply[3] != PCPSuccess || pkt[1]&0x7f != 1 || binary.BigEndian.Uint32(reply[4:8]) == 0 {
+			return
+		}
+		r, code, drop := parsePCP(pkt)
+		if drop || code != 0 {
+			t.Fatalf("success for a request the parser rejects (code %d)", code)
+		}
+		if len(reply) < 60 {
+			t.Fatalf("MAP success of %d bytes", len(reply))
+		}
+		ext := netip.AddrPortFrom(addr16(reply[44:60]), binary.BigEndian.Uint16(reply[42:44]))
+		if want := netip.AddrPortFrom(g.cfg.IPv6Host, r.internalPort); ext != want {
+			t.Fatalf("pinhole granted as %v; want %v (the host's own address and port)", ext, want)
 		}
 	})
 }
