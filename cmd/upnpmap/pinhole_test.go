@@ -153,3 +153,34 @@ func TestDeleteAfterIPv6Only(t *testing.T) {
 		t.Errorf("delete sent %d DeletePortMapping for a port with no IPv4 mapping", n)
 	}
 }
+
+// run -4 keeps the IPv4 mapping alone and run -6 the pinhole alone, each
+// removed on SIGTERM.
+func TestRunFamilyFlags(t *testing.T) {
+	for _, tc := range []struct {
+		flag                string
+		pinholes, mappings4 int
+	}{
+		{"-4", 0, 1},
+		{"-6", 1, 0},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			gw := gatewaytest.New(t, gatewaytest.Config{IPv6: true})
+			e := newEnv(t)
+			p := e.start(append([]string{"run", "--map", "8087", tc.flag, "--json"}, pinholeArgs(gw)...)...)
+			o := p.waitEvent("mapped", 10*time.Second)
+			if f, _ := o["family"].(string); (f == "ipv6") != (tc.flag == "-6") || o["pinhole"] != nil {
+				t.Errorf("run %s: mapped %v", tc.flag, o)
+			}
+			if n, k := len(gw.Pinholes()), ipv4Count(gw); n != tc.pinholes || k != tc.mappings4 {
+				t.Errorf("run %s: router has %d pinholes and %d IPv4 mappings, want %d and %d", tc.flag, n, k, tc.pinholes, tc.mappings4)
+			}
+			if _, code := p.stop(syscall.SIGTERM); code != 0 {
+				t.Errorf("exit code %d; stderr:\n%s", code, p.stderr)
+			}
+			if n, k := len(gw.Pinholes()), ipv4Count(gw); n != 0 || k != 0 {
+				t.Errorf("after SIGTERM: %d pinholes, %d IPv4 mappings", n, k)
+			}
+		})
+	}
+}
