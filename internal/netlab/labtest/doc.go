@@ -49,6 +49,11 @@
 //     opens nothing. TestIPv6PCPLinkLocalSource: a PCP MAP to the
 //     router's link-local address from an unbound socket opens a useless
 //     pinhole for the host's link-local address. BenchmarkIPv6Pinhole times the three in one lab.
+//     TestIPv6MapBoth: Client.Map opens the IPv4 mapping and the pinhole,
+//     also with the IPv6 default route via the router's link-local address
+//     (requests leave from the global address all the same).
+//     TestDiscoverIPv6: an M-SEARCH to FF02::C is answered from the
+//     router's link-local address, whose LOCATION keeps its zone.
 //   - Double NAT (doublenat_test.go, netlab's Options.Nested lab: an ISP
 //     router with its own miniupnpd in front of the home router): Map
 //     chains through both routers for six pairs of inner/outer methods
