@@ -126,3 +126,45 @@ func TestMulticastOnlyRouter(t *testing.T) {
 	mustCLI(t, ctx, lab, netlab.LAN1, state, append([]string{"delete", "22110"}, gw...)...)
 	wantForward(t, ctx, lab, netlab.Forward{Protocol: "tcp", ExternalPort: 22110, Internal: parseAddrPort(t, "own", own)}, false)
 }
+
+// TestDeleteWithoutRecord: a mapping whose state record is lost (another
+// state directory here) is deleted on miniupnpd by the method that can
+// without one: `delete PORT -m natpmp` sends the NAT-PMP delete of this
+// host's internal port and the router's forward goes; `delete PORT -m pcp`
+// cannot (a PCP delete needs the mapping's nonce), says that nothing was
+// sent, and the forward stays; `list -m pcp` does not claim the router
+// ignores UPnP (issue 19 item 5).
+func TestDeleteWithoutRecord(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	lab := newLab(t, ctx, netlab.Options{})
+	buildCLI(t)
+	made, lost := t.TempDir(), t.TempDir()
+	lan1 := lab.Addr(netlab.LAN1)
+	natpmpFw := netlab.Forward{Protocol: "tcp", ExternalPort: 22120, Internal: netip.AddrPortFrom(lan1, 22120)}
+	pcpFw := netlab.Forward{Protocol: "tcp", ExternalPort: 22121, Internal: netip.AddrPortFrom(lan1, 22121)}
+	mustCLI(t, ctx, lab, netlab.LAN1, made, "add", "22120", "--tcp", "-m", "natpmp")
+	mustCLI(t, ctx, lab, netlab.LAN1, made, "add", "22121", "--tcp", "-m", "pcp")
+	wantForward(t, ctx, lab, natpmpFw, true)
+	wantForward(t, ctx, lab, pcpFw, true)
+
+	r := mustCLI(t, ctx, lab, netlab.LAN1, lost, "delete", "22120", "--tcp", "-m", "natpmp", "--timeout", "2s")
+	if !strings.Contains(r.stderr, "no record of port 22120") {
+		t.Errorf("the missing record is not said:\n%s", r.stderr)
+	}
+	wantForward(t, ctx, lab, natpmpFw, false)
+
+	r = runCLI(t, ctx, lab, netlab.LAN1, lost, "delete", "22121", "--tcp", "-m", "pcp", "--timeout", "2s")
+	if r.code != 1 || !strings.Contains(r.stderr, "nothing was sent") || strings.Contains(r.stderr, "below 1024") {
+		t.Errorf("delete -m pcp without a record: exit %d; want 1 and \"nothing was sent\":\n%s", r.code, r.stderr)
+	}
+	wantForward(t, ctx, lab, pcpFw, true)
+
+	r = mustCLI(t, ctx, lab, netlab.LAN1, lost, "list", "-m", "pcp")
+	if strings.Contains(r.stderr, "does not answer UPnP") {
+		t.Errorf("list -m pcp says the router does not answer UPnP, which it does:\n%s", r.stderr)
+	}
+
+	mustCLI(t, ctx, lab, netlab.LAN1, made, "delete", "22121")
+	wantForward(t, ctx, lab, pcpFw, false)
+}

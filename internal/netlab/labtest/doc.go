@@ -77,7 +77,10 @@
 //     advice; TestRefusalWinsOverSilentPCP); with unicast M-SEARCHes
 //     dropped (a router that answers only multicast searches), `upnpmap
 //     add --gateway IP` finds it by multicast on the interface facing it
-//     (TestMulticastOnlyRouter).
+//     (TestMulticastOnlyRouter). A mapping whose record is lost is
+//     deleted by `delete -m natpmp`, left (and said so) by `delete -m pcp`,
+//     and `list -m pcp` does not claim the router ignores UPnP
+//     (TestDeleteWithoutRecord).
 //
 // Code that starts goroutines of its own (the front door, the CLI) must not
 // run inside the test process on a thread that entered a lab namespace, so
