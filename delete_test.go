@@ -82,3 +82,46 @@ func TestGatewayDeleteMissingUPnPEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayClosePCPMappingAlreadyGone: Close of a PCP mapping the router
+// no longer has succeeds, whether the router answers the delete with
+// SUCCESS (RFC 6887 §15) or, like miniupnpd 2.3.1, with NO_RESOURCES
+// (issue 19 item 4); a Delete of it again says ErrNoSuchEntry on
+// miniupnpd.
+func TestGatewayClosePCPMappingAlreadyGone(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     gatewaytest.Config
+		again   error
+		againOK bool
+	}{
+		{"spec", gatewaytest.Config{}, nil, true},
+		{"miniupnpd", gatewaytest.Config{PCPDeleteMissingNoResources: true}, ErrNoSuchEntry, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw, c := testGateway(t, tc.cfg, PCP)
+			m := mustMap(t, c, Request{InternalPort: 6010, Lifetime: time.Hour})
+			// Another process deletes it behind the mapping's back (its
+			// record holds the nonce).
+			d := m.DeleteRequest()
+			other := &Client{Gateway: gw.Addr(), Methods: []Method{PCP}, ProbeTimeout: testProbeTimeout, RequestTimeout: 2 * time.Second}
+			if err := other.Delete(context.Background(), d); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			if n := len(gw.Mappings()); n != 0 {
+				t.Fatalf("table after Delete: %+v", gw.Mappings())
+			}
+			err := other.Delete(context.Background(), d)
+			if tc.againOK != (err == nil) || (tc.again != nil && !errors.Is(err, tc.again)) {
+				t.Errorf("Delete of the deleted mapping: %v, want %v", err, tc.again)
+			}
+			before := gw.Requests(gatewaytest.PCP)
+			if err := m.Close(); err != nil {
+				t.Errorf("Close of a mapping the router no longer has: %v", err)
+			}
+			if n := gw.Requests(gatewaytest.PCP) - before; n == 0 {
+				t.Error("Close sent no delete")
+			}
+		})
+	}
+}

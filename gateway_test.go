@@ -377,17 +377,25 @@ func TestGatewayConflict(t *testing.T) {
 			}
 		})
 	}
-	t.Run("pcp exact", func(t *testing.T) {
-		gw, c := testGateway(t, gatewaytest.Config{}, PCP)
-		gw.AddMapping(gatewaytest.Mapping{ExternalPort: 4502})
-		_, err := c.Map(context.Background(), Request{InternalPort: 4502, ExactPort: true})
-		if !errors.Is(err, ErrPortInUse) {
-			t.Fatalf("err %v", err)
-		}
-		if n := len(gw.Mappings()); n != 1 {
-			t.Fatalf("table %+v", gw.Mappings())
-		}
-	})
+	// PCP with PREFER_FAILURE: the spec's router answers
+	// CANNOT_PROVIDE_EXTERNAL; miniupnpd 2.3.1 ignores the option and grants
+	// another port, which Map must give back at once (issue 19 item 4).
+	for _, tc := range []struct {
+		name string
+		cfg  gatewaytest.Config
+	}{{"pcp exact", gatewaytest.Config{}}, {"pcp exact, PREFER_FAILURE ignored", gatewaytest.Config{IgnorePreferFailure: true}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw, c := testGateway(t, tc.cfg, PCP)
+			gw.AddMapping(gatewaytest.Mapping{ExternalPort: 4502})
+			_, err := c.Map(context.Background(), Request{InternalPort: 4502, ExactPort: true})
+			if !errors.Is(err, ErrPortInUse) {
+				t.Fatalf("err %v", err)
+			}
+			if n := len(gw.Mappings()); n != 1 {
+				t.Fatalf("table %+v; want only the other host's mapping", gw.Mappings())
+			}
+		})
+	}
 }
 
 func TestGatewaySecureMode(t *testing.T) {

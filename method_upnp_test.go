@@ -16,14 +16,23 @@ import (
 // mapping for another host with 718 (miniupnpd does, and IGD:1 specifies it)
 // rather than 606 is a refusal (ErrNotAuthorized), not a port conflict: no
 // other port is tried, and the error says why.
+//
+// IGD:1 specifies 718 there; miniupnpd 2.3.1 answers 718 under IGD:2 as
+// well, where the specification says 606 (gatewaytest's Miniupnpd knob).
 func TestGatewaySecureMode718(t *testing.T) {
-	for _, exact := range []bool{false, true} {
-		name := "any port"
-		if exact {
-			name = "exact port"
-		}
-		t.Run(name, func(t *testing.T) {
-			gw, c := testGateway(t, gatewaytest.Config{SecureMode: true, IGDVersion: 1}, UPnP)
+	for _, tc := range []struct {
+		name  string
+		cfg   gatewaytest.Config
+		exact bool
+	}{
+		{"IGD:1 any port", gatewaytest.Config{SecureMode: true, IGDVersion: 1}, false},
+		{"IGD:1 exact port", gatewaytest.Config{SecureMode: true, IGDVersion: 1}, true},
+		{"miniupnpd IGD:2 any port", gatewaytest.Config{SecureMode: true, Miniupnpd: true}, false},
+		{"miniupnpd IGD:2 exact port", gatewaytest.Config{SecureMode: true, Miniupnpd: true}, true},
+	} {
+		exact := tc.exact
+		t.Run(tc.name, func(t *testing.T) {
+			gw, c := testGateway(t, tc.cfg, UPnP)
 			_, err := c.Map(context.Background(), Request{InternalPort: 22000, InternalAddr: gatewaytest.OtherHost, ExactPort: exact})
 			if !errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrPortInUse) {
 				t.Fatalf("err %v: want ErrNotAuthorized, not ErrPortInUse", err)

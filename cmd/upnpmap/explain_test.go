@@ -73,9 +73,9 @@ func TestExplain(t *testing.T) {
 	}{
 		{"no gateway", &netErr{op: "find the gateway", methods: []string{"pcp", "upnp"}, gateway: "192.168.1.1",
 			elapsed: 1003 * time.Millisecond, err: upnpmap.ErrNoGateway},
-			[]string{"no gateway answered", "pcp, upnp", "192.168.1.1", "1s", "--gateway", "--timeout"}},
+			[]string{"no gateway answered", "pcp, upnp", "192.168.1.1", "1s", "check that 192.168.1.1 is the router's address", "--interface NAME", "--timeout"}},
 		{"no gateway, defaults", &netErr{op: "find the gateway", err: upnpmap.ErrNoGateway, elapsed: 300 * time.Millisecond},
-			[]string{"pcp, natpmp, upnp", "the default gateway", "300ms"}},
+			[]string{"pcp, natpmp, upnp", "the default gateway", "300ms", "--gateway IP"}},
 		{"secure mode", &mapErr{proto: "tcp", ext: 80, host: host, port: 80, otherHost: true, err: upnpmap.ErrNotAuthorized},
 			[]string{"refused to map port 80 for another host, 192.168.1.4", "secure mode",
 				"run upnpmap on 192.168.1.4", "upnpmap add 80 192.168.1.4:80 --relay"}},
@@ -113,6 +113,10 @@ func TestExplain(t *testing.T) {
 		if strings.Count(msg, "\n") < 1 {
 			t.Errorf("%s: no advice line:\n%s", tt.name, msg)
 		}
+	}
+	// A gateway given by address is not advised to be given (issue 19 item 3).
+	if msg := explain(&netErr{op: "find the gateway", gateway: "192.168.1.1", err: upnpmap.ErrNoGateway}); strings.Contains(msg, "--gateway") {
+		t.Errorf("no gateway at a given address: the advice asks for --gateway:\n%s", msg)
 	}
 	if msg := explain(&mapErr{proto: "tcp", ext: 8080, err: upnpmap.ErrInvalidArgs}); strings.Contains(msg, "below 1024") {
 		t.Errorf("port 8080 blamed on ports below 1024:\n%s", msg)

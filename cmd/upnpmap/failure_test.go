@@ -29,10 +29,15 @@ func TestNoGatewaySilent(t *testing.T) {
 			t.Errorf("%v took %v with --timeout 300ms", cmd, r.took)
 		}
 		if cmd[0] == "discover" {
-			for _, want := range []string{"no gateway answered", "pcp, natpmp, upnp", addr, "--gateway IP", "--timeout"} {
+			for _, want := range []string{"no gateway answered", "pcp, natpmp, upnp", addr, "--interface NAME", "--timeout"} {
 				if !strings.Contains(r.stderr, want) {
 					t.Errorf("discover: stderr lacks %q:\n%s", want, r.stderr)
 				}
+			}
+			// The address was given: the advice must not ask for it
+			// (issue 19 item 3).
+			if strings.Contains(r.stderr, "--gateway IP") {
+				t.Errorf("discover --gateway %s: the advice asks for --gateway:\n%s", addr, r.stderr)
 			}
 		}
 	}

@@ -27,6 +27,38 @@ func TestRefusalWinsOverSilence(t *testing.T) {
 		strings.Contains(r.stderr, "stopped answering") {
 		t.Errorf("want exit 3 and the conflict's advice: %s", r)
 	}
+
+	// The issue's own case: add HOST:PORT for another host on a router in
+	// secure mode that answers 718 under IGD:2 (as miniupnpd does) while
+	// UDP 5351 is dropped; and the other way round, PCP refusing the
+	// THIRD_PARTY option while UPnP is silent. Either refusal gives exit 3
+	// with the advice for another host, not "stopped answering" (exit 4).
+	for _, tc := range []struct {
+		name   string
+		cfg    gatewaytest.Config
+		silent []string
+		want   string
+	}{
+		{"upnp 718, 5351 silent", gatewaytest.Config{SecureMode: true, Miniupnpd: true},
+			[]string{gatewaytest.PCP, gatewaytest.NATPMP}, "secure mode"},
+		{"pcp UNSUPP_OPTION, upnp silent", gatewaytest.Config{},
+			[]string{gatewaytest.NATPMP, gatewaytest.SSDP, gatewaytest.SOAP}, "upnpmap add 8080 192.0.2.55:8080 --relay"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := gatewaytest.New(t, tc.cfg)
+			for _, m := range tc.silent {
+				gw.SetSilent(m, true)
+			}
+			r := newEnv(t).run("add", "8080", "192.0.2.55:8080", "--gateway", gw.Addr().String())
+			if r.code != exitRefused || !strings.Contains(r.stderr, "another host, 192.0.2.55") ||
+				!strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "stopped answering") {
+				t.Errorf("want exit 3 and the advice for another host (%q): %s", tc.want, r)
+			}
+			if len(gw.Mappings()) != 0 {
+				t.Errorf("mappings made: %+v", gw.Mappings())
+			}
+		})
+	}
 }
 
 // TestMapTimeoutAfterAnswer: the router answers NAT-PMP's external-address

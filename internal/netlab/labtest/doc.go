@@ -74,6 +74,18 @@
 //   - A NAT-PMP or PCP request for a denied port (which stalls miniupnpd
 //     for about 45 s) is sent once, counted at the router with an nft
 //     counter (TestDeniedPortSentOnce).
+//   - Router compatibility (compat_test.go), the router made to misbehave
+//     with nft drops in its input path, a counter showing the dropped
+//     requests were sent: with UDP 5351 dropped in secure mode, UPnP's 718
+//     for another host wins over PCP's and NAT-PMP's silence (the front
+//     door's ErrNotAuthorized, the CLI's exit 3 with the secure-mode
+//     advice; TestRefusalWinsOverSilentPCP); with unicast M-SEARCHes
+//     dropped (a router that answers only multicast searches), `upnpmap
+//     add --gateway IP` finds it by multicast on the interface facing it
+//     (TestMulticastOnlyRouter). A mapping whose record is lost is
+//     deleted by `delete -m natpmp`, left (and said so) by `delete -m pcp`,
+//     and `list -m pcp` does not claim the router ignores UPnP
+//     (TestDeleteWithoutRecord).
 //
 // Code that starts goroutines of its own (the front door, the CLI) must not
 // run inside the test process on a thread that entered a lab namespace, so
