@@ -21,8 +21,9 @@ const (
 // bucket of governorBurst exchanges, refilled at governorRate per second.
 // Every exchange with the gateway takes a token (gateway.call) — renewals,
 // restorations, checks, announcement confirmations, GENA SUBSCRIBEs (see
-// subscriber.subscribe), List, ExternalAddr, Delete — so that no bug anywhere, and nothing a router or a LAN host says,
-// can make the Client storm a router. The exchanges a caller makes once per
+// subscriber.subscribe), List, ExternalAddr, Delete — so that no bug
+// anywhere, and nothing a router or a LAN host says, can make the Client
+// storm a router. The exchanges a caller makes once per
 // mapping are exempt (gateway.callExempt): the first Map of a mapping (its
 // probe and its request) and its Close, so that opening or closing many
 // mappings at once is never delayed. An exchange is one method-level
