@@ -100,8 +100,9 @@
 // # Robustness
 //
 // Whatever a router or a LAN host says, a Client cannot storm a router:
-// every exchange with one gateway passes a governor (a small burst, then a
-// low steady rate; the first Map and the Close of each mapping are exempt).
+// every exchange with one gateway passes a governor (a burst of 10
+// exchanges, then 2 per second; the first Map and the Close of each mapping
+// are exempt).
 // Resets are coalesced per gateway — one reset re-creates each mapping once
 // — and resets that keep coming are backed off exponentially, up to the
 // renewal interval, and reported once as Unstable. A signal only ever brings a

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
+	"github.com/upnpmap/upnpmap/internal/safetext"
 	"github.com/upnpmap/upnpmap/reach"
 )
 
@@ -321,10 +322,14 @@ func TestDiagnoseQuirksOfDevice(t *testing.T) {
 }
 
 func TestDiagnoseRouterTextCleaned(t *testing.T) {
-	_, c := doctorGateway(t, gatewaytest.Config{FriendlyName: gatewaytest.HostileText})
+	_, c := doctorGateway(t, gatewaytest.Config{FriendlyName: gatewaytest.HostileText, ModelName: "RT-AX\u202e88U\u009b" + strings.Repeat("9", 500)})
 	r := diagnose(t, c, DiagnoseOptions{})
 	if strings.ContainsAny(r.Device.FriendlyName, "\u009b\u202e\u0085") || r.Device.FriendlyName == "" {
 		t.Errorf("friendly name %q not cleaned", r.Device.FriendlyName)
+	}
+	// The model string too, and capped (issue 21: doctor output).
+	if m := r.Device.ModelName; strings.ContainsAny(m, "\u009b\u202e") || !strings.HasPrefix(m, "RT-AX88U") || len([]rune(m)) > safetext.Short {
+		t.Errorf("model name %q (%d runes) not cleaned and capped", m, len([]rune(m)))
 	}
 }
 

@@ -212,6 +212,12 @@ func (s *subscriber) subscribe(ctx context.Context, hc *http.Client, evURL, call
 		h.Set("CALLBACK", callback)
 		h.Set("NT", "upnp:event")
 	}
+	// A SUBSCRIBE (or its renewal) is an exchange with the router like any
+	// other: it passes the gateway's governor, so that nothing a LAN host
+	// says (SSDP NOTIFYs asking for a re-subscription) can make it a storm.
+	if err := s.gw.gov.wait(ctx); err != nil {
+		return 0, err
+	}
 	resp, err := s.genaRequest(ctx, hc, "SUBSCRIBE", evURL, h)
 	if err != nil {
 		return 0, err

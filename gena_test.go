@@ -244,3 +244,38 @@ func TestGENAResolveRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestGENASubscribeThroughGovernor: a SUBSCRIBE is one more exchange with
+// the router, so it passes the gateway's governor like the rest (issue 21:
+// "every request to one router goes through it"): with the bucket empty, a
+// re-subscription asked for (as an SSDP NOTIFY would) waits for a token on
+// the Client's clock, then goes out once.
+func TestGENASubscribeThroughGovernor(t *testing.T) {
+	gw, c := genaGateway(t)
+	fc := newFakeClock()
+	c.clk = fc
+	m := mustMap(t, c, Request{InternalPort: 4310, Lifetime: time.Hour})
+	waitSubscribed(t, gw, m)
+	subscribes := func() int {
+		return gw.EventRequests(gatewaytest.GENASubscribe) + gw.EventRequests(gatewaytest.GENARenew)
+	}
+	before := subscribes()
+	for m.gw.gov.take() == 0 { // empty the bucket; the fake clock refills nothing
+	}
+	m.gw.subscription().resubscribe()
+	// Bounded real time in which an ungoverned SUBSCRIBE would have gone out.
+	time.Sleep(300 * time.Millisecond)
+	if n := subscribes() - before; n != 0 {
+		t.Fatalf("%d SUBSCRIBEs reached the router with the governor's bucket empty", n)
+	}
+	// The governor's wait for one token (half a second at 2 a second) is
+	// the only timer due within a second; step the clock to it.
+	fc.AdvanceTo(fc.Next(t, time.Second))
+	deadline := time.Now().Add(10 * time.Second)
+	for subscribes() == before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := subscribes() - before; n != 1 {
+		t.Fatalf("%d SUBSCRIBEs after one token, want 1", n)
+	}
+}

@@ -20,9 +20,10 @@ const (
 // governor is the ceiling on what a Client sends to one gateway: a token
 // bucket of governorBurst exchanges, refilled at governorRate per second.
 // Every exchange with the gateway takes a token (gateway.call) — renewals,
-// restorations, checks, announcement confirmations, List, ExternalAddr,
-// Delete — so that no bug anywhere, and nothing a router or a LAN host says,
-// can make the Client storm a router. The exchanges a caller makes once per
+// restorations, checks, announcement confirmations, GENA SUBSCRIBEs (see
+// subscriber.subscribe), List, ExternalAddr, Delete — so that no bug
+// anywhere, and nothing a router or a LAN host says, can make the Client
+// storm a router. The exchanges a caller makes once per
 // mapping are exempt (gateway.callExempt): the first Map of a mapping (its
 // probe and its request) and its Close, so that opening or closing many
 // mappings at once is never delayed. An exchange is one method-level

@@ -3,9 +3,11 @@ package upnpmap
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/upnpmap/upnpmap/gatewaytest"
 	"github.com/upnpmap/upnpmap/igd"
 )
 
@@ -33,5 +35,31 @@ func TestRouterTextCleanedInErrors(t *testing.T) {
 	var ue *igd.UPnPError
 	if !errors.As(err, &ue) || ue.Code != 501 {
 		t.Fatalf("the router's error is not in the chain: %v", err)
+	}
+}
+
+// TestRouterTextCleanedInLogs: the same hostile fault text reaches the
+// Client's log (a JSON handler, which leaves C1 and bidi characters raw)
+// capped and stripped too: every log line that carries it went through
+// safetext.
+func TestRouterTextCleanedInLogs(t *testing.T) {
+	gw, c := testGateway(t, gatewaytest.Config{}, UPnP)
+	var logs syncBuffer
+	c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gw.FailActionText("*", 501, gatewaytest.HostileText+strings.Repeat(" action failed", 4000))
+	if _, err := c.Map(context.Background(), Request{InternalPort: 5801}); err == nil {
+		t.Fatal("Map succeeded against a router that fails every action")
+	}
+	out := logs.String()
+	if !strings.Contains(out, "txt.exe") {
+		t.Fatalf("the router's text never reached the log; the test proves nothing:\n%.2000s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.ContainsAny(line, "\u009b\u0085\u202e\u2066") {
+			t.Errorf("raw control or bidi character in a log line: %.300q", line)
+		}
+		if len(line) > 8000 {
+			t.Errorf("log line of %d bytes: router text not capped", len(line))
+		}
 	}
 }

@@ -2,7 +2,7 @@
 # Requests per hour that one mapping costs its router under normal renewal, per method (issue 21:
 # the per-gateway governor must leave this unchanged). The figures come from BenchmarkRequestsPerHour
 # in the root package, which runs against the fake router on loopback with a fake clock, so one run
-# stands for hours of renewals; they are reported as the benchmark's "req/h" metric.
+# stands for hours of renewals; they are reported as the benchmark's "requests/hour" metric.
 #
 #   sudo bench/requests.sh        inside a network namespace with only loopback (as root)
 #   bench/requests.sh             the same in an unprivileged namespace (unshare -rn)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/upnpmap/upnpmap/gatewaytest"
+	"github.com/upnpmap/upnpmap/relay"
 )
 
 // echoTCP starts a TCP echo server on loopback for the test's lifetime.
@@ -376,5 +377,23 @@ func TestReachableAt(t *testing.T) {
 		if !seen {
 			t.Errorf("reachableAt: %v lacks %s", got, a)
 		}
+	}
+}
+
+// TestStatsLineCountsDefences: the stop summary, human and JSON, counts each
+// defence's work apart — refusals at the per-source limit, evictions at the
+// cap, silent connections closed, UDP datagrams dropped (issue 21 item 7:
+// the drops were not counted).
+func TestStatsLineCountsDefences(t *testing.T) {
+	st := relay.Stats{Conns: 70, Sessions: 65, Refused: 192, Evicted: 7, SilentClosed: 3, Dropped: 11}
+	if l := statsLine("tcp", st); !strings.Contains(l, "192 refused (per-source limit), 7 evicted (at the cap), 3 closed silent") {
+		t.Errorf("tcp summary %q", l)
+	}
+	if l := statsLine("udp", st); !strings.Contains(l, "192 refused (per-source limit), 7 evicted (at the cap), 11 dropped") {
+		t.Errorf("udp summary %q", l)
+	}
+	j := relayStatsJSON(&liveRelay{spec: relaySpec{proto: "udp"}}, st)
+	if j.Refused != 192 || j.Evicted != 7 || j.Silent != 3 || j.Dropped != 11 {
+		t.Errorf("JSON summary %+v", j)
 	}
 }

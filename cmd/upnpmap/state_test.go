@@ -138,26 +138,34 @@ func FuzzParseState(f *testing.F) {
 	})
 }
 
-// TestStateSaveDirSync: the first save creates the file (the directory is
-// flushed so that the new name survives a power cut); a later save replaces
-// it whole, with the old content gone and no temporary file left.
+// TestStateSaveDirSync: every save — the first, which creates the file, and
+// each one that replaces it — flushes the file before the rename and the
+// directory after it (issue 21: "writes fsync the file and the directory"),
+// so that the new name survives a power cut; a replaced file keeps no old
+// content and no temporary file is left.
 func TestStateSaveDirSync(t *testing.T) {
+	var flushed []string
+	t.Cleanup(func() { flushDir = syncDir })
+	flushDir = func(dir string) error {
+		flushed = append(flushed, dir)
+		return syncDir(dir)
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, stateFileName)
-	if !needDirSync(path) {
-		t.Fatal("needDirSync of a missing file = false; the first save must flush the directory")
-	}
 	s := &state{Version: stateVersion}
 	s.put(testRecord(8080, time.Time{}))
 	if err := s.save(path); err != nil {
 		t.Fatal(err)
 	}
-	if needDirSync(path) {
-		t.Error("needDirSync of an existing file = true; replacing it needs no directory flush")
+	if len(flushed) != 1 || flushed[0] != dir {
+		t.Fatalf("first save flushed %q, want the directory %s once", flushed, dir)
 	}
 	s.put(testRecord(9090, time.Time{}))
 	if err := s.save(path); err != nil {
 		t.Fatal(err)
+	}
+	if len(flushed) != 2 || flushed[1] != dir {
+		t.Fatalf("replacing the file flushed %q, want the directory again", flushed)
 	}
 	got, err := loadState(path)
 	if err != nil || len(got.Mappings) != 2 {

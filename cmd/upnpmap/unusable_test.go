@@ -18,6 +18,8 @@ func TestAddUnusableDevice(t *testing.T) {
 	}{
 		{"only Layer3Forwarding", gatewaytest.Config{OnlyLayer3Forwarding: true}, "Layer3Forwarding:1"},
 		{"nested 6000 deep", gatewaytest.Config{OnlyLayer3Forwarding: true, NestedDevices: 6000}, "nested deeper"},
+		// About 290 KB, over the 256 KiB a description may have.
+		{"too big", gatewaytest.Config{NestedDevices: 7000}, "larger than 262144 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gw := gatewaytest.New(t, tc.cfg)

@@ -211,3 +211,64 @@ func TestRouterTextCleaned(t *testing.T) {
 		t.Errorf("list --json printed %d bytes for one entry: not capped", len(r.stdout))
 	}
 }
+
+// hostileRunes are the router-supplied runes a terminal would act on
+// (gatewaytest.HostileText and HostileTextC0 carry them).
+const hostileRunes = "\x1b\x07\u009b\u0085\u202e\u202c\u2066\u2069"
+
+// TestFaultTextCleanedOnStderr: the finding itself (issue 21 item 3): a
+// SOAP fault whose errorDescription is 60 KB with C1 controls and bidi
+// characters, answering GetExternalIPAddress, reaches stderr capped and
+// stripped, explained for the action that failed; under --json the one
+// error object carries it capped, with no raw control either.
+func TestFaultTextCleanedOnStderr(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{DisablePCP: true, DisableNATPMP: true})
+	gw.FailActionText("GetExternalIPAddress", 718, gatewaytest.HostileText+strings.Repeat(" port in use", 5000))
+	e := newEnv(t)
+	r := e.run("ip", "--gateway", gw.Addr().String())
+	if r.code != exitRefused || !strings.Contains(r.stderr, "GetExternalIPAddress") || strings.Contains(r.stderr, "already mapped") {
+		t.Errorf("want exit 3 explaining the failed GetExternalIPAddress: %.2000s", r)
+	}
+	if strings.ContainsAny(r.stderr, hostileRunes) {
+		t.Errorf("raw control or bidi character on stderr: %.300q", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "txt.exe") {
+		t.Errorf("the router's text is gone, not cleaned: %.2000q", r.stderr)
+	}
+	if len(r.stderr) > 4000 {
+		t.Errorf("stderr of %d bytes for a 60 KB fault text: not capped", len(r.stderr))
+	}
+	r = e.run("ip", "--gateway", gw.Addr().String(), "--json")
+	objs := jsonLines(t, r.stdout)
+	if r.code != exitRefused || len(objs) != 1 {
+		t.Fatalf("--json: want exit 3 and one object: %.2000s", r)
+	}
+	if strings.ContainsAny(r.stdout, hostileRunes) || len(r.stdout) > 8000 {
+		t.Errorf("--json: %d bytes, raw controls %v: %.300q", len(r.stdout), strings.ContainsAny(r.stdout, hostileRunes), r.stdout)
+	}
+}
+
+// TestDiscoverRouterTextCleaned: a friendly name full of C1 controls and
+// bidi characters, and far too long, is shown by discover (and carried by
+// --json) capped and stripped (issue 21, "Router-supplied text").
+func TestDiscoverRouterTextCleaned(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{DisablePCP: true, DisableNATPMP: true,
+		FriendlyName: gatewaytest.HostileText + strings.Repeat(" box", 2000), ModelName: "RT-AX\u202e88U"})
+	e := newEnv(t)
+	r := e.mustRun("discover", "--gateway", gw.Addr().String())
+	if strings.ContainsAny(r.stdout+r.stderr, hostileRunes) {
+		t.Errorf("raw control or bidi character in discover's output: %.500q", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "txt.exe") || len(r.stdout) > 1500 {
+		t.Errorf("want the device's name cleaned and capped, got %d bytes: %.1500q", len(r.stdout), r.stdout)
+	}
+	r = e.mustRun("discover", "--gateway", gw.Addr().String(), "--json")
+	objs := jsonLines(t, r.stdout)
+	if len(objs) != 1 {
+		t.Fatalf("--json: %s", r)
+	}
+	dev, _ := objs[0]["device"].(string)
+	if !strings.Contains(dev, "txt.exe") || strings.ContainsAny(dev, hostileRunes) || len([]rune(dev)) > 1024 {
+		t.Errorf("--json device %d runes: %.300q", len([]rune(dev)), dev)
+	}
+}
