@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -82,5 +85,48 @@ func TestCheckdCmdUsage(t *testing.T) {
 	}
 	if code := checkdMain(context.Background(), &out, &errb, []string{"--listen", ":0", "--alt", "127.0.0.2:0"}); code != exitUsage || !strings.Contains(errb.String(), "alternate") {
 		t.Errorf("--alt without an IP in --listen: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestCheckdSystemdUnit: every command line of the example unit (the one it
+// runs, and the commented RFC 5780 one) is one checkd accepts, and the unit
+// serves the port the README and `upnpmap check` default to, so that the
+// example cannot drift from the flags.
+func TestCheckdSystemdUnit(t *testing.T) {
+	unit, err := os.ReadFile(filepath.Join("..", "..", "examples", "systemd", "upnpmap-checkd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bin = "/usr/local/bin/upnpmap checkd"
+	active := 0
+	for _, line := range strings.Split(string(unit), "\n") {
+		cmdline, ok := strings.CutPrefix(strings.TrimPrefix(line, "#"), "ExecStart=")
+		if !ok {
+			continue
+		}
+		args, ok := strings.CutPrefix(cmdline, bin)
+		if !ok {
+			t.Errorf("unit line %q does not run %s", line, bin)
+			continue
+		}
+		var c checkdCLI
+		fs := c.flagSet()
+		if err := fs.Parse(strings.Fields(args)); err != nil || fs.NArg() != 0 {
+			t.Errorf("unit line %q: checkd's flags say %v, arguments %q", line, err, fs.Args())
+			continue
+		}
+		if strings.HasPrefix(line, "#") {
+			if c.srv.AltAddr == "" {
+				t.Errorf("commented unit line %q: want the RFC 5780 example with --alt", line)
+			}
+			continue
+		}
+		active++
+		if _, port, err := net.SplitHostPort(c.srv.Addr); err != nil || port != strconv.Itoa(reach.DefaultPort) {
+			t.Errorf("unit line %q listens on %q; want port %d", line, c.srv.Addr, reach.DefaultPort)
+		}
+	}
+	if active != 1 {
+		t.Errorf("the unit has %d active ExecStart lines; want 1", active)
 	}
 }

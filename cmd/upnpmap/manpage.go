@@ -65,7 +65,7 @@ func manPage() string {
 		{exitRefused, "the router answered and said no: any NAT\\-PMP, PCP or UPnP result code, known or not (the message quotes it)"},
 		{exitTimeout, "the router answered something, then stopped answering in time"},
 		{exitUnusable, "a UPnP device answered, but its description is too big, malformed, or offers no port\\-mapping service"},
-		{exitUnreachable, "check: the checker answered, and the port was not reachable from outside"},
+		{exitUnreachable, "check, add \\-\\-check: the checker answered, and the port was not reachable from outside (add: the mapping stays)"},
 		{doctorExitBlocked, "doctor: a gateway answered, and a finding stands in the way of the port (the report names it and its fix)"},
 	} {
 		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", e.code, e.what)

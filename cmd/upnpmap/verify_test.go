@@ -126,6 +126,20 @@ func TestAddCheckUnreachable(t *testing.T) {
 	}
 }
 
+// TestAddCheckExitDocumented: exit 6 (mapped but not reachable) is add
+// --check's as much as check's, and the manual page says so.
+func TestAddCheckExitDocumented(t *testing.T) {
+	man := manPage()
+	_, entry, _ := strings.Cut(man, ".TP\n.B "+strconv.Itoa(exitUnreachable)+"\n")
+	entry, _, _ = strings.Cut(entry, "\n")
+	if !strings.HasPrefix(entry, "check") || !strings.Contains(entry, "add \\-\\-check") {
+		t.Errorf("manual page, exit status %d: %q; want it to name check and add --check", exitUnreachable, entry)
+	}
+	if r := newEnv(t).mustRun("add", "--help"); !strings.Contains(r.stdout, "--check: exit 6 when not reachable") {
+		t.Errorf("add --help does not give --check's exit status:\n%s", r.stdout)
+	}
+}
+
 // TestAddCheckDown: a checker that does not answer gives no verdict: exit
 // 4, and the mapping stays.
 func TestAddCheckDown(t *testing.T) {

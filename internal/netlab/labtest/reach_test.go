@@ -392,4 +392,69 @@ func TestReachUpstreamNAT(t *testing.T) {
 	if m.Check.Verdict != "refused" {
 		t.Errorf("add --check behind an upstream NAT: verdict %q, want refused", m.Check.Verdict)
 	}
+
+	// The same comparison without a mapping: doctor asks the checker (as a
+	// STUN server) which address it sees.
+	d, code := doctorCompare(t, ctx, lab, ck.addr.String())
+	if code != 7 || d.PortCanWork {
+		t.Errorf("doctor --checker behind an upstream NAT: exit %d, port_can_work %v; want exit 7, false", code, d.PortCanWork)
+	}
+	if d.NAT != "UPSTREAM_NAT" || d.Observed != lab.UpstreamNATAddr().String() || d.External != lab.ExternalAddr().String() {
+		t.Fatalf("doctor --checker behind an upstream NAT: nat %q, observed %q, external %q; want UPSTREAM_NAT, %v, %v",
+			d.NAT, d.Observed, d.External, lab.UpstreamNATAddr(), lab.ExternalAddr())
+	}
+	if _, ok := d.finding("UPSTREAM_NAT"); !ok {
+		t.Errorf("doctor --checker behind an upstream NAT: findings %+v; want UPSTREAM_NAT", d.Findings)
+	}
+}
+
+// TestReachCompareAnySTUNServer: the comparison behind UPSTREAM_NAT works
+// with any STUN server the user names, not only upnpmap checkd. Here it is
+// the lab's own STUN responder (netlab's, the one miniupnpd asks), which
+// sees the router's external address: nothing upstream, and no warning.
+func TestReachCompareAnySTUNServer(t *testing.T) {
+	ctx, lab := newReachLab(t, netlab.Options{})
+	before := lab.STUNRequests()
+	d, code := doctorCompare(t, ctx, lab, lab.STUNAddr().String())
+	if n := lab.STUNRequests() - before; n < 1 {
+		t.Fatalf("doctor --checker %v: the STUN server got %d requests; want at least 1", lab.STUNAddr(), n)
+	}
+	if d.Observed != lab.ExternalAddr().String() || d.External != lab.ExternalAddr().String() {
+		t.Fatalf("doctor --checker %v: observed %q, external %q; want both %v", lab.STUNAddr(), d.Observed, d.External, lab.ExternalAddr())
+	}
+	if d.NAT != "OK" || code != 0 || !d.PortCanWork {
+		t.Errorf("doctor --checker %v: nat %q, exit %d, port_can_work %v; want OK, 0, true", lab.STUNAddr(), d.NAT, code, d.PortCanWork)
+	}
+	for _, code := range []string{"UPSTREAM_NAT", "CHECKER_FAILED", "CHECKER_OTHER_FAMILY"} {
+		if what, ok := d.finding(code); ok {
+			t.Errorf("doctor --checker %v: finding %s (%s)", lab.STUNAddr(), code, what)
+		}
+	}
+}
+
+// doctorCompared is the part of `doctor --json` the comparison fills.
+type doctorCompared struct {
+	doctorJSON
+	External string `json:"external"`
+	Observed string `json:"observed"`
+}
+
+// doctorCompare runs `upnpmap doctor PORT --checker CHECKER --json` on a LAN
+// host, with an application listening on PORT so that only the network
+// decides the outcome, and returns its report and exit status.
+func doctorCompare(t *testing.T, ctx context.Context, lab *netlab.Lab, checker string) (doctorCompared, int) {
+	t.Helper()
+	const port = 21132
+	ln, err := lab.Listen(netlab.LAN1, netip.AddrPortFrom(lab.Addr(netlab.LAN1), port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go acceptAll(ln)
+	r := runCLI(t, ctx, lab, netlab.LAN1, t.TempDir(), "doctor", strconv.Itoa(port), "--checker", checker, "--json")
+	var d doctorCompared
+	if err := jsonUnmarshal(r.stdout, &d); err != nil {
+		t.Fatalf("doctor --checker %s --json: exit %d, not one JSON object: %v", checker, r.code, err)
+	}
+	return d, r.code
 }
