@@ -29,15 +29,16 @@ const sshLabPort = 21022
 const refuseAll = "deny 0-65535 0.0.0.0/0 0-65535"
 
 // TestSSHFallback: the LAN host sits behind a router that refuses every
-// mapping; `upnpmap add PORT --via ssh://root@WANHOST` forwards the port
-// through OpenSSH's sshd on the WAN host (GatewayPorts clientspecified),
+// mapping; `upnpmap add PORT --via ssh://upnpmap-lab@WANHOST` forwards the
+// port through OpenSSH's sshd on the WAN host (GatewayPorts
+// clientspecified, an unprivileged test user, netlab.SSHUser),
 // so that another host on the WAN side (the router's own WAN address)
 // reaches the LAN server at WANHOST:PORT. A restart of sshd is reported
 // lost, then restored on the same port; delete closes the port on the
 // server. With GatewayPorts off, add fails with the sshd_config line to add.
 func TestSSHFallback(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
-	lab := newLab(t, ctx, netlab.Options{DisableNATPMP: true, ExtraConfig: []string{refuseAll}}, "sshd", "ssh-keygen", "ss")
+	lab := newLab(t, ctx, netlab.Options{DisableNATPMP: true, ExtraConfig: []string{refuseAll}}, "sshd", "ssh-keygen", "ss", "unshare", "mount")
 	sshd, err := lab.StartSSHD(ctx, t, netlab.WAN, netlab.SSHDOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +81,9 @@ func TestSSHFallback(t *testing.T) {
 			t.Fatalf("mapped %s via %s; want %v via ssh", m.External, m.Method, tunnel)
 		}
 		wantTunnel(t, ctx, lab, tunnel, lan1)
+		if want := "Accepted publickey for " + netlab.SSHUser + " "; !strings.Contains(sshd.Log(), want) {
+			t.Errorf("sshd did not log %q: the tunnel was not made as the test user", want)
+		}
 
 		// An sshd restart drops the connection: lost, then restored on
 		// the same port, within seconds.
