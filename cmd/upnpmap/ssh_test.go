@@ -164,6 +164,9 @@ func TestRelayViaSSH(t *testing.T) {
 	if n := srv.Requests("tcpip-forward"); n != 0 {
 		t.Errorf("a local forward asked for %d remote forwards", n)
 	}
+	if n := srv.Channels("direct-tcpip"); n != 1 {
+		t.Errorf("the server dialed TARGET %d times for one connection, want 1 (direct-tcpip)", n)
+	}
 	if _, code := p.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d; stderr:\n%s", code, p.stderr)
 	}
