@@ -264,3 +264,58 @@ func TestMapFallsBackToSSHWhenNoGatewayAnswers(t *testing.T) {
 		t.Errorf("through the tunnel: %q, want hello", got)
 	}
 }
+
+// TestMapDoubleNATAndSSH: behind a double NAT, a mapping chained through
+// both routers reaches the Internet and is kept, without asking the SSH
+// server; when the upstream router does not map (the double NAT cannot be
+// chained), the inner mapping, reachable only from the middle network, is
+// deleted and the port is forwarded through the SSH server instead.
+func TestMapDoubleNATAndSSH(t *testing.T) {
+	t.Run("chained", func(t *testing.T) {
+		in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+		srv, cfg := sshServer(t, gatewaytest.SSHConfig{})
+		c.SSH, c.Methods = cfg, []Method{PCP, SSH}
+		ctx, cancel := context.WithTimeout(context.Background(), sshTestWait)
+		defer cancel()
+		m, err := c.Map(ctx, Request{InternalPort: greeter(t), Family: IPv4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if m.Method() != PCP || len(m.Legs()) != 2 || notPublic(m.External().Addr()) {
+			t.Fatalf("mapped %v via %s with %d legs (upstream err %v), want the chained router mapping",
+				m.External(), m.Method(), len(m.Legs()), m.UpstreamErr())
+		}
+		if n := srv.Sessions() + srv.Requests("tcpip-forward"); n != 0 {
+			t.Errorf("the ssh server was used although the chain reaches the Internet")
+		}
+		if len(in.Mappings()) != 1 || len(out.Mappings()) != 1 {
+			t.Errorf("router tables: inner %v, upstream %v; want one entry each", in.Mappings(), out.Mappings())
+		}
+	})
+	t.Run("cannot be chained", func(t *testing.T) {
+		in, out, c := doubleNAT(t, gatewaytest.Config{}, gatewaytest.Config{}, PCP, PCP)
+		out.SetSilent(gatewaytest.PCP, true)
+		srv, cfg := sshServer(t, gatewaytest.SSHConfig{})
+		c.SSH, c.Methods = cfg, []Method{PCP, SSH}
+		ctx, cancel := context.WithTimeout(context.Background(), sshTestWait)
+		defer cancel()
+		m, err := c.Map(ctx, Request{InternalPort: greeter(t), Family: IPv4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if m.Method() != SSH || m.External().Addr() != srv.Addr().Addr() {
+			t.Fatalf("mapped %v via %s, want the ssh server's address via ssh", m.External(), m.Method())
+		}
+		if got := readThrough(t, m.External()); got != "hello" {
+			t.Errorf("through the tunnel: %q, want hello", got)
+		}
+		if n := len(in.Mappings()); n != 0 {
+			t.Errorf("the inner mapping, unreachable from outside, was left behind: %v", in.Mappings())
+		}
+		if n := len(out.Mappings()); n != 0 {
+			t.Errorf("the upstream router holds %v", out.Mappings())
+		}
+	})
+}

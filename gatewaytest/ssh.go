@@ -45,6 +45,7 @@ type SSHServer struct {
 	hostKey  ssh.Signer
 	sessions map[*sshSession]struct{}
 	requests map[string]int
+	channels map[string]int // channel opens from clients, by type
 	closed   bool
 }
 
@@ -108,6 +109,7 @@ func StartSSH(cfg SSHConfig) (*SSHServer, error) {
 		hostKey:  key,
 		sessions: map[*sshSession]struct{}{},
 		requests: map[string]int{},
+		channels: map[string]int{},
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()

@@ -150,6 +150,9 @@ type sshDirectMsg struct {
 func (s *SSHServer) serveChannels(ss *sshSession, chans <-chan ssh.NewChannel) {
 	defer s.wg.Done()
 	for nc := range chans {
+		s.mu.Lock()
+		s.channels[nc.ChannelType()]++
+		s.mu.Unlock()
 		if nc.ChannelType() != "direct-tcpip" {
 			nc.Reject(ssh.UnknownChannelType, "only direct-tcpip")
 			continue

@@ -114,3 +114,11 @@ func (s *SSHServer) Requests(name string) int {
 	defer s.mu.Unlock()
 	return s.requests[name]
 }
+
+// Channels counts the channels clients opened, by type (direct-tcpip for a
+// local forward, ssh -L, and for sshfwd's GatewayPorts check).
+func (s *SSHServer) Channels(kind string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.channels[kind]
+}

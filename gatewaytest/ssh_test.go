@@ -210,4 +210,7 @@ func TestSSHServerDirectTCPIP(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Reason != ssh.ConnectionFailed {
 		t.Fatalf("dial to a closed port: %v, want a ConnectionFailed rejection", err)
 	}
+	if n := srv.Channels("direct-tcpip"); n != 2 {
+		t.Errorf("Channels(direct-tcpip) = %d, want 2", n)
+	}
 }

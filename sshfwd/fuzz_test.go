@@ -42,3 +42,25 @@ func FuzzParseForwarded(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseForwardReply: the server's reply to a tcpip-forward for any port
+// names the port it chose; nothing in it may panic, a port it accepts is
+// 1-65535, and an error quotes a bounded part of the reply.
+func FuzzParseForwardReply(f *testing.F) {
+	f.Add(ssh.Marshal(&struct{ Port uint32 }{40000}))
+	f.Add(ssh.Marshal(&struct{ Port uint32 }{0}))
+	f.Add(ssh.Marshal(&struct{ Port uint32 }{70000}))
+	f.Add([]byte{0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		port, err := parseForwardReply(b)
+		if err != nil {
+			if len(err.Error()) > 200 {
+				t.Fatalf("error of %d bytes for a %d-byte reply", len(err.Error()), len(b))
+			}
+			return
+		}
+		if port == 0 {
+			t.Fatal("accepted port 0")
+		}
+	})
+}

@@ -45,11 +45,28 @@ func requestForward(ctx context.Context, c *ssh.Client, bind string, port uint16
 	if port != 0 {
 		return port, nil
 	}
+	return parseForwardReply(data)
+}
+
+// parseForwardReply reads the port the server chose from its reply to a
+// tcpip-forward for port 0 (RFC 4254 section 7.1).
+func parseForwardReply(data []byte) (uint16, error) {
 	var got struct{ Port uint32 }
 	if err := ssh.Unmarshal(data, &got); err != nil || got.Port == 0 || got.Port > 65535 {
-		return 0, fmt.Errorf("ssh %s: the server chose no valid port (reply %x)", forwardRequest, data)
+		return 0, fmt.Errorf("ssh %s: the server chose no valid port (reply %x)", forwardRequest, safeHex(data))
 	}
 	return uint16(got.Port), nil
+}
+
+// maxReplyHex bounds how much of a malformed reply an error quotes.
+const maxReplyHex = 32
+
+// safeHex is data, cut to maxReplyHex bytes, for %x in an error.
+func safeHex(data []byte) []byte {
+	if len(data) > maxReplyHex {
+		return data[:maxReplyHex]
+	}
+	return data
 }
 
 // cancelForward asks the server to stop listening. A connection that is

@@ -61,6 +61,7 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 	stop := a.progress(o, "the router's table")
 	gw, entries, err := listUPnP(ctx, a, o, st)
 	stop()
+	var routerErr error // the router could not be read
 	switch {
 	case errors.Is(err, errNoUPnP) && len(o.methods) > 0:
 		// --method leaves UPnP out: nothing to warn about, only to find
@@ -68,7 +69,8 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 		c := a.newClient(o, st)
 		var derr error
 		if gw, derr = c.Discover(ctx); derr != nil {
-			return o.netErr("find the gateway", start, derr)
+			routerErr = o.netErr("find the gateway", start, derr)
+			break
 		}
 		a.warn("%s cannot read a router's table: showing the mappings upnpmap made (from its state file)",
 			strings.Join(o.methodNames(), " and "))
@@ -81,16 +83,28 @@ func runList(ctx context.Context, a *app, o *options, _ []string) error {
 				// The UPnP probe used up the time: nothing answered it.
 				derr = err
 			}
-			return o.netErr("find the gateway", start, derr)
+			routerErr = o.netErr("find the gateway", start, derr)
+			break
 		}
 		a.warn("the router does not answer UPnP, so its table cannot be read;\n" +
 			"  showing the mappings upnpmap made (from its state file)")
 	case err != nil:
-		return o.netErr("list the router's mappings", start, err)
+		routerErr = o.netErr("list the router's mappings", start, err)
+	}
+	var ours []stateMapping
+	if routerErr != nil {
+		// Tunnels through SSH servers do not need the router, and serve
+		// exactly where there is none: show them anyway.
+		if len(st.sshTunnels()) == 0 {
+			return routerErr
+		}
+		a.warn("%v\n  showing only the tunnels through SSH servers (from the state file)", routerErr)
+		gw, entries = &upnpmap.DiscoverResult{}, nil
+	} else {
+		ours = st.mappingsOn(gw.Gateway)
 	}
 
 	now := time.Now()
-	ours := st.mappingsOn(gw.Gateway)
 	var rows []entryJSON
 	matched := make([]bool, len(ours))
 	for _, e := range entries {

@@ -117,7 +117,7 @@ func (s *session) addMapping(ctx context.Context, spec mapSpec, proto, relayTo s
 		// serialises the requests to it.
 		s.c = s.a.newClient(s.o, s.a.readState())
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.o.deadline())
+	ctx, cancel := context.WithTimeout(ctx, s.o.mapDeadline()) // ssh.go
 	defer cancel()
 	start := time.Now()
 	stop := s.a.progress(s.o, "the router to map "+proto+" port "+itoa(spec.ext))

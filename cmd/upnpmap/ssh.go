@@ -35,6 +35,22 @@ func sshFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.ssh.knownHosts, "known-hosts", "", "known_hosts `FILE` that must hold --via's host key (default: ~/.ssh/known_hosts)")
 }
 
+// viaTimeout is the time one mapping may take beyond --timeout when --via
+// names an SSH server: --timeout bounds the router's answers, and a router
+// that says nothing uses all of it, so the SSH server (the fallback for
+// exactly that case) gets a budget of its own: a connection attempt with
+// its forward, then the GatewayPorts check (sshfwd's bounds for each).
+const viaTimeout = sshfwd.DefaultDialTimeout + sshfwd.DefaultProbeTimeout
+
+// mapDeadline bounds the making of one mapping: --timeout (default
+// defaultTimeout), plus viaTimeout with --via.
+func (o *options) mapDeadline() time.Duration {
+	if o.ssh.via != "" {
+		return o.deadline() + viaTimeout
+	}
+	return o.deadline()
+}
+
 // checkSSH parses --via and rejects SSH flags that need it.
 func (o *options) checkSSH() error {
 	if o.ssh.via == "" {

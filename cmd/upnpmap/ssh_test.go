@@ -164,6 +164,9 @@ func TestRelayViaSSH(t *testing.T) {
 	if n := srv.Requests("tcpip-forward"); n != 0 {
 		t.Errorf("a local forward asked for %d remote forwards", n)
 	}
+	if n := srv.Channels("direct-tcpip"); n != 1 {
+		t.Errorf("the server dialed TARGET %d times for one connection, want 1 (direct-tcpip)", n)
+	}
 	if _, code := p.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d; stderr:\n%s", code, p.stderr)
 	}
@@ -211,5 +214,83 @@ func TestDeleteViaSSH(t *testing.T) {
 	}
 	if r := e.run("delete", port, "--via", via); r.code == 0 {
 		t.Errorf("a second delete of the same tunnel succeeded:\n%s", r)
+	}
+}
+
+// TestRunViaSSHWithoutAGateway: where no router answers at all, `run
+// --map … --via` keeps each port as a tunnel through the SSH server (the
+// fallback, tried although the silent router used all of --timeout),
+// reports lost and restored on the same port when the server
+// drops its connections, `list` shows the tunnels although no router can
+// be read, and SIGTERM closes them on the server.
+func TestRunViaSSHWithoutAGateway(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{DisablePCP: true, DisableNATPMP: true, DisableUPnP: true})
+	srv, key, kh := sshFixture(t, gatewaytest.SSHConfig{})
+	ports := []string{helloServer(t), helloServer(t)}
+	e := newEnv(t)
+	via := "ssh://tester@" + srv.Addr().String()
+	p := e.start("run", "--map", ports[0], "--map", ports[1], "--via", via, "--ssh-key", key, "--known-hosts", kh,
+		"--gateway", gw.Addr().String(), "--timeout", "2s", "--json")
+	want := map[string]bool{}
+	for _, port := range ports {
+		want[net.JoinHostPort(srv.Addr().Addr().String(), port)] = true
+	}
+	for range ports {
+		m := p.waitEvent("mapped", sshWait)
+		ext, _ := m["external"].(string)
+		if m["method"] != "ssh" || !want[ext] {
+			t.Fatalf("mapped event %v, want method ssh at one of %v", m, want)
+		}
+	}
+	for ext := range want {
+		if got := readHello(t, ext); got != "hello" {
+			t.Errorf("through the tunnel %s: %q, want hello", ext, got)
+		}
+	}
+
+	list := e.run("list", "--gateway", gw.Addr().String(), "--timeout", "1s")
+	if list.code != 0 {
+		t.Errorf("list without a router but with tunnels: %s", list)
+	}
+	for ext := range want {
+		if !strings.Contains(list.stdout, ext) || !strings.Contains(list.stdout, "ssh") {
+			t.Errorf("list does not show the tunnel %s:\n%s", ext, list)
+		}
+	}
+
+	if n := srv.DropConnections(); n != len(ports) {
+		t.Fatalf("the server had %d connections, want %d (one per tunnel)", n, len(ports))
+	}
+	lost, restored := map[string]bool{}, map[string]bool{}
+	deadline := time.Now().Add(sshWait)
+	for len(restored) < len(ports) {
+		ev := p.nextJSON(time.Until(deadline))
+		ext, _ := ev["external"].(string)
+		switch ev["event"] {
+		case "lost":
+			lost[ext] = true
+		case "restored":
+			if !want[ext] || !lost[ext] {
+				t.Fatalf("restored at %v, want one of %v (the same ports), after its lost event", ev, want)
+			}
+			restored[ext] = true
+		}
+	}
+	for ext := range want {
+		if got := readHello(t, ext); got != "hello" {
+			t.Errorf("through the restored tunnel %s: %q, want hello", ext, got)
+		}
+	}
+
+	if _, code := p.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d; stderr:\n%s", code, p.stderr)
+	}
+	if f := srv.Forwards(); len(f) != 0 {
+		t.Errorf("the server still forwards %v after SIGTERM", f)
+	}
+	for _, r := range e.readState().Mappings {
+		if r.Method == "ssh" {
+			t.Errorf("state file still records the closed tunnel %+v", r)
+		}
 	}
 }

@@ -41,11 +41,22 @@ const sshdReadyTimeout = 10 * time.Second
 // before they are killed.
 const sshdStopGrace = 3 * time.Second
 
+// SSHUser is the lab sshd's login: an unprivileged user that exists only in
+// sshd's own mount namespace (a copy of /etc/passwd and /etc/group with the
+// user added is bind-mounted over the real ones there), so that the tunnel
+// is tested as a user of a VPS would make it, without root's rights on the
+// server, and nothing is added to the machine's user database.
+const SSHUser = "upnpmap-lab"
+
+// sshUserFirstUID is the first uid tried for SSHUser: the first free one
+// from here is taken.
+const sshUserFirstUID = 60922
+
 // SSHD is Debian's OpenSSH server running in a lab node, with a config, a
-// host key and one authorised client key of its own, all in a temporary
-// directory: the SSH fallback's server. Clients log in as root with
-// KeyFile. Restart and Close end its sessions too, as a reboot of the
-// server ends its clients' connections.
+// host key, a user (SSHUser) and one authorised client key of its own, all
+// in a temporary directory: the SSH fallback's server. Clients log in as
+// SSHUser with KeyFile. Restart and Close end its sessions too, as a reboot
+// of the server ends its clients' connections.
 type SSHD struct {
 	lab  *Lab
 	node Node
@@ -63,7 +74,7 @@ type SSHD struct {
 // returning once it accepts connections. It is stopped and its directory
 // removed by Close, which t.Cleanup calls (before the lab's own Close,
 // cleanups running last-in first-out). It needs /usr/sbin/sshd and
-// ssh-keygen (Debian: openssh-server).
+// ssh-keygen (Debian: openssh-server), unshare and mount (util-linux).
 func (l *Lab) StartSSHD(ctx context.Context, t testing.TB, node Node, opts SSHDOptions) (*SSHD, error) {
 	if opts.Port == 0 {
 		opts.Port = DefaultSSHDPort
@@ -101,9 +112,17 @@ func (l *Lab) StartSSHD(ctx context.Context, t testing.TB, node Node, opts SSHDO
 	return s, nil
 }
 
-// setup writes the host key, the client key, authorized_keys and
-// sshd_config.
+// setup writes the host key, the client key, authorized_keys, the user
+// database with SSHUser and sshd_config.
 func (s *SSHD) setup(ctx context.Context) error {
+	// sshd reads authorized_keys as the user who logs in: the directory and
+	// that file must be readable by SSHUser (the private keys stay 0600).
+	if err := os.Chmod(s.dir, 0o755); err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	if err := s.writeUser(); err != nil {
+		return err
+	}
 	for _, k := range []string{"host_key", "client_key"} {
 		if _, err := run(ctx, "", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "netlab", "-f", filepath.Join(s.dir, k)); err != nil {
 			return err
@@ -113,7 +132,7 @@ func (s *SSHD) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("netlab: sshd: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "authorized_keys"), pub, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, "authorized_keys"), pub, 0o644); err != nil {
 		return fmt.Errorf("netlab: sshd: %w", err)
 	}
 	hostPub, err := os.ReadFile(filepath.Join(s.dir, "host_key.pub"))
@@ -141,7 +160,7 @@ func (s *SSHD) setup(ctx context.Context) error {
 		"UsePAM no",
 		"PasswordAuthentication no",
 		"KbdInteractiveAuthentication no",
-		"PermitRootLogin prohibit-password",
+		"PermitRootLogin no",
 		"AllowTcpForwarding yes",
 		"GatewayPorts " + s.opts.GatewayPorts,
 		"ClientAliveInterval 15",
@@ -153,6 +172,60 @@ func (s *SSHD) setup(ctx context.Context) error {
 		return fmt.Errorf("netlab: sshd: %w", err)
 	}
 	return nil
+}
+
+// writeUser writes copies of /etc/passwd and /etc/group with SSHUser added
+// (its home the sshd's directory, no password, no shell), which start
+// mounts over the real ones in sshd's mount namespace only.
+func (s *SSHD) writeUser() error {
+	passwd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	group, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	used := map[string]bool{}
+	for _, db := range [][]byte{passwd, group} {
+		for _, line := range strings.Split(string(db), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) < 3 {
+				continue
+			}
+			if f[0] == SSHUser {
+				return fmt.Errorf("netlab: sshd: a user or group %s exists already", SSHUser)
+			}
+			used[f[2]] = true
+		}
+	}
+	uid := sshUserFirstUID
+	for used[strconv.Itoa(uid)] {
+		uid++
+	}
+	// "*": no password, and not locked ("!"), which sshd would refuse even
+	// for a key. nologin: sshd wants an existing shell; a tunnel runs none.
+	shell := "/usr/sbin/nologin"
+	if _, err := os.Stat(shell); err != nil {
+		shell = "/bin/false"
+	}
+	entry := fmt.Sprintf("%s:*:%d:%d:upnpmap lab:%s:%s\n", SSHUser, uid, uid, s.dir, shell)
+	if err := os.WriteFile(filepath.Join(s.dir, "passwd"), append(withNewline(passwd), entry...), 0o644); err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	gentry := fmt.Sprintf("%s:x:%d:\n", SSHUser, uid)
+	if err := os.WriteFile(filepath.Join(s.dir, "group"), append(withNewline(group), gentry...), 0o644); err != nil {
+		return fmt.Errorf("netlab: sshd: %w", err)
+	}
+	return nil
+}
+
+// withNewline returns b ending in a newline.
+func withNewline(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		return append(b, '\n')
+	}
+	return b
 }
 
 // logWriter appends to the SSHD's log under its lock.
@@ -170,9 +243,13 @@ func (s *SSHD) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Not tied to ctx: it lives until Restart or Close.
-	cmd := command(context.Background(), "ip", "netns", "exec", ns,
-		"/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(s.dir, "sshd_config"))
+	// Not tied to ctx: it lives until Restart or Close. unshare gives sshd
+	// a mount namespace of its own, where the user database with SSHUser
+	// replaces the machine's; sh then execs sshd, so that cmd's process is
+	// sshd's listener.
+	cmd := command(context.Background(), "ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
+		"/bin/sh", "-c", `mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && exec /usr/sbin/sshd -D -e -f "$3"`,
+		"sh", filepath.Join(s.dir, "passwd"), filepath.Join(s.dir, "group"), filepath.Join(s.dir, "sshd_config"))
 	cmd.Stdout, cmd.Stderr = logWriter{s}, logWriter{s}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("netlab: start sshd: %w", err)
@@ -299,9 +376,9 @@ func (s *SSHD) Addr() netip.AddrPort {
 	return netip.AddrPortFrom(s.lab.Addr(s.node), s.opts.Port)
 }
 
-// URL is the ssh:// target to log in as root, for --via.
+// URL is the ssh:// target to log in as SSHUser, for --via.
 func (s *SSHD) URL() string {
-	return "ssh://root@" + net.JoinHostPort(s.lab.Addr(s.node).String(), fmt.Sprint(s.opts.Port))
+	return "ssh://" + SSHUser + "@" + net.JoinHostPort(s.lab.Addr(s.node).String(), fmt.Sprint(s.opts.Port))
 }
 
 // KeyFile is the client's private key (unencrypted ed25519).

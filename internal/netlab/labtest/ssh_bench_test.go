@@ -35,7 +35,7 @@ const sshBenchConns = 50
 func BenchmarkSSHTunnel(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	lab := newLab(b, ctx, netlab.Options{}, "sshd", "ssh-keygen", "ss", "ssh")
+	lab := newLab(b, ctx, netlab.Options{}, "sshd", "ssh-keygen", "ss", "ssh", "unshare", "mount")
 	sshd, err := lab.StartSSHD(ctx, b, netlab.WAN, netlab.SSHDOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -60,7 +60,7 @@ func BenchmarkSSHTunnel(b *testing.B) {
 			spec := fmt.Sprintf("0.0.0.0:%d:%s", port, lanAddr(lab, netlab.LAN1, port))
 			return lab.Cmd(ctx, netlab.LAN1, "ssh", "-N", "-R", spec, "-i", sshd.KeyFile(),
 				"-o", "UserKnownHostsFile="+sshd.KnownHostsFile(), "-o", "StrictHostKeyChecking=yes",
-				"-o", "BatchMode=yes", "-p", fmt.Sprint(sshd.Addr().Port()), "root@"+sshd.Addr().Addr().String())
+				"-o", "BatchMode=yes", "-p", fmt.Sprint(sshd.Addr().Port()), netlab.SSHUser+"@"+sshd.Addr().Addr().String())
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
