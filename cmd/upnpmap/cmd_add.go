@@ -119,7 +119,7 @@ func runAdd(ctx context.Context, a *app, o *options, args []string) error {
 	// whether or not it succeeds.
 	recordAdded(a, records)
 	for _, v := range views {
-		warnNotListening(a, o, v.Protocol, spec.port, !other)
+		warnNotListening(a, v.Protocol, spec.port, !other)
 	}
 	warnDescription(a, o, views)
 	warnLifetime(a, o, views, time.Now())

@@ -89,7 +89,7 @@ func runRun(ctx context.Context, a *app, o *options, _ []string) error {
 	warnDescription(a, o, s.views())
 	for _, m := range maps {
 		for _, proto := range m.protos {
-			warnNotListening(a, o, proto, m.port, !m.host.IsValid() || isThisMachine(m.host))
+			warnNotListening(a, proto, m.port, !m.host.IsValid() || isThisMachine(m.host))
 		}
 	}
 	s.startChecks(ctx)

@@ -133,13 +133,15 @@ func verifyAdded(ctx context.Context, a *app, o *options, m *upnpmap.Mapping) *v
 	return verificationJSON(v, err)
 }
 
-// warnNotListening says, with --check, when nothing on this machine listens
-// on a mapping's internal port: the mapping works, but whoever connects is
-// refused until the application starts. (Without --check the user asked for
-// a mapping only, often before starting the application.)
-func warnNotListening(a *app, o *options, proto string, port uint16, thisMachine bool) {
-	if o.checker != "" && thisMachine && !portHeld(proto, port) {
-		a.warn("nothing listens on %s port %d here yet: connections from outside are refused until the application starts", proto, port)
+// warnNotListening says when nothing on this machine listens on a mapping's
+// internal port: the mapping works, but whoever connects is refused until the
+// application starts. Mapping before starting the application is common, so
+// this is a warning, not an error, and it says the mapping stays; it is the
+// one hint a user gets before a port check from outside fails for this
+// reason. It costs one bind attempt on this machine, after the output.
+func warnNotListening(a *app, proto string, port uint16, thisMachine bool) {
+	if thisMachine && !portHeld(proto, port) {
+		a.warn("nothing listens on %s port %d here yet: the mapping stays, but connections from outside are refused until the application starts", proto, port)
 	}
 }
 

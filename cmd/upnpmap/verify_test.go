@@ -226,3 +226,25 @@ func TestRunCheckEveryBound(t *testing.T) {
 		t.Errorf("%d requests to the router before the usage error", n)
 	}
 }
+
+// TestAddWarnsNothingListening: without --check too, add says when nothing
+// on this machine listens on the internal port yet (the mapping is made and
+// kept), and says nothing when the application holds the port.
+func TestAddWarnsNothingListening(t *testing.T) {
+	gw := gatewaytest.New(t, gatewaytest.Config{})
+	e := newEnv(t)
+	idlePort := unusedPort(t)
+	idle := portArg(idlePort)
+	r := e.mustRun("add", idle, "--gateway", gw.Addr().String())
+	if !strings.Contains(r.stderr, "nothing listens on tcp port "+idle+" here yet: the mapping stays") {
+		t.Errorf("no warning that nothing listens on the port; stderr:\n%s", r.stderr)
+	}
+	if _, ok := fakeEntry(gw, "tcp", idlePort); !ok {
+		t.Errorf("the mapping for %s is not on the router after the warning", idle)
+	}
+	held := portArg(listenLoop(t))
+	r = e.mustRun("add", held, "--gateway", gw.Addr().String())
+	if strings.Contains(r.stderr, "nothing listens") {
+		t.Errorf("warned about a port the application holds:\n%s", r.stderr)
+	}
+}
