@@ -34,12 +34,15 @@ func TestGatewayDiscoverSlowSSDP(t *testing.T) {
 	}
 }
 
-// slowSSDP is a router whose SSDP answer comes after the grace but within
-// the probe budget.
+// slowSSDP is a router whose SSDP answer comes well after the grace (250 ms,
+// or twice PCP's round trip) but well within the probe budget, with margins
+// on both sides that a loaded machine does not eat: with the default 1 s
+// budget and a 700 ms delay, the re-asked UPnP search and description fetch
+// once missed the budget under -race on two busy cores.
 func slowSSDP(t *testing.T) (*gatewaytest.Gateway, *Client) {
 	gw, c := testGateway(t, gatewaytest.Config{})
-	c.ProbeTimeout = 0 // the default budget (1 s)
-	gw.SetDelay(gatewaytest.SSDP, 700*time.Millisecond)
+	c.ProbeTimeout = 4 * time.Second
+	gw.SetDelay(gatewaytest.SSDP, 1200*time.Millisecond)
 	r, err := c.Discover(context.Background())
 	if err != nil {
 		t.Fatal(err)
