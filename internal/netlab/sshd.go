@@ -90,7 +90,7 @@ func (l *Lab) StartSSHD(ctx context.Context, t testing.TB, node Node, opts SSHDO
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		return nil, fmt.Errorf("netlab: sshd: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "netlab-sshd-")
+	dir, err := os.MkdirTemp(reachableTempDir(), "netlab-sshd-")
 	if err != nil {
 		return nil, fmt.Errorf("netlab: sshd: %w", err)
 	}
@@ -417,4 +417,40 @@ func (s *SSHD) ForwardListening(ctx context.Context, port uint16) ([]string, err
 		}
 	}
 	return addrs, nil
+}
+
+// reachableTempDir is a directory for sshd's files that SSHUser can reach:
+// os.TempDir() when every directory on its path lets others through, as
+// /tmp does, else /dev/shm or /tmp. test.sh's TMPDIR is a private (0700)
+// directory, and behind it sshd, running as SSHUser, could not open
+// authorized_keys ("Permission denied"), so every login failed. The files
+// are a few small keys, and StrictModes is off, so a world-writable parent
+// is fine.
+func reachableTempDir() string {
+	for _, d := range []string{os.TempDir(), "/dev/shm", "/tmp"} {
+		if othersCanReach(d) {
+			return d
+		}
+	}
+	return os.TempDir()
+}
+
+// othersCanReach reports whether dir and each directory above it are
+// searchable by every user (the x bit for others).
+func othersCanReach(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return true
+		}
+		dir = up
+	}
 }
