@@ -374,6 +374,7 @@ func fakeClient(t testing.TB, fakes ...mapper) (*Client, *fakeClock) {
 		announceJitter: func(Method) time.Duration { return 0 },
 		randFloat:      func() float64 { return 0.5 },
 	}
+	noLiveMappingsAtEnd(t, c)
 	return c, fc
 }
 

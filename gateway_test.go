@@ -66,6 +66,7 @@ func testGateway(t testing.TB, cfg gatewaytest.Config, methods ...Method) (*gate
 		announceJitter: func(Method) time.Duration { return 0 },
 		settleAfter:    time.Millisecond,
 	}
+	noLiveMappingsAtEnd(t, c)
 	return gw, c
 }
 
