@@ -116,14 +116,14 @@ run_variant() {
 	router-natpmp | router-pcp) run_prog "$BIN/firstmap" -router "${1#router-}" ;;
 	natpmpc) run_natpmpc ;;
 	upnpc) run_upnpc ;;
-	goupnp2 | goupnp1 | gonat | gonatpmp) run_prog "$BIN/peers" -lib "$1" ;;
+	goupnp2 | goupnp1 | gonat | gonatpmp | gonatpmp-addr) run_prog "$BIN/peers" -lib "$1" ;;
 	*) echo "mapping.sh: unknown variant $1" >&2; exit 1 ;;
 	esac
 }
 
 # Variants that take milliseconds, and those with fixed waits of seconds.
 FAST=(upnpmap-upnp upnpmap-upnp-warm upnpmap-natpmp upnpmap-natpmp-used upnpmap-pcp upnpmap-pcp-used upnpmap-pcp-mem upnpmap-auto
-	lib-upnp lib-natpmp lib-pcp lib-auto router-natpmp router-pcp natpmpc gonatpmp)
+	lib-upnp lib-natpmp lib-pcp lib-auto router-natpmp router-pcp natpmpc gonatpmp gonatpmp-addr)
 SLOWV=(upnpc goupnp2 goupnp1 gonat)
 
 # one NAME ROUND: one run of NAME on its own port, recorded unless ROUND is
@@ -327,7 +327,8 @@ table() {
 		row("upnpmap-natpmp-used", "upnpmap CLI, state file present", "NAT-PMP", "upnpmap-natpmp", "")
 		row("lib-natpmp", "upnpmap library (bench/firstmap)", "NAT-PMP", "upnpmap-natpmp", "lib-natpmp")
 		row("natpmpc", "natpmpc 20150609 (`-a P P tcp 3600`, then `0`)", "NAT-PMP", "upnpmap-natpmp", "")
-		row("gonatpmp", "go-nat-pmp 1.1.0", "NAT-PMP", "upnpmap-natpmp", "lib-natpmp")
+		row("gonatpmp", "go-nat-pmp 1.1.0 (MAP only: no external address)", "NAT-PMP", "upnpmap-natpmp", "lib-natpmp")
+		row("gonatpmp-addr", "go-nat-pmp 1.1.0, external address + MAP (what upnpmap reports)", "NAT-PMP", "upnpmap-natpmp", "lib-natpmp")
 		row("router-natpmp", "router: one raw MAP request → reply", "NAT-PMP", "", "lib-natpmp")
 		row("upnpmap-pcp", "**upnpmap** CLI, cold (creates its cache directory)", "PCP", "upnpmap-pcp", "")
 		row("upnpmap-pcp-used", "upnpmap CLI, state file present", "PCP", "upnpmap-pcp", "")
@@ -351,6 +352,9 @@ table() {
 			ratio(lo("lib-natpmp/in"), lo("router-natpmp/in"))
 		printf "  (NAT-PMP reports the external address, which takes a request of its own before the MAP, one at a time per RFC 6886 §3.1: against the router'"'"'s address + MAP round trips, %s + %s ms, upnpmap is %s)\n",
 			fmt(med("router-natpmp/probe")), fmt(med("router-natpmp/in")), ratio(med("lib-natpmp/in"), med("router-natpmp/probe") + med("router-natpmp/in"))
+		printf "- NAT-PMP in-process against go-nat-pmp (target ≤ 1×): %s of go-nat-pmp doing the same two requests (external address, then MAP): %s; %s of its MAP alone, which cannot report the external address\n",
+			ratio(med("lib-natpmp/in"), med("gonatpmp-addr/in")), (med("lib-natpmp/in") <= med("gonatpmp-addr/in") ? "met" : "MISSED"),
+			ratio(med("lib-natpmp/in"), med("gonatpmp/in"))
 		printf "- PCP in-process: upnpmap %s of the router'"'"'s MAP round trip (target ≤ 1.2×): %s; best runs %s\n",
 			ratio(med("lib-pcp/in"), med("router-pcp/in")), (med("lib-pcp/in") <= 1.2 * med("router-pcp/in") ? "met" : "MISSED"),
 			ratio(lo("lib-pcp/in"), lo("router-pcp/in"))

@@ -4,7 +4,7 @@
 //
 // This is its own module so that the peers never enter upnpmap's go.mod.
 //
-//	peers -lib goupnp2|goupnp1|gonat|gonatpmp -port 18080
+//	peers -lib goupnp2|goupnp1|gonat|gonatpmp|gonatpmp-addr -port 18080
 //
 // Output, one line:
 //
@@ -37,7 +37,7 @@ import (
 )
 
 func main() {
-	lib := flag.String("lib", "goupnp2", "goupnp2, goupnp1, gonat or gonatpmp")
+	lib := flag.String("lib", "goupnp2", "goupnp2, goupnp1, gonat, gonatpmp or gonatpmp-addr")
 	port := flag.Int("port", 18080, "internal and wished external TCP port")
 	timeout := flag.Duration("timeout", 30*time.Second, "overall limit")
 	realNet := flag.Bool("real-network", false, "allow running in the machine's own network namespace (talks to the real gateway)")
@@ -62,8 +62,8 @@ func main() {
 		r, err = viaGoupnp(ctx, *lib == "goupnp2", *port, start)
 	case "gonat":
 		r, err = viaGoNAT(ctx, *port, start)
-	case "gonatpmp":
-		r, err = viaGoNATPMP(*port, start)
+	case "gonatpmp", "gonatpmp-addr":
+		r, err = viaGoNATPMP(*port, start, *lib == "gonatpmp-addr")
 	default:
 		err = fmt.Errorf("unknown -lib %q", *lib)
 	}
@@ -184,13 +184,20 @@ func viaGoNAT(ctx context.Context, port int, start time.Time) (result, error) {
 
 // viaGoNATPMP finds the gateway with jackpal/gateway (the routing table) and
 // maps with go-nat-pmp, which has no context: its timeout is set instead.
-func viaGoNATPMP(port int, start time.Time) (result, error) {
+func viaGoNATPMP(port int, start time.Time, withAddr bool) (result, error) {
 	r := result{method: "natpmp"}
 	gwIP, err := gateway.DiscoverGateway()
 	if err != nil {
 		return r, err
 	}
 	c := natpmp.NewClientWithTimeout(gwIP, 5*time.Second)
+	if withAddr {
+		// What a go-nat-pmp user does to learn the address to publish, and
+		// what upnpmap's Map reports: the external address, then the MAP.
+		if _, err := c.GetExternalAddress(); err != nil {
+			return r, err
+		}
+	}
 	res, err := c.AddPortMapping("tcp", port, port, 3600)
 	if err != nil {
 		return r, err
