@@ -17,7 +17,8 @@
 #
 # Measured for each path: TCP throughput with 1 and 8 streams (iperf3 through
 # the relay), 64-byte request/response latency p50/p99, new connections per
-# second at concurrency 32, memory (PSS of the relay's process tree) and
+# second at concurrency 32 with the CPU time (user and system) the relay and
+# the echo target spent per connection meanwhile, memory (PSS of the relay's process tree) and
 # descriptors per idle connection with 5,000 held open, and 64-byte UDP echo
 # datagrams per second (4 clients × 32 in flight).
 set -euo pipefail
@@ -121,6 +122,7 @@ wait_tcp() { # wait until something listens on 127.0.0.1:$1
 # Targets: iperf3 on 5201, TCP echo on 7000, UDP echo on 7001.
 bg iperf3 -s -p 5201
 bg "$LOAD" echo -tcp 127.0.0.1:7000 -udp 127.0.0.1:7001
+ECHOPID=$LASTPID
 wait_tcp 5201
 wait_tcp 7000
 
@@ -162,6 +164,7 @@ UDPPATHS=(direct upnpmap socat rinetd)
 if [ -n "$BEFORE" ]; then
 	bg "$WORK/relayload-before" relay -network tcp -listen 127.0.0.1:6501 -target 127.0.0.1:5201
 	bg "$WORK/relayload-before" relay -network tcp -listen 127.0.0.1:6502 -target 127.0.0.1:7000
+	PID2[before]=$LASTPID
 	bg "$WORK/relayload-before" relay -network udp -listen 127.0.0.1:6503 -target 127.0.0.1:7001
 	PATHS+=(before)
 	UDPPATHS+=(before)
@@ -211,10 +214,35 @@ for _ in $(seq $ROUNDS); do
 done
 
 echo "connection rate" >&2
+HZ=$(getconf CLK_TCK)
+ticks() { # user and system clock ticks of a process and its reaped children ("0 0" for none)
+	if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then
+		# Fields after the parenthesised name: utime is 12th, cutime 14th.
+		sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$14, $13+$15}'
+	else
+		echo "0 0"
+	fi
+}
+# Besides the rate, the CPU time the relay (the process serving B2) and the
+# echo target spent per connection: where the relay's time goes next to the
+# kernel's share that every relay pays (see the table's CPU rows).
 for _ in $(seq $ROUNDS); do
 	for p in "${PATHS[@]}"; do
+		read -r u0 s0 < <(ticks "${PID2[$p]:-}")
+		read -r eu0 es0 < <(ticks "$ECHOPID")
 		out=$(nsx "$LOAD" connrate -addr "127.0.0.1:$(port "$p" 2)" -size 64 -c 32 -d 2s 2>&1) || true
-		add cps "$p" "$(echo "$out" | val conns_per_s)"
+		read -r u1 s1 < <(ticks "${PID2[$p]:-}")
+		read -r eu1 es1 < <(ticks "$ECHOPID")
+		cps=$(echo "$out" | val conns_per_s)
+		add cps "$p" "$cps"
+		if [ -n "$cps" ] && [ "$cps" -gt 0 ]; then
+			perconn() { awk -v t="$1" -v hz="$HZ" -v n="$cps" 'BEGIN{printf "%.1f", t*1e6/hz/(n*2)}'; }
+			if [ "$p" != direct ]; then
+				add cpuu "$p" "$(perconn $((u1 - u0)))"
+				add cpus "$p" "$(perconn $((s1 - s0)))"
+			fi
+			add ecpu "$p" "$(perconn $((eu1 - eu0 + es1 - es0)))"
+		fi
 		sleep 0.5
 	done
 done
@@ -226,13 +254,15 @@ for _ in $(seq $ROUNDS); do
 		add pps "$p" "$(echo "$out" | val pps)"
 	done
 done
-for m in tput1 tput8 p50 p99 cps pps; do
+for m in tput1 tput8 p50 p99 cps cpuu cpus ecpu pps; do
 	for p in "${PATHS[@]}"; do
 		R[$m,$p]=$(median "${S[$m,$p]:-}")
 		echo "  $m $p: ${S[$m,$p]:-} → ${R[$m,$p]}" >&2
 	done
 done
 R[pps,proxyd]="n/a"
+R[cpuu,direct]="-"
+R[cpus,direct]="-"
 
 tree() { # a pid and all its descendants, one ps call (socat has 5,000 children)
 	ps -e -o pid=,ppid= | awk -v root="$1" '{p[$1]=$2} END{
@@ -305,6 +335,9 @@ table=$(
 	row "64 B req/resp p50, µs" p50 "≤ 1.4 × direct: $(le "${R[p50,$U]}" "$(times "${R[p50,direct]}" 1.4)")"
 	row "64 B req/resp p99, µs" p99 ""
 	row "new conns/s (c=32)" cps "≥ 1.2 × rinetd: $(ge "${R[cps,$U]}" "$(times "${R[cps,rinetd]}" 1.2)")"
+	row "relay CPU per new conn, user µs" cpuu ""
+	row "relay CPU per new conn, system µs" cpus ""
+	row "echo target CPU per new conn, µs" ecpu ""
 	row "KiB per idle conn (PSS, 5000 held)" mem "≤ 4: $(le "${R[mem,$U]}" 4)"
 	row "fds per idle conn" fd ""
 	row "UDP 64 B echo, datagrams/s" pps "≥ 0.7 × direct: $(ge "${R[pps,$U]}" "$(times "${R[pps,direct]}" 0.7)")"
@@ -317,7 +350,7 @@ if [ -n "$BEFORE" ]; then
 	before=$(
 		echo "| metric | direct | upnpmap before ($BEFORE) | upnpmap after | before/direct | after/direct | after/before |"
 		echo "|---|---|---|---|---|---|---|"
-		for m in tput1 tput8 p50 p99 cps pps; do
+		for m in tput1 tput8 p50 p99 cps cpuu cpus pps; do
 			echo "| $m | ${R[$m,direct]} | ${R[$m,before]} | ${R[$m,$U]} | $(ratio "${R[$m,before]}" "${R[$m,direct]}") | $(ratio "${R[$m,$U]}" "${R[$m,direct]}") | $(ratio "${R[$m,$U]}" "${R[$m,before]}") |"
 		done
 	)
