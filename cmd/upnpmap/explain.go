@@ -96,18 +96,19 @@ func explainFor(cmd string, err error) explanation {
 		if ne != nil {
 			x.what += fmt.Sprintf(" (tried %s at %s for %s)", methodList(ne.methods), where, roundDuration(ne.elapsed))
 		}
-		x.fix = []string{
-			"check that UPnP IGD or NAT-PMP/PCP is switched on in the router's settings;",
-			"if the router is not your default route, give its address with --gateway IP;",
-			"a slow router may need a longer --timeout (e.g. --timeout 5s).",
-		}
+		address := "if the router is not your default route, give its address with --gateway IP;"
 		if ne != nil && ne.gateway != "" {
 			// The address was given: advising --gateway again would not
-			// help (issue 19 item 3). A router that answers only
-			// multicast searches is searched for on the interface whose
-			// prefix holds that address, or on those named.
-			x.fix[1] = fmt.Sprintf("check that %s is the router's address; if the router answers only multicast "+
+			// help. A router that answers only multicast searches is
+			// searched for on the interface whose prefix holds that
+			// address, or on those named.
+			address = fmt.Sprintf("check that %s is the router's address; if the router answers only multicast "+
 				"searches and no interface holds that address's prefix, name the interface facing it with --interface NAME;", ne.gateway)
+		}
+		x.fix = []string{
+			"check that UPnP IGD or NAT-PMP/PCP is switched on in the router's settings;",
+			address,
+			"a slow router may need a longer --timeout (e.g. --timeout 5s).",
 		}
 		return x
 	case classTimeout:
